@@ -1,0 +1,1 @@
+# Bundled hardware presets; shipped as the package data `simulator.presets` (see pyproject.toml).

@@ -1,0 +1,1 @@
+"""Configuration: readable units, dtypes, the typed hardware schema and its loader."""

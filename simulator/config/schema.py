@@ -1,0 +1,140 @@
+"""Typed, frozen hardware schema. Unknown keys are rejected; readable units become numbers here."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic_core import PydanticCustomError
+
+from simulator.config import units
+from simulator.config.dtypes import DTYPES
+
+DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
+
+
+def _unit_field(parser, help_text):
+    def parse(value):
+        try:
+            return parser(value)
+        except (ValueError, TypeError):
+            raise PydanticCustomError("unit", help_text) from None
+
+    return BeforeValidator(parse)
+
+
+Size = Annotated[int, _unit_field(units.parse_size, units.SIZE_HELP), PlainSerializer(lambda v: v)]
+Frequency = Annotated[float, _unit_field(units.parse_frequency, units.FREQ_HELP)]
+Rate = Annotated[units.Rate, _unit_field(units.parse_rate, units.RATE_HELP), PlainSerializer(str)]
+Latency = Annotated[units.Latency, _unit_field(units.parse_latency, units.TIME_HELP), PlainSerializer(str)]
+Count = Annotated[int, Field(strict=True, ge=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+def _positive_rates(rates: dict) -> dict:
+    for dtype, rate in rates.items():
+        if not rate > 0:
+            raise PydanticCustomError("rate", "must be a number > 0 for {dtype}", {"dtype": dtype})
+    return rates
+
+
+class MXUConfig(Strict):
+    """Systolic arrays of one core: `count` arrays of rows × cols processing elements (PEs)."""
+
+    count: Count = 1
+    rows: Count
+    cols: Count
+    dataflow: Literal["os", "ws", "is"] = "os"
+    # True: the next fold's stationary load / drain overlaps the current stream (double-buffered
+    # weights or accumulators). False: every fold pays fill and drain, exactly as SCALE-Sim counts.
+    pipelined: bool = False
+    # MACs each PE completes per cycle for a dtype; a dtype missing here cannot run on the MXU.
+    macs_per_pe: dict[DType, float] = {"bf16": 1.0, "fp16": 1.0, "fp8": 1.0, "int8": 1.0}
+
+    _check_rates = field_validator("macs_per_pe")(_positive_rates)
+
+
+class VectorConfig(Strict):
+    """SIMD unit of one core for elementwise work and reductions."""
+
+    lanes: Count
+    ops_per_lane: dict[DType, float] = {"fp32": 1.0, "bf16": 1.0, "fp16": 1.0}
+
+    _check_rates = field_validator("ops_per_lane")(_positive_rates)
+
+
+class SRAMConfig(Strict):
+    """The core's local scratchpad (TPU VMEM, GPU shared memory) that tiles are staged in."""
+
+    size: Size
+    stages: Annotated[int, Field(strict=True, ge=2, le=16)] = 2  # input buffers in flight (2 = double buffering)
+
+    @field_validator("size")
+    @classmethod
+    def _nonzero(cls, v):
+        if v <= 0:
+            raise PydanticCustomError("size", "must be a size > 0 (e.g. 228 KiB)")
+        return v
+
+
+class DMAConfig(Strict):
+    """The core's port to the shared memory levels: the most one core can pull, and its request latency."""
+
+    bandwidth: Rate
+    latency: Latency = units.Latency(0, True)
+
+    @field_validator("bandwidth")
+    @classmethod
+    def _nonzero(cls, v):
+        if v.value <= 0:
+            raise PydanticCustomError("rate", "must be a bandwidth > 0 (e.g. 64 B/cycle)")
+        return v
+
+
+class CoreConfig(Strict):
+    mxu: MXUConfig
+    vector: VectorConfig
+    sram: SRAMConfig
+    # Where partial sums of the output tile live (GPU register file, TPU accumulators); 0 = in SRAM.
+    accumulators: Size = 0
+    dma: DMAConfig
+
+
+class MemoryLevelConfig(Strict):
+    size: Size
+    bandwidth: Rate
+    latency: Latency = units.Latency(0, True)
+
+    @field_validator("bandwidth")
+    @classmethod
+    def _nonzero(cls, v):
+        if v.value <= 0:
+            raise PydanticCustomError("rate", "must be a bandwidth > 0 (e.g. 1.2 TB/s)")
+        return v
+
+
+class MemoryConfig(Strict):
+    # Optional shared on-chip level between the cores and HBM: a GPU's L2, a TPU v4's CMEM.
+    l2: MemoryLevelConfig | None = None
+    hbm: MemoryLevelConfig
+
+
+class ChipConfig(Strict):
+    name: str
+    description: str = ""
+    sources: list[str] = []
+    clock: Frequency
+    cores: Count
+    core: CoreConfig
+    memory: MemoryConfig
+
+    @field_validator("clock")
+    @classmethod
+    def _nonzero_clock(cls, v):
+        if v <= 0:
+            raise PydanticCustomError("clock", "must be a frequency > 0 (e.g. 940 MHz, 1.05 GHz)")
+        return v
+
+
+assert set(DTYPES) == set(DType.__args__)

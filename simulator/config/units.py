@@ -1,0 +1,131 @@
+"""Readable units for config files.
+
+Accepted spellings (case-sensitive, a space between number and unit is optional):
+  sizes       B, KB, MB, GB, TB (powers of 1000); KiB, MiB, GiB, TiB (powers of 1024); a bare integer is bytes
+  bandwidth   B/s, KB/s, MB/s, GB/s, TB/s, KiB/s, MiB/s, GiB/s, TiB/s; or B/cycle (bytes per clock cycle)
+  frequency   Hz, kHz, MHz, GHz
+  latency     ns, us, µs, ms, s; or cycles / cycle; a bare integer is cycles
+Numbers may be written 1.2, 1e9 or 1_000.
+"""
+
+import math
+import re
+from dataclasses import dataclass
+
+_NUMBER = r"([0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9]+)?)"
+_PATTERN = re.compile(rf"^\s*{_NUMBER}\s*([A-Za-zµ/]+)?\s*$")
+
+SIZE_UNITS = {
+    "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+}
+RATE_UNITS = {f"{u}/s": f for u, f in SIZE_UNITS.items()}
+FREQ_UNITS = {"Hz": 1, "kHz": 10**3, "MHz": 10**6, "GHz": 10**9}
+TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
+CYCLE_UNITS = ("cycle", "cycles")
+
+SIZE_HELP = "a size such as 32 MiB, 50 MB or an integer number of bytes (units: " + ", ".join(SIZE_UNITS) + ")"
+RATE_HELP = "a bandwidth such as 1.2 TB/s, 900 GB/s or 64 B/cycle (units: " + ", ".join(RATE_UNITS) + ", B/cycle)"
+FREQ_HELP = "a frequency such as 940 MHz or 1.05 GHz (units: Hz, kHz, MHz, GHz)"
+TIME_HELP = "a latency such as 500 ns, 600 cycles or an integer number of cycles (units: ns, us, µs, ms, s, cycles)"
+
+
+def _split(text: str) -> tuple[float, str | None]:
+    match = _PATTERN.match(text)
+    if not match:
+        raise ValueError
+    return float(match.group(1).replace("_", "")), match.group(2)
+
+
+def _positive(x: float) -> float:
+    if not math.isfinite(x) or x < 0:
+        raise ValueError
+    return x
+
+
+def parse_size(value) -> int:
+    """Bytes from 32 MiB, 50 MB or a bare integer; raises ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return int(_positive(value))
+    if isinstance(value, str):
+        number, unit = _split(value)
+        factor = SIZE_UNITS.get(unit or "B")
+        if factor is None:
+            raise ValueError
+        result = _positive(number) * factor
+        if result != int(result):
+            raise ValueError
+        return int(result)
+    raise ValueError
+
+
+def parse_frequency(value) -> float:
+    """Hertz from 940 MHz or 1.05 GHz."""
+    if not isinstance(value, str):
+        raise ValueError
+    number, unit = _split(value)
+    if unit not in FREQ_UNITS:
+        raise ValueError
+    return _positive(number) * FREQ_UNITS[unit]
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A bandwidth as written: per second, or per clock cycle (resolved once the clock is known)."""
+
+    value: float
+    per_cycle: bool
+
+    def bytes_per_cycle(self, clock_hz: float) -> float:
+        return self.value if self.per_cycle else self.value / clock_hz
+
+    def __str__(self):
+        return f"{self.value:g} B/cycle" if self.per_cycle else f"{self.value / 1e9:g} GB/s"
+
+
+def parse_rate(value) -> Rate:
+    """A Rate from 1.2 TB/s or 64 B/cycle."""
+    if isinstance(value, Rate):
+        return value
+    if not isinstance(value, str):
+        raise ValueError
+    number, unit = _split(value)
+    if unit == "B/cycle":
+        return Rate(_positive(number), True)
+    if unit not in RATE_UNITS:
+        raise ValueError
+    return Rate(_positive(number) * RATE_UNITS[unit], False)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A latency as written: in seconds or in cycles (resolved once the clock is known)."""
+
+    value: float
+    in_cycles: bool
+
+    def cycles(self, clock_hz: float) -> int:
+        return math.ceil(self.value if self.in_cycles else self.value * clock_hz - 1e-9)
+
+    def __str__(self):
+        return f"{self.value:g} cycles" if self.in_cycles else f"{self.value * 1e9:g} ns"
+
+
+def parse_latency(value) -> Latency:
+    """A Latency from 500 ns, 600 cycles or a bare integer (cycles)."""
+    if isinstance(value, Latency):
+        return value
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return Latency(_positive(value), True)
+    if not isinstance(value, str):
+        raise ValueError
+    number, unit = _split(value)
+    if unit is None or unit in CYCLE_UNITS:
+        return Latency(_positive(number), True)
+    if unit not in TIME_UNITS:
+        raise ValueError
+    return Latency(_positive(number) * TIME_UNITS[unit], False)

@@ -1,0 +1,96 @@
+"""YAML reading and dotted-path overrides shared by every config-like file (hardware, workloads)."""
+
+from pathlib import Path
+
+import yaml
+
+from simulator.errors import ConfigError
+
+
+def read_mapping(path: Path) -> dict:
+    """The top-level mapping of a YAML file, or a one-line ConfigError."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", str(path), "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", str(path), f"cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(str(path), "", where, f"not valid YAML ({problem})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "", type(data).__name__, "the file must hold a mapping of fields")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """`core.mxu.rows=256` → (['core', 'mxu', 'rows'], 256); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError("--set", "", text, "overrides are written path.to.field=value, e.g. core.mxu.rows=256")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def set_path(data: dict, path: list[str], value, source: str, provenance: dict | None = None) -> None:
+    """Set data[a][b][c] = value (a number indexes a list), creating missing mappings on the way."""
+    node = data
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        where = ".".join(path[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(source, where, part, f"there are {len(node)} items, numbered 0 to {len(node) - 1}")
+            key = int(part)
+        elif isinstance(node, dict):
+            key = part
+        else:
+            raise ConfigError(source, ".".join(path[:i]), node,
+                              f"is a value, not a group of fields, so {'.'.join(path)} cannot be set")
+        if last:
+            node[key] = value
+        else:
+            if isinstance(node, dict) and node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+    if provenance is not None:
+        provenance[tuple(path)] = source
+
+
+def deep_merge(base: dict, top: dict, source: str, provenance: dict, prefix: tuple = ()) -> dict:
+    """`top` over `base`, recursively for mappings; records which file each field came from."""
+    merged = dict(base)
+    for key, value in top.items():
+        path = prefix + (key,)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value, source, provenance, path)
+        else:
+            merged[key] = value
+            provenance[path] = source
+            _mark(value, source, provenance, path)
+    return merged
+
+
+def _mark(value, source, provenance, path):
+    if isinstance(value, dict):
+        for key, child in value.items():
+            provenance[path + (key,)] = source
+            _mark(child, source, provenance, path + (key,))
+
+
+def source_of(provenance: dict, path: tuple, default: str) -> str:
+    """The file (or --set) that wrote the longest known prefix of `path`."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in provenance:
+            return provenance[path[:end]]
+    return default

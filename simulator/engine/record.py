@@ -1,0 +1,36 @@
+"""What the engine records for every op it runs."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    index: int  # position in the workload
+    name: str
+    type: str  # gemm | vector
+    kind: str  # gemm, or the vector kind (softmax, add, …)
+    dtype: str
+    shape: str
+    tile: str
+    cores: int
+    bandwidth_fraction: float  # share of the chip's memory bandwidth the op held
+    work_units: int  # tile steps (GEMM) or chunks (vector)
+    waves: int
+    start: int
+    end: int
+    cycles: int
+    compute_cycles: int  # busy MXU/vector cycles of the critical core
+    stall_cycles: int  # critical-core cycles waiting on memory
+    macs: int
+    flops: int
+    vector_ops: float
+    hbm_read: int
+    hbm_write: int
+    l2_read: int
+    sram_read: int
+    sram_write: int
+    a_reads: int
+    b_reads: int
+    acc_reads: int
+    acc_writes: int
+    min_bytes: int  # compulsory traffic: every operand read once, every result written once

@@ -1,0 +1,1 @@
+"""The chip as frozen numbers in simulation units (cycles, bytes, bytes/cycle) and its unit timing models."""

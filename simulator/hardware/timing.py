@@ -1,0 +1,176 @@
+"""Timing of one op on a group of cores: the numba pipeline of the critical core plus exact totals.
+
+The critical core (core 0) holds the most tiles; its steps run through `run_pipeline`. Totals
+(bytes per level, SRAM accesses) are summed over every tile in closed form by tile-size class.
+"""
+
+import math
+from dataclasses import dataclass
+
+from simulator.config.dtypes import DTYPE_BITS, nbytes
+from simulator.hardware.bandwidth import core_share
+from simulator.hardware.chip import Chip
+from simulator.kernels.pipeline import gemm_core_time, gemm_hbm_read_bytes, stream_core_time
+from simulator.kernels.systolic import DATAFLOWS, core_step_cycles, sram_accesses
+from simulator.workloads.ops import GemmOp, VectorOp
+
+ACC_BYTES = 4  # partial sums are fp32 / int32
+
+
+@dataclass(frozen=True)
+class Tile:
+    m: int
+    n: int
+    k: int
+
+    def __str__(self):
+        return f"{self.m}×{self.n}×{self.k}"
+
+
+@dataclass(frozen=True)
+class OpTiming:
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    cores: int
+    work_units: int  # tiles (GEMM) or chunks (vector)
+    waves: int
+    tile: str
+    hbm_read: int
+    hbm_write: int
+    l2_read: int
+    sram_read: int
+    sram_write: int
+    a_reads: int = 0  # operand element reads by the MXUs
+    b_reads: int = 0
+    acc_reads: int = 0
+    acc_writes: int = 0
+
+
+def sram_bytes_needed(tile: Tile, dtype: str, out_dtype: str, stages: int, accumulators: int) -> int:
+    """SRAM a tile occupies: `stages` input buffers, an output staging buffer, and (if no separate
+    accumulator storage) the partial sums."""
+    inputs = stages * (nbytes(tile.m * tile.k, dtype) + nbytes(tile.k * tile.n, dtype))
+    staging = nbytes(tile.m * tile.n, out_dtype)
+    partials = tile.m * tile.n * ACC_BYTES if accumulators == 0 else 0
+    return inputs + staging + partials
+
+
+def tile_fits(chip: Chip, op: GemmOp, tile: Tile) -> bool:
+    if chip.accumulators and tile.m * tile.n * ACC_BYTES > chip.accumulators:
+        return False
+    return sram_bytes_needed(tile, op.dtype, op.out_dtype, chip.sram.stages, chip.accumulators) <= chip.sram.size
+
+
+def _classes(total: int, size: int):
+    """(length, count) of full and edge blocks when `total` is cut into blocks of `size`."""
+    full, edge = divmod(total, size)
+    return [(size, full)] * (full > 0) + [(edge, 1)] * (edge > 0)
+
+
+def _mxu_parts(mm: int, nn: int, n_mxu: int, by_m: int):
+    """Sub-tiles the MXUs of a core get when a tile is split along M (by_m) or N."""
+    dim = mm if by_m else nn
+    q = -(-dim // n_mxu)
+    sizes = [(q, dim // q)] + ([(dim % q, 1)] if dim % q else [])
+    return [((s, nn) if by_m else (mm, s), c) for s, c in sizes]
+
+
+def gemm_sram_accesses(chip: Chip, op: GemmOp, tile: Tile) -> tuple[int, int, int, int]:
+    """MXU-side element accesses over every tile step of the op: (A reads, B reads, C reads, C writes)."""
+    mxu = chip.mxu
+    df, rate = DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.dtype)
+    totals = [0, 0, 0, 0]
+    for mm, cm in _classes(op.m, tile.m):
+        for nn, cn in _classes(op.n, tile.n):
+            for kk, ck in _classes(op.k, tile.k):
+                _, by_m = core_step_cycles(mm, nn, kk, mxu.rows, mxu.cols, mxu.count, df, rate, mxu.pipelined)
+                for (pm, pn), cp in _mxu_parts(mm, nn, mxu.count, by_m):
+                    counts = sram_accesses(pm, pn, kk, mxu.rows, mxu.cols, df)
+                    for i in range(4):
+                        totals[i] += counts[i] * cp * cm * cn * ck * op.batch
+    return tuple(totals)
+
+
+def gemm_traffic(chip: Chip, op: GemmOp, tile: Tile, cores: int) -> tuple[int, int, int]:
+    """(bytes loaded into SRAM from the nearest shared level, HBM read bytes, HBM write bytes)."""
+    mt, nt = -(-op.m // tile.m), -(-op.n // tile.n)
+    loads = op.batch * (nt * nbytes(op.m * op.k, op.dtype) + mt * nbytes(op.k * op.n, op.dtype))
+    writes = op.min_write_bytes
+    if chip.l2 is None:
+        return loads, loads, writes
+    half = chip.l2.size // 2  # the other half holds blocks in flight and outputs
+    a_resident = op.batch * nbytes(op.m * op.k, op.dtype) <= half
+    b_resident = op.batch * nbytes(op.k * op.n, op.dtype) <= half
+    a, b = gemm_hbm_read_bytes(op.batch, op.m, op.n, op.k, tile.m, tile.n, cores,
+                               DTYPE_BITS[op.dtype] / 8, a_resident, b_resident)
+    return loads, max(op.min_read_bytes, math.ceil(a + b)), writes
+
+
+def _floor_cycles(chip: Chip, hbm_bytes: int, fraction: float) -> float:
+    """No op moves its HBM bytes faster than its reserved fraction of HBM bandwidth."""
+    return hbm_bytes / (chip.hbm.bytes_per_cycle * fraction)
+
+
+def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float = 1.0) -> OpTiming:
+    """The op on `cores` cores holding `fraction` of the chip's memory bandwidth."""
+    mxu = chip.mxu
+    mt, nt, kt = -(-op.m // tile.m), -(-op.n // tile.n), -(-op.k // tile.k)
+    tiles = op.batch * mt * nt
+    cores = min(cores, tiles)
+    waves = -(-tiles // cores)
+    last = tiles - (waves - 1) * cores
+    loads, hbm_read, hbm_write = gemm_traffic(chip, op, tile, cores)
+    miss = hbm_read / loads
+    full_share = core_share(chip, fraction, cores, miss)
+    last_share = core_share(chip, fraction, last, miss)
+    total, compute, stall = gemm_core_time(
+        op.batch, op.m, op.n, op.k, tile.m, tile.n, tile.k, cores,
+        DTYPE_BITS[op.dtype] / 8, DTYPE_BITS[op.out_dtype] / 8,
+        mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.dtype), mxu.pipelined,
+        full_share.effective(miss), last_share.effective(miss), chip.sram.stages, full_share.latency,
+    )
+    total = max(total, _floor_cycles(chip, hbm_read + hbm_write, fraction))
+    # Cycles are counted as SCALE-Sim counts them: the index of the last busy cycle.
+    cycles = math.ceil(total - 1e-9) - 1
+    compute_cycles = int(compute) - 1
+    a_reads, b_reads, acc_reads, acc_writes = gemm_sram_accesses(chip, op, tile)
+    in_bytes = DTYPE_BITS[op.dtype] / 8
+    return OpTiming(
+        cycles=cycles, compute_cycles=compute_cycles, stall_cycles=cycles - compute_cycles,
+        cores=cores, work_units=tiles * kt, waves=waves, tile=str(tile),
+        hbm_read=hbm_read, hbm_write=hbm_write, l2_read=loads if chip.l2 else 0,
+        sram_read=math.ceil((a_reads + b_reads) * in_bytes) + hbm_write,
+        sram_write=loads + hbm_write,
+        a_reads=a_reads, b_reads=b_reads, acc_reads=acc_reads, acc_writes=acc_writes,
+    )
+
+
+def vector_cores(chip: Chip, op: VectorOp) -> int:
+    """Cores a vector op spreads over: all of them, unless it has fewer elements than lanes to fill."""
+    return max(1, min(chip.cores, -(-op.elements // chip.vector.lanes)))
+
+
+def vector_timing(chip: Chip, op: VectorOp, cores: int, fraction: float = 1.0) -> OpTiming:
+    """Elementwise work streamed through the vector units of `cores` cores in SRAM-sized chunks."""
+    bits = DTYPE_BITS[op.dtype]
+    lanes_rate = chip.vector.lanes * chip.vector_rate(op.dtype)
+    cores = min(cores, vector_cores(chip, op))
+    mine = -(-op.elements // cores)
+    in_bytes, out_bytes = op.inputs * bits / 8, op.outputs * bits / 8
+    per_element = chip.sram.stages * in_bytes + 2 * out_bytes
+    chunk = mine if per_element == 0 else max(1, min(mine, int(chip.sram.size // per_element)))
+    share = core_share(chip, fraction, cores)
+    total, compute, _ = stream_core_time(mine, chunk, op.ops_per_element, lanes_rate, in_bytes, out_bytes,
+                                         share.effective(1.0), chip.sram.stages, share.latency)
+    hbm_read, hbm_write = op.min_read_bytes, op.min_write_bytes
+    total = max(total, _floor_cycles(chip, hbm_read + hbm_write, fraction))
+    cycles = max(1, math.ceil(total - 1e-9))
+    compute_cycles = int(compute)
+    chunks = -(-mine // chunk)
+    return OpTiming(
+        cycles=cycles, compute_cycles=compute_cycles, stall_cycles=cycles - compute_cycles,
+        cores=cores, work_units=chunks * cores, waves=1, tile=str(chunk),
+        hbm_read=hbm_read, hbm_write=hbm_write, l2_read=hbm_read if chip.l2 else 0,
+        sram_read=hbm_read + hbm_write, sram_write=hbm_read + hbm_write,
+    )

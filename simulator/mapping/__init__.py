@@ -1,0 +1,1 @@
+"""Mapping: choose how an op is cut into tiles and spread over cores."""

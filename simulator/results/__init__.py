@@ -1,0 +1,1 @@
+"""Results: per-op tables with roofline bounds, run summaries, and their files."""

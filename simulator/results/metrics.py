@@ -1,0 +1,76 @@
+"""From engine records to numbers a reviewer reads: roofline per op, run totals, utilizations."""
+
+from dataclasses import asdict
+
+import pandas as pd
+
+from simulator.engine.record import OpRecord
+from simulator.hardware.chip import Chip
+
+BYTE_COLUMNS = ("hbm_read", "hbm_write", "l2_read", "sram_read", "sram_write")
+
+
+def roofline_cycles(chip: Chip, r: OpRecord) -> tuple[float, float]:
+    """(compute-bound cycles at peak over the whole chip, memory-bound cycles for compulsory HBM bytes)."""
+    if r.type == "gemm":
+        compute = r.macs / chip.peak_macs_per_cycle(r.dtype)
+    else:
+        compute = r.vector_ops / chip.peak_vector_ops_per_cycle(r.dtype)
+    return compute, r.min_bytes / chip.hbm.bytes_per_cycle
+
+
+def op_table(chip: Chip, records: list[OpRecord]) -> pd.DataFrame:
+    """One row per op: everything the engine recorded plus seconds, roofline bound and utilization."""
+    rows = []
+    for r in records:
+        compute_bound, memory_bound = roofline_cycles(chip, r)
+        bound = max(compute_bound, memory_bound)
+        row = asdict(r)
+        peak = chip.peak_macs_per_cycle(r.dtype) if r.type == "gemm" else 0.0
+        row.update(
+            seconds=chip.seconds(r.cycles),
+            roofline_cycles=bound,
+            bound="compute" if compute_bound >= memory_bound else "memory",
+            roofline_fraction=bound / r.cycles if r.cycles else 1.0,
+            arithmetic_intensity=(r.flops or r.vector_ops) / r.min_bytes if r.min_bytes else float("inf"),
+            mxu_utilization=r.macs / (r.cycles * peak) if peak and r.cycles else 0.0,
+            achieved_tflops=r.flops / chip.seconds(r.cycles) / 1e12 if r.cycles else 0.0,
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
+    """Run-level figures; the roofline bound is the whole run's compute or compulsory-traffic floor."""
+    cycles = max(r.end for r in records)
+    seconds = chip.seconds(cycles)
+    macs = sum(r.macs for r in records)
+    flops = sum(r.flops for r in records)
+    gemm_dtypes = {r.dtype for r in records if r.type == "gemm"}
+    # Peak MACs/cycle for this mix: the MAC-weighted harmonic mean over GEMM dtypes.
+    peak_macs = macs / sum(r.macs / chip.peak_macs_per_cycle(r.dtype) for r in records if r.macs) if macs else 0.0
+    compute_floor = sum(roofline_cycles(chip, r)[0] for r in records)
+    memory_floor = sum(r.min_bytes for r in records) / chip.hbm.bytes_per_cycle
+    bound = max(compute_floor, memory_floor)
+    summary = {
+        "workload": workload,
+        "chip": chip.name,
+        "clock_hz": chip.clock_hz,
+        "cycles": cycles,
+        "seconds": seconds,
+        "ops": len(records),
+        "flops": flops,
+        "macs": macs,
+        "achieved_tflops": flops / seconds / 1e12,
+        "peak_tflops": 2 * peak_macs * chip.clock_hz / 1e12,
+        "gemm_dtypes": ",".join(sorted(gemm_dtypes)),
+        "mxu_utilization": macs / (cycles * peak_macs) if peak_macs else 0.0,
+        "compute_cycles": sum(r.compute_cycles for r in records),
+        "stall_cycles": sum(r.stall_cycles for r in records),
+        "roofline_cycles": bound,
+        "roofline_bound": "compute" if compute_floor >= memory_floor else "memory",
+        "roofline_fraction": bound / cycles,
+    }
+    for column in BYTE_COLUMNS:
+        summary[f"bytes_{column}"] = sum(getattr(r, column) for r in records)
+    return summary

@@ -1,0 +1,1 @@
+"""Workloads: op graphs with exact shapes, FLOPs and bytes, loaded from files or lowered from models."""
