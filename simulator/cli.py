@@ -13,11 +13,16 @@ HARDWARE_KEYS = set(ChipConfig.model_fields)
 
 
 def split_overrides(items: list[str]) -> tuple[list[str], list[str]]:
-    """`--set` paths whose first part is a hardware field go to the hardware, the rest to the workload."""
+    """Route `--set` paths: an explicit `hardware.` or `workload.` prefix decides; otherwise a path whose
+    first part is a hardware field (core, memory, clock, …) goes to the hardware, the rest to the workload."""
     hardware, workload = [], []
     for item in items:
         head = item.split("=", 1)[0].split(".", 1)[0].strip()
-        (hardware if head in HARDWARE_KEYS else workload).append(item)
+        key = item.split("=", 1)[0]
+        if head in ("hardware", "workload") and "." in key:
+            (hardware if head == "hardware" else workload).append(item.split(".", 1)[1])
+        else:
+            (hardware if head in HARDWARE_KEYS else workload).append(item)
     return hardware, workload
 
 

@@ -9,10 +9,14 @@ class ConfigError(TortoiseError):
     """A bad value in a config, workload or override: names where, what, and what is allowed."""
 
     def __init__(self, source: str, field: str, value, allowed: str):
+        # Positional args are kept so the error can be re-raised by copying (simpy does this).
+        super().__init__(source, field, value, allowed)
         self.source, self.field, self.value, self.allowed = source, field, value, allowed
-        shown = "(missing)" if value is _MISSING else repr(value)
-        where = f"{source}: {field}" if field else source
-        super().__init__(f"{where} = {shown}: {allowed}")
+
+    def __str__(self):
+        shown = "(missing)" if self.value is _MISSING else repr(self.value)
+        where = f"{self.source}: {self.field}" if self.field else self.source
+        return f"{where} = {shown}: {self.allowed}"
 
 
 class CapacityError(TortoiseError):

@@ -10,14 +10,15 @@ from simulator.errors import ConfigError
 
 
 def resolve_hardware_path(spec: str) -> Path:
-    """A file path; else a bundled preset named `spec` or, for `configs/NAME.yaml`, `NAME`.
+    """A file path; else a bundled preset named `spec` or, for a missing `configs/NAME.yaml`, `NAME`.
 
     The fallback lets the README's `configs/h100.yaml` work after a non-editable install too.
     """
     path = Path(spec)
     if path.is_file():
         return path
-    found = preset_path(spec) or (preset_path(path.stem) if path.suffix in (".yaml", ".yml") else None)
+    in_configs = path.parent.name == "configs" and path.suffix in (".yaml", ".yml")
+    found = preset_path(spec) or (preset_path(path.stem) if in_configs else None)
     if found is None:
         raise ConfigError(spec, "", spec, "no such file or preset; presets: " + ", ".join(preset_names()))
     return found

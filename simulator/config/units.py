@@ -1,10 +1,10 @@
 """Readable units for config files.
 
 Accepted spellings (case-sensitive, a space between number and unit is optional):
-  sizes       B, KB, MB, GB, TB (powers of 1000); KiB, MiB, GiB, TiB (powers of 1024); a bare integer is bytes
+  sizes       B, kB or KB, MB, GB, TB (powers of 1000); KiB, MiB, GiB, TiB (powers of 1024); a bare integer is bytes
   bandwidth   B/s, KB/s, MB/s, GB/s, TB/s, KiB/s, MiB/s, GiB/s, TiB/s; or B/cycle (bytes per clock cycle)
   frequency   Hz, kHz, MHz, GHz
-  latency     ns, us, µs, ms, s; or cycles / cycle; a bare integer is cycles
+  latency     ns, us, µs (or μs), ms, s; or cycles / cycle; a bare integer is cycles
 Numbers may be written 1.2, 1e9 or 1_000.
 """
 
@@ -13,15 +13,15 @@ import re
 from dataclasses import dataclass
 
 _NUMBER = r"([0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9]+)?)"
-_PATTERN = re.compile(rf"^\s*{_NUMBER}\s*([A-Za-zµ/]+)?\s*$")
+_PATTERN = re.compile(rf"^\s*{_NUMBER}\s*([A-Za-zµμ/]+)?\s*$")
 
 SIZE_UNITS = {
-    "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
     "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
 }
 RATE_UNITS = {f"{u}/s": f for u, f in SIZE_UNITS.items()}
 FREQ_UNITS = {"Hz": 1, "kHz": 10**3, "MHz": 10**6, "GHz": 10**9}
-TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
+TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0}
 CYCLE_UNITS = ("cycle", "cycles")
 
 SIZE_HELP = "a size such as 32 MiB, 50 MB or an integer number of bytes (units: " + ", ".join(SIZE_UNITS) + ")"
@@ -55,9 +55,10 @@ def parse_size(value) -> int:
         if factor is None:
             raise ValueError
         result = _positive(number) * factor
-        if result != int(result):
+        whole = round(result)
+        if abs(result - whole) > 1e-9 * max(1.0, result):  # 2.01 KB is 2010 B despite float rounding
             raise ValueError
-        return int(result)
+        return int(whole)
     raise ValueError
 
 
@@ -107,7 +108,8 @@ class Latency:
     in_cycles: bool
 
     def cycles(self, clock_hz: float) -> int:
-        return math.ceil(self.value if self.in_cycles else self.value * clock_hz - 1e-9)
+        cycles = self.value if self.in_cycles else self.value * clock_hz
+        return math.ceil(round(cycles, 6))  # 13 ms at 1.83 GHz is 23,790,000 cycles, not one more
 
     def __str__(self):
         return f"{self.value:g} cycles" if self.in_cycles else f"{self.value * 1e9:g} ns"

@@ -17,12 +17,15 @@ def validate(model: type[BaseModel], data: dict, default_source: str, provenance
 
 def to_config_error(exc: ValidationError, model, data, default_source, provenance) -> ConfigError:
     error = _most_specific(exc.errors())
-    loc = tuple(str(p) for p in error["loc"] if p != "[key]")
+    loc = _data_path(data, [str(p) for p in error["loc"] if p != "[key]"])
     field = ".".join(loc)
     value = _lookup(data, loc)
     kind = error["type"]
-    if kind == "extra_forbidden":
-        allowed = "unknown field; allowed here: " + ", ".join(_fields_at(model, loc[:-1]))
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        field, value = field + ".type", _lookup(data, loc + ("type",))
+        allowed = "must be one of " + ", ".join(repr(t) for t in _union_tags(model, loc, data))
+    elif kind == "extra_forbidden":
+        allowed = "unknown field; allowed here: " + ", ".join(_fields_at(model, loc[:-1], data))
     elif kind == "missing":
         allowed = "required field is missing"
         value = MISSING
@@ -32,6 +35,23 @@ def to_config_error(exc: ValidationError, model, data, default_source, provenanc
     else:
         allowed = _allowed_text(error)
     return ConfigError(source_of(provenance, loc, default_source), field, value, allowed)
+
+
+def _data_path(data, loc: list[str]) -> tuple:
+    """The error's location as a path in the data: drops the tag pydantic inserts for tagged unions
+    (`ops.1.vector.kind` → `ops.1.kind`)."""
+    path, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue
+        path.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            node = None
+    return tuple(path)
 
 
 def _most_specific(errors: list[dict]) -> dict:
@@ -77,24 +97,55 @@ def _lookup(data, loc):
     return node
 
 
-def _fields_at(model, loc) -> list[str]:
-    current = model
+def _annotation_at(model, loc, data):
+    """The schema at `loc` (a model where the data is a mapping), following list items and tagged unions."""
+    current, node = model, data
     for part in loc:
-        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
-            current = _model_in(current.model_fields[part].annotation)
-        else:
-            current = _model_in(current) if current is not None else None
+        node = _lookup(node, (part,))
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            current = current.model_fields[part].annotation if part in current.model_fields else None
+        elif part.isdigit():
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            current = args[0] if args else None
+        if current is not None and isinstance(node, dict):
+            current = _model_in(current, node) or current
+    return current
+
+
+def _fields_at(model, loc, data) -> list[str]:
+    current = _annotation_at(model, loc, data)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
 
 
-def _model_in(annotation):
-    """The BaseModel inside an annotation such as `X | None` or `list[X]`."""
+def _union_tags(model, loc, data) -> list[str]:
+    """The `type` values allowed by the tagged union at `loc`."""
+    current = _annotation_at(model, loc[:-1], data)
+    annotation = current.model_fields[loc[-1]].annotation if isinstance(current, type) and \
+        issubclass(current, BaseModel) and loc[-1] in current.model_fields else current
+    tags: list[str] = []
+
+    def collect(a):
+        if isinstance(a, type) and issubclass(a, BaseModel) and "type" in a.model_fields:
+            tags.extend(typing.get_args(a.model_fields["type"].annotation))
+        else:
+            for arg in typing.get_args(a):
+                collect(arg)
+
+    collect(annotation)
+    return tags
+
+
+def _model_in(annotation, node=None):
+    """The BaseModel inside an annotation such as `X | None` or `list[X]`; in a tagged union, the
+    member whose `type` matches the data."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+    found = [m for m in (_model_in(arg, node) for arg in typing.get_args(annotation)) if m is not None]
+    if len(found) > 1 and isinstance(node, dict):
+        for m in found:
+            tag = m.model_fields.get("type")
+            if tag is not None and node.get("type") in typing.get_args(tag.annotation):
+                return m
+    return found[0] if found else None

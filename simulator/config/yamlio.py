@@ -62,8 +62,11 @@ def set_path(data: dict, path: list[str], value, source: str, provenance: dict |
         else:
             if isinstance(node, dict) and node.get(key) is None:
                 node[key] = {}
+                if provenance is not None:
+                    provenance[tuple(path[: i + 1])] = source
             node = node[key]
     if provenance is not None:
+        provenance.pop(tuple(path), None)  # re-insert so the latest writer comes last
         provenance[tuple(path)] = source
 
 
@@ -76,6 +79,7 @@ def deep_merge(base: dict, top: dict, source: str, provenance: dict, prefix: tup
             merged[key] = deep_merge(merged[key], value, source, provenance, path)
         else:
             merged[key] = value
+            provenance.pop(path, None)  # re-insert so the latest writer comes last
             provenance[path] = source
             _mark(value, source, provenance, path)
     return merged
@@ -84,13 +88,18 @@ def deep_merge(base: dict, top: dict, source: str, provenance: dict, prefix: tup
 def _mark(value, source, provenance, path):
     if isinstance(value, dict):
         for key, child in value.items():
+            provenance.pop(path + (key,), None)
             provenance[path + (key,)] = source
             _mark(child, source, provenance, path + (key,))
 
 
 def source_of(provenance: dict, path: tuple, default: str) -> str:
-    """The file (or --set) that wrote the longest known prefix of `path`."""
-    for end in range(len(path), 0, -1):
+    """Who wrote `path`: the last writer of it or of anything inside it (so an override of one entry is
+    blamed for a check on its whole mapping), else the writer of its longest known prefix."""
+    inside = [source for key, source in provenance.items() if key[: len(path)] == path]
+    if inside:
+        return inside[-1]
+    for end in range(len(path) - 1, 0, -1):
         if path[:end] in provenance:
             return provenance[path[:end]]
     return default

@@ -75,6 +75,8 @@ def simulate(chip: Chip, graph: OpGraph) -> list[OpRecord]:
         records[index] = _record(index, op, timing, units / chip.cores, start, env.now)
         done[op.name].succeed()
 
+    for op in graph.ops:
+        timer.cores(op)  # plan every op first: bad dtypes or tiles that fit nowhere fail before the run
     for index, op in enumerate(graph.ops):
         env.process(run(index, op))
     env.run()

@@ -130,9 +130,9 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
         mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.dtype), mxu.pipelined,
         full_share.effective(miss), last_share.effective(miss), chip.sram.stages, full_share.latency,
     )
-    total = max(total, _floor_cycles(chip, hbm_read + hbm_write, fraction))
-    # Cycles are counted as SCALE-Sim counts them: the index of the last busy cycle.
-    cycles = math.ceil(total - 1e-9) - 1
+    # Cycles are counted as SCALE-Sim counts them (the index of the last busy cycle), but never
+    # below the time the op's HBM traffic takes at its bandwidth share.
+    cycles = max(math.ceil(total - 1e-9) - 1, math.ceil(_floor_cycles(chip, hbm_read + hbm_write, fraction) - 1e-9))
     compute_cycles = int(compute) - 1
     a_reads, b_reads, acc_reads, acc_writes = gemm_sram_accesses(chip, op, tile)
     in_bytes = DTYPE_BITS[op.dtype] / 8

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from simulator.errors import TortoiseError
+
 
 def _bytes(n: float) -> str:
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
@@ -49,7 +51,14 @@ def summary_text(summary: dict, table: pd.DataFrame, top: int = 12) -> str:
 
 
 def write_outputs(out: Path, summary: dict, table: pd.DataFrame, fmt: str) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return _write(out, summary, table, fmt)
+    except OSError as exc:
+        raise TortoiseError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _write(out: Path, summary: dict, table: pd.DataFrame, fmt: str) -> list[Path]:
     table_path = out / ("ops.parquet" if fmt == "parquet" else "ops.csv")
     if fmt == "parquet":
         table.to_parquet(table_path, index=False)
