@@ -39,6 +39,12 @@ def _positive_rates(rates: dict) -> dict:
     return rates
 
 
+def _nonzero_bandwidth(rate: units.Rate) -> units.Rate:
+    if rate.value <= 0:
+        raise PydanticCustomError("rate", "must be a bandwidth > 0 (e.g. 1.2 TB/s or 64 B/cycle)")
+    return rate
+
+
 class MXUConfig(Strict):
     """Systolic arrays of one core: `count` arrays of rows × cols processing elements (PEs)."""
 
@@ -84,12 +90,7 @@ class DMAConfig(Strict):
     bandwidth: Rate
     latency: Latency = units.Latency(0, True)
 
-    @field_validator("bandwidth")
-    @classmethod
-    def _nonzero(cls, v):
-        if v.value <= 0:
-            raise PydanticCustomError("rate", "must be a bandwidth > 0 (e.g. 64 B/cycle)")
-        return v
+    _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
 
 
 class CoreConfig(Strict):
@@ -106,12 +107,7 @@ class MemoryLevelConfig(Strict):
     bandwidth: Rate
     latency: Latency = units.Latency(0, True)
 
-    @field_validator("bandwidth")
-    @classmethod
-    def _nonzero(cls, v):
-        if v.value <= 0:
-            raise PydanticCustomError("rate", "must be a bandwidth > 0 (e.g. 1.2 TB/s)")
-        return v
+    _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
 
 
 class MemoryConfig(Strict):
