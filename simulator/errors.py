@@ -14,7 +14,7 @@ class ConfigError(TortoiseError):
         self.source, self.field, self.value, self.allowed = source, field, value, allowed
 
     def __str__(self):
-        shown = "(missing)" if self.value is _MISSING else repr(self.value)
+        shown = "(missing)" if self.value is MISSING else repr(self.value)
         where = f"{self.source}: {self.field}" if self.field else self.source
         return f"{where} = {shown}: {self.allowed}"
 
@@ -28,5 +28,4 @@ class _Missing:
         return "(missing)"
 
 
-_MISSING = _Missing()
-MISSING = _MISSING
+MISSING = _Missing()

@@ -39,11 +39,8 @@ def raw_hardware(path: Path, provenance: dict, chain: tuple = ()) -> dict:
     return deep_merge(base, data, str(path), provenance)
 
 
-def load_chip(spec: str | Path, overrides: list[str] = (), prefix: str = "") -> ChipConfig:
-    """The validated chip for a file or preset name, with `--set path=value` overrides applied.
-
-    `prefix` lets a caller accept overrides aimed at a bigger document (e.g. `hardware.core.mxu.rows`).
-    """
+def load_chip(spec: str | Path, overrides: list[str] = ()) -> ChipConfig:
+    """The validated chip for a file or preset name, with `--set path=value` overrides applied."""
     path = resolve_hardware_path(str(spec))
     provenance: dict = {}
     data = raw_hardware(path, provenance)

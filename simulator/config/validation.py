@@ -74,9 +74,7 @@ def _allowed_text(error: dict) -> str:
         return "must be one of " + ctx.get("expected", "")
     if kind in ("float_type", "float_parsing"):
         return "must be a number"
-    if kind == "dict_type":
-        return "must be a group of fields (a mapping)"
-    if kind == "model_type":
+    if kind in ("dict_type", "model_type"):
         return "must be a group of fields (a mapping)"
     if kind in ("string_type",):
         return "must be text"
