@@ -9,7 +9,8 @@ class OpRecord:
     name: str
     type: str  # gemm | vector
     kind: str  # gemm, or the vector kind (softmax, add, …)
-    dtype: str
+    group: str  # what the op belongs to (attention, mlp, norm, …); empty for hand-written workloads
+    dtype: str  # the dtype the MXU or vector unit computes in
     shape: str
     tile: str
     cores: int

@@ -43,7 +43,7 @@ class _Timer:
 
 def _shape_key(op: Op) -> tuple:
     if isinstance(op, GemmOp):
-        return ("gemm", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch)
+        return ("gemm", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, op.b_dtype, op.a_on_chip, op.c_on_chip)
     return ("vector", op.kind, op.elements, op.dtype, op.inputs, op.outputs, op.ops_per_element)
 
 
@@ -86,7 +86,8 @@ def simulate(chip: Chip, graph: OpGraph) -> list[OpRecord]:
 def _record(index: int, op: Op, t: OpTiming, fraction: float, start: int, end: int) -> OpRecord:
     is_gemm = isinstance(op, GemmOp)
     return OpRecord(
-        index=index, name=op.name, type=op.type, kind="gemm" if is_gemm else op.kind, dtype=op.dtype,
+        index=index, name=op.name, type=op.type, kind="gemm" if is_gemm else op.kind, group=op.group,
+        dtype=op.compute_dtype,
         shape=op.shape, tile=t.tile, cores=t.cores, bandwidth_fraction=fraction, work_units=t.work_units,
         waves=t.waves, start=start, end=end, cycles=end - start, compute_cycles=t.compute_cycles,
         stall_cycles=t.stall_cycles, macs=op.macs, flops=op.flops,

@@ -47,11 +47,11 @@ class OpTiming:
     acc_writes: int = 0
 
 
-def sram_bytes_needed(tile: Tile, dtype: str, out_dtype: str, stages: int, accumulators: int) -> int:
+def sram_bytes_needed(tile: Tile, op: GemmOp, stages: int, accumulators: int) -> int:
     """SRAM a tile occupies: `stages` input buffers, an output staging buffer, and (if no separate
-    accumulator storage) the partial sums."""
-    inputs = stages * (nbytes(tile.m * tile.k, dtype) + nbytes(tile.k * tile.n, dtype))
-    staging = nbytes(tile.m * tile.n, out_dtype)
+    accumulator storage) the partial sums. On-chip operands occupy SRAM like any other."""
+    inputs = stages * (nbytes(tile.m * tile.k, op.dtype) + nbytes(tile.k * tile.n, op.b_dtype))
+    staging = nbytes(tile.m * tile.n, op.out_dtype)
     partials = tile.m * tile.n * ACC_BYTES if accumulators == 0 else 0
     return inputs + staging + partials
 
@@ -59,7 +59,7 @@ def sram_bytes_needed(tile: Tile, dtype: str, out_dtype: str, stages: int, accum
 def tile_fits(chip: Chip, op: GemmOp, tile: Tile) -> bool:
     if chip.accumulators and tile.m * tile.n * ACC_BYTES > chip.accumulators:
         return False
-    return sram_bytes_needed(tile, op.dtype, op.out_dtype, chip.sram.stages, chip.accumulators) <= chip.sram.size
+    return sram_bytes_needed(tile, op, chip.sram.stages, chip.accumulators) <= chip.sram.size
 
 
 def _classes(total: int, size: int):
@@ -79,7 +79,7 @@ def _mxu_parts(mm: int, nn: int, n_mxu: int, by_m: int):
 def gemm_sram_accesses(chip: Chip, op: GemmOp, tile: Tile) -> tuple[int, int, int, int]:
     """MXU-side element accesses over every tile step of the op: (A reads, B reads, C reads, C writes)."""
     mxu = chip.mxu
-    df, rate = DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.dtype)
+    df, rate = DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.compute_dtype)
     totals = [0, 0, 0, 0]
     for mm, cm in _classes(op.m, tile.m):
         for nn, cn in _classes(op.n, tile.n):
@@ -95,15 +95,14 @@ def gemm_sram_accesses(chip: Chip, op: GemmOp, tile: Tile) -> tuple[int, int, in
 def gemm_traffic(chip: Chip, op: GemmOp, tile: Tile, cores: int) -> tuple[int, int, int]:
     """(bytes loaded into SRAM from the nearest shared level, HBM read bytes, HBM write bytes)."""
     mt, nt = -(-op.m // tile.m), -(-op.n // tile.n)
-    loads = op.batch * (nt * nbytes(op.m * op.k, op.dtype) + mt * nbytes(op.k * op.n, op.dtype))
+    a_size, b_size = math.ceil(op.m * op.k * op.a_bytes), nbytes(op.k * op.n, op.b_dtype)
+    loads = op.batch * (nt * a_size + mt * b_size)
     writes = op.min_write_bytes
     if chip.l2 is None:
         return loads, loads, writes
     half = chip.l2.size // 2  # the other half holds blocks in flight and outputs
-    a_resident = op.batch * nbytes(op.m * op.k, op.dtype) <= half
-    b_resident = op.batch * nbytes(op.k * op.n, op.dtype) <= half
-    a, b = gemm_hbm_read_bytes(op.batch, op.m, op.n, op.k, tile.m, tile.n, cores,
-                               DTYPE_BITS[op.dtype] / 8, a_resident, b_resident)
+    a, b = gemm_hbm_read_bytes(op.batch, op.m, op.n, op.k, tile.m, tile.n, cores, op.a_bytes, op.b_bytes,
+                               op.batch * a_size <= half, op.batch * b_size <= half)
     return loads, max(op.min_read_bytes, math.ceil(a + b)), writes
 
 
@@ -121,13 +120,13 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
     waves = -(-tiles // cores)
     last = tiles - (waves - 1) * cores
     loads, hbm_read, hbm_write = gemm_traffic(chip, op, tile, cores)
-    miss = hbm_read / loads
+    miss = hbm_read / loads if loads else 0.0
     full_share = core_share(chip, fraction, cores, miss)
     last_share = core_share(chip, fraction, last, miss)
     total, compute, stall = gemm_core_time(
         op.batch, op.m, op.n, op.k, tile.m, tile.n, tile.k, cores,
-        DTYPE_BITS[op.dtype] / 8, DTYPE_BITS[op.out_dtype] / 8,
-        mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.dtype), mxu.pipelined,
+        op.a_bytes, op.b_bytes, op.c_bytes,
+        mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.compute_dtype), mxu.pipelined,
         full_share.effective(miss), last_share.effective(miss), chip.sram.stages, full_share.latency,
     )
     # Cycles are counted as SCALE-Sim counts them (the index of the last busy cycle), but never
@@ -135,12 +134,11 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
     cycles = max(math.ceil(total - 1e-9) - 1, math.ceil(_floor_cycles(chip, hbm_read + hbm_write, fraction) - 1e-9))
     compute_cycles = int(compute) - 1
     a_reads, b_reads, acc_reads, acc_writes = gemm_sram_accesses(chip, op, tile)
-    in_bytes = DTYPE_BITS[op.dtype] / 8
     return OpTiming(
         cycles=cycles, compute_cycles=compute_cycles, stall_cycles=cycles - compute_cycles,
         cores=cores, work_units=tiles * kt, waves=waves, tile=str(tile),
         hbm_read=hbm_read, hbm_write=hbm_write, l2_read=loads if chip.l2 else 0,
-        sram_read=math.ceil((a_reads + b_reads) * in_bytes) + hbm_write,
+        sram_read=math.ceil(a_reads * DTYPE_BITS[op.dtype] / 8 + b_reads * op.b_bytes) + hbm_write,
         sram_write=loads + hbm_write,
         a_reads=a_reads, b_reads=b_reads, acc_reads=acc_reads, acc_writes=acc_writes,
     )

@@ -45,7 +45,7 @@ def run_pipeline(load_cycles, compute_cycles, store_cycles, stages, latency):
 
 
 @njit(cache=True)
-def gemm_core_steps(batch, m, n, k, tm, tn, tk, cores, in_bytes, out_bytes,
+def gemm_core_steps(batch, m, n, k, tm, tn, tk, cores, a_bytes, b_bytes, out_bytes,
                     rows, cols, n_mxu, dataflow, rate, pipelined, bw_full, bw_last):
     """Per-step (load, compute, store) cycles of core 0, which runs tiles 0, P, 2P, … in raster order.
 
@@ -74,22 +74,22 @@ def gemm_core_steps(batch, m, n, k, tm, tn, tk, cores, in_bytes, out_bytes,
             kk = min(tk, k - ki * tk)
             cyc, _ = core_step_cycles(mm, nn, kk, rows, cols, n_mxu, dataflow, rate, pipelined)
             comp[s] = cyc
-            load[s] = (mm * kk + kk * nn) * in_bytes / bw
+            load[s] = (mm * kk * a_bytes + kk * nn * b_bytes) / bw
             s += 1
         store[s - 1] = mm * nn * out_bytes / bw
     return load, comp, store
 
 
 @njit(cache=True)
-def gemm_core_time(batch, m, n, k, tm, tn, tk, cores, in_bytes, out_bytes,
+def gemm_core_time(batch, m, n, k, tm, tn, tk, cores, a_bytes, b_bytes, out_bytes,
                    rows, cols, n_mxu, dataflow, rate, pipelined, bw_full, bw_last, stages, latency):
-    load, comp, store = gemm_core_steps(batch, m, n, k, tm, tn, tk, cores, in_bytes, out_bytes,
+    load, comp, store = gemm_core_steps(batch, m, n, k, tm, tn, tk, cores, a_bytes, b_bytes, out_bytes,
                                         rows, cols, n_mxu, dataflow, rate, pipelined, bw_full, bw_last)
     return run_pipeline(load, comp, store, stages, latency)
 
 
 @njit(cache=True)
-def gemm_hbm_read_bytes(batch, m, n, k, tm, tn, cores, in_bytes, a_resident, b_resident):
+def gemm_hbm_read_bytes(batch, m, n, k, tm, tn, cores, a_bytes, b_bytes, a_resident, b_resident):
     """HBM bytes read for A and B when a shared cache serves each wave's common blocks.
 
     Tiles of one wave run in lockstep, so a row block of A (or column block of B) used by several
@@ -113,12 +113,12 @@ def gemm_hbm_read_bytes(batch, m, n, k, tm, tn, cores, in_bytes, a_resident, b_r
         r = bi * mt + mi
         if seen_rows[r] != wave:
             seen_rows[r] = wave
-            a += min(tm, m - mi * tm) * k * in_bytes
+            a += min(tm, m - mi * tm) * k * a_bytes
         wave_b = 0 if b_resident else t // cores
         c = bi * nt + ni
         if seen_cols[c] != wave_b:
             seen_cols[c] = wave_b
-            b += min(tn, n - ni * tn) * k * in_bytes
+            b += min(tn, n - ni * tn) * k * b_bytes
     return a, b
 
 

@@ -35,8 +35,8 @@ def _estimate(chip: Chip, op: GemmOp, tile: Tile) -> float:
     cores = min(chip.cores, tiles)
     waves = -(-tiles // cores)
     step, _ = core_step_cycles(tile.m, tile.n, tile.k, mxu.rows, mxu.cols, mxu.count,
-                               DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.dtype), mxu.pipelined)
-    load_bytes = nbytes(tile.m * tile.k, op.dtype) + nbytes(tile.k * tile.n, op.dtype)
+                               DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.compute_dtype), mxu.pipelined)
+    load_bytes = tile.m * tile.k * op.a_bytes + nbytes(tile.k * tile.n, op.b_dtype)
     # Rough HBM share of loads: a wave re-reads each block about once per distinct neighbour.
     miss = 1.0 if chip.l2 is None else min(1.0, (1 / min(nt, cores) + 1 / min(mt, max(1, cores // nt))) / 2)
     load = load_bytes / core_share(chip, 1.0, cores, miss).effective(miss)
@@ -45,13 +45,17 @@ def _estimate(chip: Chip, op: GemmOp, tile: Tile) -> float:
 
 def choose_tile(chip: Chip, op: GemmOp) -> Tile:
     """The fastest SRAM-fitting tile for this GEMM shape on this chip (cached per shape, not name)."""
-    tile = _choose(chip, GemmOp("", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch))
+    tile = _choose(chip, _shape_only(op))
     if tile is None:
         raise CapacityError(
             f"{chip.name}: no tile of GEMM {op.name} ({op.shape}, {op.dtype}) fits core.sram.size = "
             f"{chip.sram.size} B with {chip.sram.stages} stages; raise core.sram.size or lower core.sram.stages"
         )
     return tile
+
+
+def _shape_only(op: GemmOp) -> GemmOp:
+    return GemmOp("", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, (), op.b_dtype, op.a_on_chip, op.c_on_chip)
 
 
 @lru_cache(maxsize=4096)

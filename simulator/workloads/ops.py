@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from simulator.config.dtypes import nbytes
+from simulator.config.dtypes import DTYPE_BITS, nbytes
 
 # kind → (input tensors read, output tensors written, ops per element); ops are estimates of the
 # vector instructions per element (e.g. softmax: max, subtract, exp, sum, scale).
@@ -19,12 +19,20 @@ VECTOR_KINDS = {
     "rope": (1, 1, 6.0),
     "reduce": (1, 0, 1.0),
     "copy": (1, 1, 0.0),
+    "topk": (1, 1, 2.0),  # compare-and-select over the router logits, plus normalizing the k weights
+    "lookup": (1, 1, 0.0),  # gather rows (an embedding lookup): pure data movement
 }
 
 
 @dataclass(frozen=True)
 class GemmOp:
-    """`batch` independent products C[M×N] = A[M×K]·B[K×N]; they share no operands."""
+    """`batch` independent products C[M×N] = A[M×K]·B[K×N]; they share no operands.
+
+    A is stored as `dtype`, B (the weights or KV cache) as `b_dtype`; the MXU runs at the rate of the
+    wider of the two, since a narrower operand is widened before it enters the array (weight-only
+    quantization). An operand `*_on_chip` never touches HBM: it is produced and consumed in SRAM, as
+    the score tile of fused (flash) attention is.
+    """
 
     name: str
     m: int
@@ -34,7 +42,32 @@ class GemmOp:
     out_dtype: str = "bf16"
     batch: int = 1
     deps: tuple[str, ...] = ()
+    b_dtype: str | None = None  # defaults to dtype
+    a_on_chip: bool = False
+    c_on_chip: bool = False
+    group: str = ""  # what the op belongs to, for breakdowns: attention, mlp, norm, …
     type: str = field(default="gemm", init=False)
+
+    def __post_init__(self):
+        if self.b_dtype is None:
+            object.__setattr__(self, "b_dtype", self.dtype)
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.b_dtype if DTYPE_BITS[self.b_dtype] > DTYPE_BITS[self.dtype] else self.dtype
+
+    @property
+    def a_bytes(self) -> float:
+        """Bytes per A element moved through memory (0 when A stays on chip)."""
+        return 0.0 if self.a_on_chip else DTYPE_BITS[self.dtype] / 8
+
+    @property
+    def b_bytes(self) -> float:
+        return DTYPE_BITS[self.b_dtype] / 8
+
+    @property
+    def c_bytes(self) -> float:
+        return 0.0 if self.c_on_chip else DTYPE_BITS[self.out_dtype] / 8
 
     @property
     def macs(self) -> int:
@@ -47,11 +80,12 @@ class GemmOp:
     @property
     def min_read_bytes(self) -> int:
         """Each operand read once: the compulsory traffic."""
-        return self.batch * (nbytes(self.m * self.k, self.dtype) + nbytes(self.k * self.n, self.dtype))
+        a = 0 if self.a_on_chip else nbytes(self.m * self.k, self.dtype)
+        return self.batch * (a + nbytes(self.k * self.n, self.b_dtype))
 
     @property
     def min_write_bytes(self) -> int:
-        return self.batch * nbytes(self.m * self.n, self.out_dtype)
+        return 0 if self.c_on_chip else self.batch * nbytes(self.m * self.n, self.out_dtype)
 
     @property
     def shape(self) -> str:
@@ -71,7 +105,12 @@ class VectorOp:
     outputs: int = 1
     ops_per_element: float = 1.0
     deps: tuple[str, ...] = ()
+    group: str = ""
     type: str = field(default="vector", init=False)
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.dtype
 
     @property
     def macs(self) -> int:

@@ -48,8 +48,8 @@ def test_total_is_at_least_each_resource(stages):
 def test_cache_reuse_within_a_wave():
     # 4×4 tiles of 32×32 over K=64, 1-byte elements, 4 cores: each wave is one tile row, so its
     # A row block is read once and each of the 4 B column blocks once per wave.
-    a, b = gemm_hbm_read_bytes(1, 128, 128, 64, 32, 32, 4, 1.0, False, False)
+    a, b = gemm_hbm_read_bytes(1, 128, 128, 64, 32, 32, 4, 1.0, 1.0, False, False)
     assert a == 4 * 32 * 64 and b == 4 * 4 * 32 * 64
     # B fits the cache whole: each column block comes from HBM once.
-    a, b = gemm_hbm_read_bytes(1, 128, 128, 64, 32, 32, 4, 1.0, False, True)
+    a, b = gemm_hbm_read_bytes(1, 128, 128, 64, 32, 32, 4, 1.0, 1.0, False, True)
     assert b == 128 * 64
