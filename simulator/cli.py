@@ -27,16 +27,100 @@ def split_overrides(items: list[str]) -> tuple[list[str], list[str]]:
 
 
 def cmd_run(args) -> int:
-    from simulator.api import run_files
-    from simulator.results.output import summary_text, write_outputs
+    from simulator.api import LLMResult, run_workload
+    from simulator.config.loader import load_chip
+    from simulator.results.output import llm_summary_text, summary_text, write_outputs
 
     hw_overrides, wl_overrides = split_overrides(args.set)
-    result = run_files(args.hardware, args.workload, hw_overrides, wl_overrides)
-    print(summary_text(result.summary, result.table))
+    chip = load_chip(args.hardware, hw_overrides)
+    workload = _workload(args, wl_overrides)
+    with _Progress() as progress:
+        result = run_workload(chip, workload, progress)
+    if isinstance(result, LLMResult):
+        print(llm_summary_text(result.summary, result.breakdown))
+        extra = {"breakdown": result.breakdown}
+    else:
+        print(summary_text(result.summary, result.table))
+        extra = {}
     if args.out:
-        for path in write_outputs(Path(args.out), result.summary, result.table, args.format):
+        for path in write_outputs(Path(args.out), result.summary, result.table, args.format, extra):
             print(f"wrote {path}")
     return 0
+
+
+SCENARIO_FLAGS = ("phase", "batch", "prompt", "context", "output_tokens")
+
+
+def _workload(args, overrides: list[str]):
+    """The workload file, or a model + scenario built from --model and the scenario flags."""
+    from simulator.workloads.loader import load_llm, load_workload
+
+    flags = {name: getattr(args, name) for name in SCENARIO_FLAGS if getattr(args, name) is not None}
+    if args.model is None:
+        if args.workload is None:
+            raise TortoiseError("run: give a workload file, or --model CONFIG.json with --phase/--batch/--context")
+        if flags:
+            given = ", ".join("--" + name.replace("_", "-") for name in flags)
+            raise TortoiseError(f"run: {given} go with --model; to change a workload file's scenario use "
+                                f"--set scenario.{next(iter(flags))}=…")
+        return load_workload(args.workload, overrides)
+    if args.workload is not None:
+        raise TortoiseError(f"run: give a workload file ({args.workload}) or --model ({args.model}), not both")
+    name = f"{Path(args.model).stem}_{flags.get('phase', 'decode')}"
+    data = {"name": name, "model": args.model, "scenario": flags}
+    return load_llm(data, f"--model {args.model}", Path.cwd(), overrides)
+
+
+class _Progress:
+    """A progress bar on stderr for runs of many passes (generation); silent for one pass."""
+
+    def __enter__(self):
+        self._bar = None
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 8:
+            return
+        if self._bar is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("simulating passes"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
+                                 console=_stderr_console(), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("passes", total=total)
+        self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()
+        return False
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 0")
+    return value
 
 
 def cmd_presets(args) -> int:
@@ -66,11 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="simulate one workload on one chip")
     run.add_argument("hardware", help="hardware YAML file or preset name (see `tortoise presets`)")
-    run.add_argument("workload", help="workload YAML file")
+    run.add_argument("workload", nargs="?", help="workload YAML file (an op list, or a model with a scenario)")
     run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a field, e.g. core.mxu.rows=256 (hardware) or ops.0.m=4096 (workload)")
-    run.add_argument("--out", metavar="DIR", help="write ops.csv (or ops.parquet) and summary.json here")
-    run.add_argument("--format", choices=["csv", "parquet"], default="csv", help="per-op table format")
+                     help="override a field, e.g. core.mxu.rows=256 (hardware), scenario.batch=8 or ops.0.m=4096 "
+                          "(workload), model.num_hidden_layers=2 (model)")
+    llm = run.add_argument_group("model instead of a workload file")
+    llm.add_argument("--model", metavar="CONFIG", help="a Hugging Face config.json, or a bundled model name "
+                     "(llama2_7b, llama3_8b, llama3_70b, mixtral_8x7b, gpt3_175b, qwen3_30b_a3b)")
+    llm.add_argument("--phase", choices=["prefill", "decode", "generate"], help="default: decode")
+    llm.add_argument("--batch", type=_positive, help="sequences at once (default 1)")
+    llm.add_argument("--prompt", type=_positive, help="prompt tokens per sequence (default 128)")
+    llm.add_argument("--context", type=_non_negative, help="decode: tokens already in the KV cache (default: prompt)")
+    llm.add_argument("--output-tokens", dest="output_tokens", type=_positive,
+                     help="generate: tokens produced per sequence (default 128)")
+    run.add_argument("--out", metavar="DIR", help="write ops.csv (or .parquet), breakdown.csv and summary.json here")
+    run.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")
     run.set_defaults(func=cmd_run)
 
     presets = sub.add_parser("presets", help="list bundled hardware presets")

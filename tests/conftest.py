@@ -12,6 +12,11 @@ def h100() -> Chip:
 
 
 @pytest.fixture(scope="session")
+def a100() -> Chip:
+    return Chip(load_chip("a100"))
+
+
+@pytest.fixture(scope="session")
 def tpu_v4() -> Chip:
     return Chip(load_chip("tpu_v4"))
 

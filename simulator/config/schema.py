@@ -45,6 +45,12 @@ def _nonzero_bandwidth(rate: units.Rate) -> units.Rate:
     return rate
 
 
+def _fraction(value: float) -> float:
+    if not 0 < value <= 1:  # also rejects NaN
+        raise PydanticCustomError("fraction", "must be a number > 0 and ≤ 1 (e.g. 0.9 for 90 %)")
+    return value
+
+
 class MXUConfig(Strict):
     """Systolic arrays of one core: `count` arrays of rows × cols processing elements (PEs)."""
 
@@ -104,10 +110,14 @@ class CoreConfig(Strict):
 
 class MemoryLevelConfig(Strict):
     size: Size
-    bandwidth: Rate
+    bandwidth: Rate  # the datasheet peak; rooflines and MBU use it
     latency: Latency = units.Latency(0, True)
+    # The fraction of the datasheet bandwidth that streaming kernels reach; the timing model uses
+    # bandwidth × efficiency.
+    efficiency: Annotated[float, Field(strict=True)] = 1.0
 
     _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
+    _check_efficiency = field_validator("efficiency")(_fraction)
 
 
 class MemoryConfig(Strict):
@@ -124,6 +134,9 @@ class ChipConfig(Strict):
     cores: Count
     core: CoreConfig
     memory: MemoryConfig
+    # Fixed time every op pays on top of its data and compute time: kernel launch, prologue and tail
+    # on a GPU; dispatch and sync on a TPU.
+    op_overhead: Latency = units.Latency(0, True)
 
     @field_validator("clock")
     @classmethod

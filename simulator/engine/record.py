@@ -19,9 +19,10 @@ class OpRecord:
     waves: int
     start: int
     end: int
-    cycles: int
+    cycles: int  # end − start = compute_cycles + stall_cycles + overhead_cycles
     compute_cycles: int  # busy MXU/vector cycles of the critical core
     stall_cycles: int  # critical-core cycles waiting on memory
+    overhead_cycles: int  # the chip's fixed per-op time (launch, prologue, tail; dispatch on a TPU)
     macs: int
     flops: int
     vector_ops: float

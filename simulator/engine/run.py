@@ -2,8 +2,9 @@
 
 Each op waits for its dependencies, then for cores (one per tile, at most all) and for a share of
 memory bandwidth: at least its cores' fair share, more if it is free, never more than its cores'
-DMA ports can pull. It holds both for its duration, which the hardware timing model computes from
-that share. Reservations keep bandwidth conserved when independent ops overlap.
+DMA ports can pull. It holds both for its duration: the chip's fixed per-op overhead (launch,
+prologue, tail) plus the time the hardware timing model computes from that share. Reservations keep
+bandwidth conserved when independent ops overlap.
 """
 
 import math
@@ -69,10 +70,10 @@ def simulate(chip: Chip, graph: OpGraph) -> list[OpRecord]:
         units = want + max(extra, 0)
         timing = timer.time(op, want, units)
         start = env.now
-        yield env.timeout(timing.cycles)
+        yield env.timeout(chip.op_overhead_cycles + timing.cycles)
         yield bandwidth.put(units)
         yield cores.put(want)
-        records[index] = _record(index, op, timing, units / chip.cores, start, env.now)
+        records[index] = _record(index, op, timing, units / chip.cores, start, env.now, chip.op_overhead_cycles)
         done[op.name].succeed()
 
     for op in graph.ops:
@@ -83,14 +84,14 @@ def simulate(chip: Chip, graph: OpGraph) -> list[OpRecord]:
     return [records[i] for i in range(len(graph.ops))]
 
 
-def _record(index: int, op: Op, t: OpTiming, fraction: float, start: int, end: int) -> OpRecord:
+def _record(index: int, op: Op, t: OpTiming, fraction: float, start: int, end: int, overhead: int) -> OpRecord:
     is_gemm = isinstance(op, GemmOp)
     return OpRecord(
         index=index, name=op.name, type=op.type, kind="gemm" if is_gemm else op.kind, group=op.group,
         dtype=op.compute_dtype,
         shape=op.shape, tile=t.tile, cores=t.cores, bandwidth_fraction=fraction, work_units=t.work_units,
         waves=t.waves, start=start, end=end, cycles=end - start, compute_cycles=t.compute_cycles,
-        stall_cycles=t.stall_cycles, macs=op.macs, flops=op.flops,
+        stall_cycles=t.stall_cycles, overhead_cycles=overhead, macs=op.macs, flops=op.flops,
         vector_ops=0.0 if is_gemm else op.vector_ops, hbm_read=t.hbm_read, hbm_write=t.hbm_write,
         l2_read=t.l2_read, sram_read=t.sram_read, sram_write=t.sram_write, a_reads=t.a_reads,
         b_reads=t.b_reads, acc_reads=t.acc_reads, acc_writes=t.acc_writes,

@@ -11,8 +11,9 @@ from simulator.errors import ConfigError
 class MemoryLevel:
     name: str
     size: int
-    bytes_per_cycle: float
+    bytes_per_cycle: float  # datasheet peak: rooflines and MBU
     latency: int
+    achievable_bytes_per_cycle: float  # peak × efficiency: what the timing model moves data at
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: caches key on the chip object
@@ -55,11 +56,16 @@ class Chip:
     def dma_latency(self) -> int:
         return self.config.core.dma.latency.cycles(self.clock_hz)
 
+    @cached_property
+    def op_overhead_cycles(self) -> int:
+        """Fixed cycles every op pays on top of its data and compute time (launch, prologue, tail)."""
+        return self.config.op_overhead.cycles(self.clock_hz)
+
     def _level(self, name: str, level: MemoryLevelConfig | None) -> MemoryLevel | None:
         if level is None:
             return None
-        return MemoryLevel(name, level.size, level.bandwidth.bytes_per_cycle(self.clock_hz),
-                           level.latency.cycles(self.clock_hz))
+        peak = level.bandwidth.bytes_per_cycle(self.clock_hz)
+        return MemoryLevel(name, level.size, peak, level.latency.cycles(self.clock_hz), peak * level.efficiency)
 
     @cached_property
     def hbm(self) -> MemoryLevel:

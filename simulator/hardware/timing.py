@@ -108,7 +108,7 @@ def gemm_traffic(chip: Chip, op: GemmOp, tile: Tile, cores: int) -> tuple[int, i
 
 def _floor_cycles(chip: Chip, hbm_bytes: int, fraction: float) -> float:
     """No op moves its HBM bytes faster than its reserved fraction of HBM bandwidth."""
-    return hbm_bytes / (chip.hbm.bytes_per_cycle * fraction)
+    return hbm_bytes / (chip.hbm.achievable_bytes_per_cycle * fraction)
 
 
 def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float = 1.0) -> OpTiming:

@@ -21,6 +21,10 @@ def roofline_cycles(chip: Chip, r: OpRecord) -> tuple[float, float]:
 
 def op_table(chip: Chip, records: list[OpRecord]) -> pd.DataFrame:
     """One row per op: everything the engine recorded plus seconds, roofline bound and utilization."""
+    return pd.DataFrame(op_rows(chip, records))
+
+
+def op_rows(chip: Chip, records: list[OpRecord]) -> list[dict]:
     rows = []
     for r in records:
         compute_bound, memory_bound = roofline_cycles(chip, r)
@@ -37,7 +41,7 @@ def op_table(chip: Chip, records: list[OpRecord]) -> pd.DataFrame:
             achieved_tflops=r.flops / chip.seconds(r.cycles) / 1e12 if r.cycles else 0.0,
         )
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
@@ -67,6 +71,7 @@ def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
         "mxu_utilization": macs / (cycles * peak_macs) if peak_macs else 0.0,
         "compute_cycles": sum(r.compute_cycles for r in records),
         "stall_cycles": sum(r.stall_cycles for r in records),
+        "overhead_cycles": sum(r.overhead_cycles for r in records),
         "roofline_cycles": bound,
         "roofline_bound": "compute" if compute_floor >= memory_floor else "memory",
         "roofline_fraction": bound / cycles,

@@ -29,7 +29,8 @@ def summary_text(summary: dict, table: pd.DataFrame, top: int = 12) -> str:
         f"  total            {s['cycles']:,} cycles = {_time(s['seconds'])}",
         f"  throughput       {s['achieved_tflops']:.1f} TFLOP/s of {s['peak_tflops']:.1f} peak "
         f"({s['gemm_dtypes'] or 'no GEMMs'}), MXU utilization {100 * s['mxu_utilization']:.1f} %",
-        f"  critical core    {s['compute_cycles']:,} compute + {s['stall_cycles']:,} memory-stall cycles",
+        f"  critical core    {s['compute_cycles']:,} compute + {s['stall_cycles']:,} memory-stall + "
+        f"{s['overhead_cycles']:,} per-op overhead cycles",
         f"  roofline         {s['roofline_fraction'] * 100:.1f} % of the {s['roofline_bound']}-bound "
         f"floor ({s['roofline_cycles']:,.0f} cycles)",
         f"  bytes moved      HBM read {_bytes(s['bytes_hbm_read'])}, HBM write {_bytes(s['bytes_hbm_write'])}, "
@@ -50,20 +51,68 @@ def summary_text(summary: dict, table: pd.DataFrame, top: int = 12) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(out: Path, summary: dict, table: pd.DataFrame, fmt: str) -> list[Path]:
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def llm_summary_text(summary: dict, groups: pd.DataFrame) -> str:
+    """The LLM view: latency and throughput first, then utilization, memory and where the time goes."""
+    s = summary
+    lines = [
+        f"{s['workload']}: {s['model']} {s['phase']} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz)",
+        f"  model            {s['model_description']}",
+        f"                   {s['params'] / 1e9:.2f} B parameters"
+        + (f" ({s['active_params'] / 1e9:.2f} B active per token)" if s["active_params"] != s["params"] else ""),
+        f"  scenario         batch {s['batch']}, prompt {s['prompt']}, context {s['context']}, "
+        f"output {s['output_tokens']}; weights {s['weights_dtype']}, activations {s['activations_dtype']}, "
+        f"KV cache {s['kv_cache_dtype']}, {'fused' if s['fused_attention'] else 'unfused'} attention",
+        f"  total            {s['cycles']:,} cycles = {_time(s['seconds'])} over {s['passes']} pass(es), "
+        f"{s['ops']:,} ops",
+    ]
+    if "ttft_s" in s:
+        lines.append(f"  TTFT             {_time(s['ttft_s'])}")
+    if "tpot_s" in s:
+        lines.append(f"  TPOT             {_time(s['tpot_s'])}")
+    if "e2e_s" in s:
+        lines.append(f"  end to end       {_time(s['e2e_s'])}")
+    lines += [
+        f"  tokens/s         {s['tokens_per_s']:,.1f} total, {s['tokens_per_s_per_user']:,.1f} per user",
+        f"  MFU              {_pct(s['mfu'])} ({s['achieved_tflops']:.1f} of {s['peak_tflops']:.1f} TFLOP/s)",
+        f"  MBU              {_pct(s['mbu'])} ({_bytes(s['model_bytes'])} that must move, at "
+        f"{s['hbm_bandwidth_tb_s']:.2f} TB/s)",
+        f"  HBM footprint    {_bytes(s['memory_required'])} of {_bytes(s['hbm_capacity'])}: weights "
+        f"{_bytes(s['memory_weights'])}, KV cache {_bytes(s['memory_kv_cache'])}, activations "
+        f"{_bytes(s['memory_activations'])}",
+        f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
+        "",
+        f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}  bound",
+    ]
+    for g in groups.itertuples():
+        intensity = "" if pd.isna(g.arithmetic_intensity) else f"{g.arithmetic_intensity:.1f}"
+        lines.append(f"  {g.group or '(none)':<16}{_time(g.seconds):>12}{_pct(g.share):>8}{g.ops:>8,}"
+                     f"{g.flops / 1e12:>10.3f}{_bytes(g.hbm_bytes):>12}{intensity:>9}  {g.bound}")
+    return "\n".join(lines)
+
+
+def write_outputs(out: Path, summary: dict, table: pd.DataFrame, fmt: str,
+                  extra: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+    """ops.csv (or .parquet), summary.json, and `extra` tables by file stem (e.g. breakdown)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        return _write(out, summary, table, fmt)
+        return _write(out, summary, {"ops": table, **(extra or {})}, fmt)
     except OSError as exc:
         raise TortoiseError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
 
 
-def _write(out: Path, summary: dict, table: pd.DataFrame, fmt: str) -> list[Path]:
-    table_path = out / ("ops.parquet" if fmt == "parquet" else "ops.csv")
-    if fmt == "parquet":
-        table.to_parquet(table_path, index=False)
-    else:
-        table.to_csv(table_path, index=False)
+def _write(out: Path, summary: dict, tables: dict[str, pd.DataFrame], fmt: str) -> list[Path]:
+    paths = []
+    for stem, table in tables.items():
+        path = out / f"{stem}.{fmt}"
+        if fmt == "parquet":
+            table.to_parquet(path, index=False)
+        else:
+            table.to_csv(path, index=False)
+        paths.append(path)
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return [table_path, summary_path]
+    return paths + [summary_path]

@@ -1,15 +1,20 @@
-"""Workload files: a named list of GEMM and vector ops (see docs/configuration.md#workload-files)."""
+"""Workload files: a named list of GEMM and vector ops (docs/configuration.md#workload-files), or a
+model with a scenario (docs/workloads.md)."""
 
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config.schema import DType
 from simulator.config.validation import validate
-from simulator.config.yamlio import parse_override, read_mapping, set_path
+from simulator.config.yamlio import deep_merge, parse_override, read_mapping, set_path
 from simulator.errors import ConfigError
+from simulator.workloads.model import Model, model_from_mapping
 from simulator.workloads.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
+from simulator.workloads.scenario import Scenario
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
 
@@ -49,9 +54,59 @@ class WorkloadSpec(_Strict):
 
 
 
-def load_workload(path: str | Path, overrides: list[str] = ()) -> OpGraph:
-    """The op graph of a workload file, with `--set ops.0.m=4096`-style overrides applied."""
-    data = read_mapping(Path(path))
+class LLMWorkloadSpec(_Strict):
+    name: str
+    description: str = ""
+    model: Any  # a config.json path (relative to this file, or a bundled model name) or its fields inline
+    scenario: Scenario = Scenario()
+
+
+@dataclass(frozen=True)
+class LLMWorkload:
+    name: str
+    description: str
+    model: Model
+    scenario: Scenario
+    source: str  # the workload file, for error messages
+
+
+def bundled_dir() -> Path:
+    """workloads/ of a checkout, shipped as the package data `simulator.bundled_workloads`."""
+    return Path(str(resources.files("simulator.bundled_workloads")))
+
+
+def bundled_models() -> list[str]:
+    return sorted(p.stem for p in (bundled_dir() / "models").glob("*.json"))
+
+
+def resolve_model_path(spec: str, base: Path, source: str) -> Path:
+    """A path (as written, or relative to the workload file), else a bundled model name."""
+    for path in (Path(spec), base / spec):
+        if path.is_file():
+            return path
+    bundled = bundled_dir() / "models" / f"{Path(spec).stem}.json"
+    if bundled.is_file():
+        return bundled
+    raise ConfigError(source, "model", spec, "no such file or bundled model; bundled: " + ", ".join(bundled_models()))
+
+
+def resolve_workload_path(spec: str) -> Path:
+    """A file path; else, for a missing `workloads/NAME.yaml`, the bundled example of that name."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    found = bundled_dir() / path.name
+    if path.parent.name == "workloads" and found.is_file():
+        return found
+    return path  # read_mapping reports it missing
+
+
+def load_workload(path: str | Path, overrides: list[str] = ()) -> OpGraph | LLMWorkload:
+    """A workload file with `--set ops.0.m=4096` or `--set scenario.batch=8`-style overrides applied."""
+    path = resolve_workload_path(str(path))
+    data = read_mapping(path)
+    if "model" in data:
+        return load_llm(data, str(path), path.parent, overrides)
     provenance: dict = {}
     for text in overrides:
         keys, value = parse_override(text)
@@ -59,6 +114,28 @@ def load_workload(path: str | Path, overrides: list[str] = ()) -> OpGraph:
     spec = validate(WorkloadSpec, data, str(path), provenance)
     _check_names(spec, str(path))
     return to_graph(spec)
+
+
+def load_llm(data: dict, source: str, base: Path, overrides: list[str] = ()) -> LLMWorkload:
+    """A model + scenario workload. Model fields come from its config.json unless given inline; both can
+    be overridden (`--set model.num_hidden_layers=2`)."""
+    provenance: dict = {}
+    data = deep_merge({}, data, source, provenance)
+    model_source, model_name = source, data.get("name", Path(source).stem)
+    if isinstance(data.get("model"), str):
+        model_path = resolve_model_path(data["model"], base, source)
+        model_source, model_name = str(model_path), model_path.stem
+        data["model"] = deep_merge({}, read_mapping(model_path), model_source, provenance, ("model",))
+    for text in overrides:
+        keys, value = parse_override(text)
+        set_path(data, keys, value, f"--set {text}", provenance)
+    data.setdefault("name", Path(source).stem)
+    spec = validate(LLMWorkloadSpec, data, source, provenance)
+    if not isinstance(spec.model, dict):
+        raise ConfigError(source, "model", spec.model, "a config.json path or a mapping of its fields")
+    model_provenance = {key[1:]: src for key, src in provenance.items() if key[:1] == ("model",) and len(key) > 1}
+    model = model_from_mapping(spec.model, model_source, model_name, model_provenance)
+    return LLMWorkload(spec.name, spec.description, model, spec.scenario, source)
 
 
 def _check_names(spec: WorkloadSpec, source: str) -> None:

@@ -12,6 +12,7 @@ VECTOR_KINDS = {
     "relu": (1, 1, 1.0),
     "silu": (1, 1, 4.0),
     "gelu": (1, 1, 8.0),
+    "swiglu": (2, 1, 5.0),  # silu(gate) · up
     "exp": (1, 1, 4.0),
     "softmax": (1, 1, 5.0),
     "rmsnorm": (1, 1, 4.0),
@@ -21,6 +22,7 @@ VECTOR_KINDS = {
     "copy": (1, 1, 0.0),
     "topk": (1, 1, 2.0),  # compare-and-select over the router logits, plus normalizing the k weights
     "lookup": (1, 1, 0.0),  # gather rows (an embedding lookup): pure data movement
+    "weighted_sum": (2, 1, 2.0),  # MoE combine: Σ weight · expert output
 }
 
 

@@ -16,7 +16,7 @@ from simulator.config.units import Latency, Rate
 from simulator.errors import MISSING, ConfigError, TortoiseError
 
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLED = ("h100", "systolic_32x32", "tpu_v4")
+BUNDLED = ("a100", "h100", "systolic_32x32", "tpu_v4")
 
 
 def write(path: Path, text: str) -> str:
@@ -86,6 +86,30 @@ def test_h100_preset_values():
     assert chip.memory.hbm.latency.cycles(chip.clock) == 915  # 500 ns at 1.83 GHz
 
 
+def test_a100_preset_values():
+    chip = load_chip("a100")
+    assert chip.clock == pytest.approx(1.41e9)
+    assert chip.cores == 108
+    assert (chip.core.mxu.count, chip.core.mxu.rows, chip.core.mxu.cols) == (4, 16, 16)
+    assert chip.core.mxu.macs_per_pe == {"bf16": 1.0, "fp16": 1.0, "int8": 2.0, "fp32": 0.5}
+    assert chip.core.sram.size == 164 * 1024
+    assert chip.core.accumulators == 256 * 1024
+    assert chip.memory.l2.size == 40_000_000
+    assert chip.memory.l2.bandwidth == Rate(5120, True)
+    assert chip.memory.hbm.size == 80_000_000_000
+    assert chip.memory.hbm.bandwidth == Rate(2039e9, False)
+    assert chip.memory.hbm.efficiency == pytest.approx(1700 / 2039, abs=5e-4)  # gpt-fast's ~1700 GB/s
+    assert chip.op_overhead.cycles(chip.clock) == 1833  # 1.3 us at 1.41 GHz
+
+
+def test_h100_efficiency_and_overhead():
+    chip = load_chip("h100")
+    assert chip.memory.hbm.efficiency == pytest.approx(3.84 / 4.1, abs=5e-4)  # scaling-book fp32 add
+    assert chip.memory.l2.efficiency == 1.0
+    assert chip.op_overhead == Latency(1.3e-6, False)
+    assert chip.op_overhead.cycles(chip.clock) == 2379  # 1.3 us at 1.83 GHz
+
+
 def test_tpu_v4_preset_values():
     chip = load_chip("tpu_v4")
     assert chip.clock == pytest.approx(1.05e9)
@@ -105,6 +129,10 @@ def test_defaults_fill_fields_a_file_leaves_out():
     assert chip.core.mxu.macs_per_pe == {"bf16": 1.0, "fp16": 1.0, "fp8": 1.0, "int8": 1.0}
     assert chip.core.vector.ops_per_lane == {"fp32": 1.0, "bf16": 1.0, "fp16": 1.0}
     assert chip.core.dma.latency == Latency(0, True)
+    assert chip.memory.hbm.efficiency == 1.0
+    assert chip.op_overhead == Latency(0, True)
+    assert load_chip("tpu_v4").memory.hbm.efficiency == 1.0  # no published figure: datasheet bandwidth
+    assert load_chip("tpu_v4").op_overhead == Latency(0, True)
 
 
 def test_config_is_frozen():
@@ -405,6 +433,38 @@ def test_zero_bandwidth(tmp_path):
     path = write(tmp_path / "c.yaml", "preset: tpu_v4\ncore:\n  dma:\n    bandwidth: 0 B/cycle\n")
     config_error(path, source=path, field="core.dma.bandwidth", value="0 B/cycle",
                  allowed="must be a bandwidth > 0")
+
+
+@pytest.mark.parametrize("value", [0, 1.5, -0.2, 0.0])
+def test_efficiency_out_of_range_is_one_line(value):
+    text = f"memory.hbm.efficiency={value}"
+    config_error("h100", [text], source=f"--set {text}", field="memory.hbm.efficiency", value=value,
+                 allowed="must be a number > 0 and ≤ 1")
+
+
+@pytest.mark.parametrize("text, value", [("1.5", 1.5), ("-1", -1), ("true", True), ("'0.5'", "0.5"), ("90%", "90%")])
+def test_bad_efficiency_in_a_file_names_the_file(tmp_path, text, value):
+    path = write(tmp_path / "c.yaml", f"preset: tpu_v4\nmemory:\n  l2:\n    efficiency: {text}\n")
+    config_error(path, source=path, field="memory.l2.efficiency", value=value, allowed="must be a number")
+
+
+def test_efficiency_one_and_small_fractions_are_accepted():
+    assert load_chip("h100", ["memory.hbm.efficiency=1"]).memory.hbm.efficiency == 1.0
+    assert load_chip("h100", ["memory.l2.efficiency=0.01"]).memory.l2.efficiency == 0.01
+
+
+@pytest.mark.parametrize("text, cycles", [("1.3 us", 1365), ("1300 ns", 1365), ("500 cycles", 500), (700, 700)])
+def test_op_overhead_accepts_times_and_cycles(text, cycles):
+    chip = load_chip("tpu_v4", [f"op_overhead={text}"])  # 1.05 GHz: 1.3 us is 1365 cycles
+    assert chip.op_overhead.cycles(chip.clock) == cycles
+
+
+def test_bad_op_overhead(tmp_path):
+    path = write(tmp_path / "c.yaml", "preset: tpu_v4\nop_overhead: 3 fortnights\n")
+    config_error(path, source=path, field="op_overhead", value="3 fortnights",
+                 allowed=["a latency such as 500 ns", "cycles"])
+    config_error("tpu_v4", ["op_overhead=-1 us"], source="--set op_overhead=-1 us", field="op_overhead",
+                 value="-1 us", allowed="a latency such as 500 ns")
 
 
 def test_bad_yaml_syntax(tmp_path):

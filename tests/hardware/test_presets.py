@@ -13,12 +13,27 @@ def _gemm(chip: Chip, m: int, n: int, k: int, dtype: str = "bf16"):
     return run_graph(chip, OpGraph("g", (GemmOp("g", m, n, k, dtype),))).table.iloc[0]
 
 
-def test_published_peaks(h100, tpu_v4):
+def test_published_peaks(h100, tpu_v4, a100):
     assert h100.peak_flops_per_s("bf16") == pytest.approx(989.4e12, rel=0.002)  # NVIDIA, dense bf16
     assert h100.peak_flops_per_s("fp8") == pytest.approx(1979e12, rel=0.002)
     assert tpu_v4.peak_flops_per_s("bf16") == pytest.approx(275e12, rel=0.005)  # Cloud TPU docs
     assert tpu_v4.hbm.bytes_per_cycle * tpu_v4.clock_hz == pytest.approx(1.2e12)
     assert h100.hbm.bytes_per_cycle * h100.clock_hz == pytest.approx(3.35e12)
+    # A100 SXM4: 108 SMs × 1024 dense fp16 FMA/clk × 2 × 1.41 GHz (whitepaper)
+    assert a100.peak_flops_per_s("bf16") == pytest.approx(311.9e12, rel=0.005)
+    assert a100.peak_flops_per_s("fp16") == a100.peak_flops_per_s("bf16")
+    assert a100.peak_flops_per_s("int8") == pytest.approx(624e12, rel=0.005)
+    assert a100.peak_flops_per_s("fp32") == pytest.approx(156e12, rel=0.005)  # tf32 on the tensor cores
+    assert a100.peak_vector_ops_per_cycle("fp32") * 2 * a100.clock_hz == pytest.approx(19.5e12, rel=0.005)
+    assert a100.hbm.bytes_per_cycle * a100.clock_hz == pytest.approx(2039e9)
+    assert a100.l2.bytes_per_cycle == 5120  # whitepaper: 5120 Bytes/clk
+
+
+def test_rooflines_use_datasheet_bandwidth_and_timing_uses_achievable(h100, a100):
+    assert h100.hbm.achievable_bytes_per_cycle * h100.clock_hz == pytest.approx(3.35e12 * 3.84 / 4.1, rel=1e-3)
+    assert a100.hbm.achievable_bytes_per_cycle * a100.clock_hz == pytest.approx(1700e9, rel=1e-3)  # gpt-fast
+    row = _gemm(a100, 1, 8192, 8192)
+    assert row.roofline_cycles == pytest.approx(row.min_bytes / a100.hbm.bytes_per_cycle)
 
 
 def test_large_gemm_on_h100_reaches_75_to_95_percent_of_peak(h100):
@@ -27,15 +42,39 @@ def test_large_gemm_on_h100_reaches_75_to_95_percent_of_peak(h100):
     assert row.bound == "compute"
 
 
-@pytest.mark.parametrize("preset", ["h100", "tpu_v4"])
+@pytest.mark.parametrize("preset", ["h100", "tpu_v4", "a100"])
 def test_batch1_matvec_is_hbm_bound(preset):
     chip = make_chip(base=preset)
     row = _gemm(chip, 1, 8192, 8192)
     weight_bytes = 8192 * 8192 * 2
     assert row.bound == "memory"
     assert row.mxu_utilization < 0.05
-    assert row.cycles >= weight_bytes / chip.hbm.bytes_per_cycle
-    assert row.roofline_fraction > 0.8  # streams the weights at close to full HBM bandwidth
+    assert row.roofline_fraction <= 1  # never beats the datasheet roofline
+    # Streams the weights at close to, and never above, the achievable HBM bandwidth (datasheet × efficiency),
+    # fixed per-op overhead included.
+    achievable = row.min_bytes / chip.hbm.achievable_bytes_per_cycle
+    assert row.cycles >= weight_bytes / chip.hbm.achievable_bytes_per_cycle + chip.op_overhead_cycles
+    assert 0.9 < achievable / row.cycles <= 1
+
+
+def test_a100_matvec_stays_below_the_measured_bandwidth_ceiling(a100):
+    row = _gemm(a100, 1, 8192, 8192)
+    bytes_per_s = row.min_bytes / row.seconds
+    assert bytes_per_s < a100.config.memory.hbm.efficiency * 2039e9  # gpt-fast: ~1700 GB/s at best
+    assert bytes_per_s > 1397e9  # gpt-fast's Llama-2-7B decode, launch and all the other ops included
+
+
+def test_large_gemm_on_a100_is_compute_bound_above_75_percent(a100):
+    row = _gemm(a100, 8192, 8192, 8192)
+    assert row.bound == "compute"
+    assert row.mxu_utilization >= 0.75
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the model puts A100 8192³ bf16 at ~97% of peak; measured "
+                   "cuBLAS is 277.5 TFLOPS = 89% (LLMCompass, wall clock) and the best MAMF shape 86.9%; "
+                   "SMEM/register-file operand delivery and MMA issue limits are not modelled")
+def test_large_gemm_on_a100_stays_below_95_percent_of_peak(a100):
+    assert _gemm(a100, 8192, 8192, 8192).mxu_utilization <= 0.95
 
 
 def test_large_gemm_on_tpu_v4_is_compute_bound(tpu_v4):

@@ -1,0 +1,66 @@
+"""Wall time and peak memory of simulating LLM passes, warm numba cache.
+
+    python benchmarks/bench_llm.py
+
+Each case runs in its own process: one untimed run warms numba's on-disk cache and the imports, then
+the median of 5 runs is timed, each on a freshly loaded chip and workload (nothing cached between
+runs, like a CLI call). Peak memory is the process's maximum resident set size (imports included).
+"""
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = {
+    "Llama-3-8B decode step, batch 1, context 4096, h100": ("h100", "llama3_8b_decode.yaml", []),
+    "Llama-3-8B decode step, batch 1, context 4096, tpu_v4": ("tpu_v4", "llama3_8b_decode.yaml", []),
+    "Llama-3-8B prefill, 2048 tokens, h100": ("h100", "llama3_8b_prefill.yaml", []),
+    "Llama-3-8B prefill, 2048 tokens, tpu_v4": ("tpu_v4", "llama3_8b_prefill.yaml", []),
+    "Llama-3-70B decode step (fp8 weights), context 4096, h100": ("h100", "llama3_70b_decode.yaml", []),
+    "Llama-3-70B decode step (fp8 weights), context 4096, tpu_v4 (capacity check off)":
+        ("tpu_v4", "llama3_70b_decode.yaml", ["scenario.check_capacity=false"]),
+    "Llama-3-8B generate, batch 4, 512 + 128 tokens (128 passes), h100": ("h100", "llama3_8b_generate.yaml", []),
+}
+
+
+def one(name: str) -> dict:
+    from simulator.api import run_files
+
+    chip, workload, overrides = CASES[name]
+
+    def run():
+        return run_files(chip, str(ROOT / "workloads" / workload), workload_overrides=overrides)
+
+    run()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    s = result.summary
+    latency = s.get("tpot_s") if s["phase"] == "decode" else s.get("ttft_s")
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return {"wall_s": statistics.median(times), "max_rss_mib": rss_mib, "simulated_ms": latency * 1e3,
+            "cycles": s["cycles"], "ops": s["ops"]}
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--one":
+        print(json.dumps(one(sys.argv[2])))
+        return 0
+    print("| case | simulated (TPOT or TTFT) | ops executed | wall time (s) | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|")
+    for name in CASES:
+        out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"| {name} | {r['simulated_ms']:.3f} ms | {r['ops']:,} | {r['wall_s']:.3f} | {r['max_rss_mib']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

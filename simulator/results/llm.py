@@ -1,0 +1,147 @@
+"""LLM figures from simulated passes: TTFT, TPOT, tokens/s, MFU, MBU, and where the time goes."""
+
+import pandas as pd
+
+from simulator.engine.passes import PassRun
+from simulator.hardware.chip import Chip
+from simulator.results.metrics import BYTE_COLUMNS, op_rows
+from simulator.workloads.capacity import Footprint
+from simulator.workloads.loader import LLMWorkload
+
+LAYER_SCALING = ("exact: layers are identical and each starts after the previous one ends, "
+                 "so one layer is simulated and its time multiplied by the layer count")
+
+
+def llm_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
+    """One row per op per pass (a layer's ops once, with `repeat` = layers); times are the first copy's,
+    shifted to the run's clock. `total_cycles` = cycles × repeat."""
+    rows, cache, start = [], {}, 0
+    for i, run in enumerate(runs):
+        p = run.pass_
+        for seg in run.segments:
+            key = id(seg.records)
+            if key not in cache:
+                cache[key] = op_rows(chip, seg.records)
+            shift, repeat = start + seg.offset, seg.segment.repeat
+            head = {"pass": i, "phase": p.phase, "context": p.context, "segment": seg.segment.name, "repeat": repeat}
+            for row in cache[key]:
+                rows.append(head | row | {"start": row["start"] + shift, "end": row["end"] + shift,
+                                          "total_cycles": row["cycles"] * repeat})
+        start += run.cycles
+    return pd.DataFrame(rows)
+
+
+def _weighted(table: pd.DataFrame, column: str) -> float:
+    return float((table[column] * table["repeat"]).sum())
+
+
+def _peak_macs(chip: Chip, table: pd.DataFrame) -> float:
+    """Peak MACs/cycle for the run's mix of GEMM dtypes: the MAC-weighted harmonic mean."""
+    macs = _weighted(table, "macs")
+    return macs / _compute_floor(chip, table) if macs else 0.0
+
+
+def _compute_floor(chip: Chip, table: pd.DataFrame) -> float:
+    """Cycles the run's MACs take at peak."""
+    gemms = table[table["macs"] > 0]
+    return float(sum(macs * n / chip.peak_macs_per_cycle(d)
+                     for macs, n, d in zip(gemms["macs"], gemms["repeat"], gemms["dtype"], strict=True)))
+
+
+def _utilization(chip: Chip, table: pd.DataFrame, runs: list[PassRun]) -> dict:
+    seconds = chip.seconds(sum(r.cycles for r in runs))
+    flops = _weighted(table, "flops")
+    peak = 2 * _peak_macs(chip, table) * chip.clock_hz
+    model_bytes = sum(r.pass_.model_bytes for r in runs)
+    return {
+        "seconds": seconds,
+        "flops": flops,
+        "model_bytes": model_bytes,
+        "mfu": flops / (seconds * peak) if peak and seconds else 0.0,
+        "mbu": model_bytes / (seconds * chip.hbm.bytes_per_cycle * chip.clock_hz) if seconds else 0.0,
+    }
+
+
+def breakdown(chip: Chip, table: pd.DataFrame) -> pd.DataFrame:
+    """Time, work and traffic per op group (attention, mlp, norm, …), largest share first."""
+    t = table.assign(
+        total_flops=table["flops"] * table["repeat"],
+        total_hbm=(table["hbm_read"] + table["hbm_write"]) * table["repeat"],
+        total_min_bytes=table["min_bytes"] * table["repeat"],
+        memory_cycles=table["total_cycles"].where(table["bound"] == "memory", 0),
+    )
+    g = t.groupby("group", sort=False).agg(
+        cycles=("total_cycles", "sum"), ops=("repeat", "sum"), flops=("total_flops", "sum"),
+        hbm_bytes=("total_hbm", "sum"), min_bytes=("total_min_bytes", "sum"), memory_cycles=("memory_cycles", "sum"),
+    )
+    total = g["cycles"].sum()
+    g["seconds"] = g["cycles"] / chip.clock_hz
+    g["share"] = g["cycles"] / total if total else 0.0
+    g["bound"] = (g["memory_cycles"] * 2 >= g["cycles"]).map({True: "memory", False: "compute"})
+    g["arithmetic_intensity"] = g["flops"] / g["min_bytes"].where(g["min_bytes"] > 0)
+    g = g.drop(columns="memory_cycles").sort_values("cycles", ascending=False).reset_index()
+    return g
+
+
+def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.DataFrame, fp: Footprint) -> dict:
+    s, m = wl.scenario, wl.model
+    cycles = sum(r.cycles for r in runs)
+    seconds = chip.seconds(cycles)
+    prefill = [r for r in runs if r.pass_.phase == "prefill"]
+    decode = [r for r in runs if r.pass_.phase == "decode"]
+    summary = {
+        "workload": wl.name, "chip": chip.name, "clock_hz": chip.clock_hz,
+        "model": m.name, "model_description": m.describe(), "params": m.params(), "active_params": m.params(True),
+        "phase": s.phase, "batch": s.batch, "prompt": s.prompt,
+        "context": s.decode_context if s.phase == "decode" else s.prompt,
+        "output_tokens": s.output_tokens if s.phase == "generate" else (1 if s.phase == "decode" else 0),
+        "weights_dtype": s.weights, "activations_dtype": s.activations, "kv_cache_dtype": s.kv_cache,
+        "fused_attention": s.fused_attention, "moe_imbalance": s.moe_imbalance,
+        "layers": m.layers, "layers_simulated": 1, "layer_scaling": LAYER_SCALING,
+        "passes": len(runs), "ops": int(table["repeat"].sum()),
+        "cycles": cycles, "seconds": seconds,
+    }
+    if prefill:
+        summary["ttft_s"] = chip.seconds(prefill[0].cycles)
+    if decode:
+        summary["tpot_s"] = chip.seconds(sum(r.cycles for r in decode)) / len(decode)
+    if s.phase == "prefill":
+        summary["tokens_per_s"] = s.batch * s.prompt / seconds
+        summary["tokens_per_s_per_user"] = s.prompt / seconds
+    elif s.phase == "decode":
+        summary["tokens_per_s"] = s.batch / seconds
+        summary["tokens_per_s_per_user"] = 1 / seconds
+    else:
+        summary["e2e_s"] = seconds
+        summary["tokens_per_s"] = s.batch * s.output_tokens / seconds
+        summary["tokens_per_s_per_user"] = s.output_tokens / seconds
+        if decode:
+            summary["decode_tokens_per_s"] = s.batch / summary["tpot_s"]
+    overall = _utilization(chip, table, runs)
+    peak_macs = _peak_macs(chip, table)
+    summary.update(
+        flops=overall["flops"], achieved_tflops=overall["flops"] / seconds / 1e12,
+        peak_tflops=2 * peak_macs * chip.clock_hz / 1e12, mfu=overall["mfu"],
+        model_bytes=overall["model_bytes"], mbu=overall["mbu"],
+        hbm_bandwidth_tb_s=chip.hbm.bytes_per_cycle * chip.clock_hz / 1e12,
+    )
+    if prefill and decode:
+        for phase, group in (("prefill", prefill), ("decode", decode)):
+            u = _utilization(chip, table[table["phase"] == phase], group)
+            summary[f"{phase}_mfu"], summary[f"{phase}_mbu"] = u["mfu"], u["mbu"]
+    compute_floor = _compute_floor(chip, table)
+    memory_floor = _weighted(table, "min_bytes") / chip.hbm.bytes_per_cycle
+    bound = max(compute_floor, memory_floor)
+    summary.update(
+        compute_cycles=int(_weighted(table, "compute_cycles")), stall_cycles=int(_weighted(table, "stall_cycles")),
+        overhead_cycles=int(_weighted(table, "overhead_cycles")),
+        roofline_cycles=bound, roofline_bound="compute" if compute_floor >= memory_floor else "memory",
+        roofline_fraction=bound / cycles if cycles else 1.0,
+        memory_weights=fp.weights, memory_kv_cache=fp.kv_cache, memory_activations=fp.activations,
+        memory_required=fp.total, hbm_capacity=chip.hbm.size,
+    )
+    for column in BYTE_COLUMNS:
+        summary[f"bytes_{column}"] = int(_weighted(table, column))
+    summary["time_share"] = {row.group: row.share for row in breakdown(chip, table).itertuples()}
+    return summary
+
