@@ -152,7 +152,8 @@ def vector_cores(chip: Chip, op: VectorOp) -> int:
 def vector_timing(chip: Chip, op: VectorOp, cores: int, fraction: float = 1.0) -> OpTiming:
     """Elementwise work streamed through the vector units of `cores` cores in SRAM-sized chunks."""
     bits = DTYPE_BITS[op.dtype]
-    lanes_rate = chip.vector.lanes * chip.vector_rate(op.dtype)
+    # Pure data movement (copy, lookup) computes nothing, so it needs no rate for its dtype.
+    lanes_rate = chip.vector.lanes * (chip.vector_rate(op.dtype) if op.ops_per_element else 1.0)
     cores = min(cores, vector_cores(chip, op))
     mine = -(-op.elements // cores)
     in_bytes, out_bytes = op.inputs * bits / 8, op.outputs * bits / 8

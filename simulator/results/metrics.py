@@ -15,7 +15,7 @@ def roofline_cycles(chip: Chip, r: OpRecord) -> tuple[float, float]:
     if r.type == "gemm":
         compute = r.macs / chip.peak_macs_per_cycle(r.dtype)
     else:
-        compute = r.vector_ops / chip.peak_vector_ops_per_cycle(r.dtype)
+        compute = r.vector_ops / chip.peak_vector_ops_per_cycle(r.dtype) if r.vector_ops else 0.0
     return compute, r.min_bytes / chip.hbm.bytes_per_cycle
 
 

@@ -55,6 +55,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def _lengths(s: dict) -> str:
+    if s["phase"] == "decode":
+        return f"{s['context']} tokens of context"
+    if s["phase"] == "prefill":
+        return f"prompt {s['prompt']}"
+    return f"prompt {s['prompt']}, {s['output_tokens']} output tokens"
+
+
 def llm_summary_text(summary: dict, groups: pd.DataFrame) -> str:
     """The LLM view: latency and throughput first, then utilization, memory and where the time goes."""
     s = summary
@@ -63,8 +71,8 @@ def llm_summary_text(summary: dict, groups: pd.DataFrame) -> str:
         f"  model            {s['model_description']}",
         f"                   {s['params'] / 1e9:.2f} B parameters"
         + (f" ({s['active_params'] / 1e9:.2f} B active per token)" if s["active_params"] != s["params"] else ""),
-        f"  scenario         batch {s['batch']}, prompt {s['prompt']}, context {s['context']}, "
-        f"output {s['output_tokens']}; weights {s['weights_dtype']}, activations {s['activations_dtype']}, "
+        f"  scenario         batch {s['batch']}, {_lengths(s)}; weights {s['weights_dtype']}, "
+        f"activations {s['activations_dtype']}, "
         f"KV cache {s['kv_cache_dtype']}, {'fused' if s['fused_attention'] else 'unfused'} attention",
         f"  total            {s['cycles']:,} cycles = {_time(s['seconds'])} over {s['passes']} pass(es), "
         f"{s['ops']:,} ops",

@@ -121,14 +121,19 @@ def load_llm(data: dict, source: str, base: Path, overrides: list[str] = ()) -> 
     be overridden (`--set model.num_hidden_layers=2`)."""
     provenance: dict = {}
     data = deep_merge({}, data, source, provenance)
+    parsed = [(parse_override(text), f"--set {text}") for text in overrides]
+    for (keys, value), by in parsed:  # `--set model=llama2_7b` swaps the model before fields are overridden
+        if keys == ["model"]:
+            set_path(data, keys, value, by, provenance)
+            source, base = (by, Path.cwd()) if isinstance(value, str) else (source, base)
     model_source, model_name = source, data.get("name", Path(source).stem)
     if isinstance(data.get("model"), str):
         model_path = resolve_model_path(data["model"], base, source)
         model_source, model_name = str(model_path), model_path.stem
         data["model"] = deep_merge({}, read_mapping(model_path), model_source, provenance, ("model",))
-    for text in overrides:
-        keys, value = parse_override(text)
-        set_path(data, keys, value, f"--set {text}", provenance)
+    for (keys, value), by in parsed:
+        if keys != ["model"]:
+            set_path(data, keys, value, by, provenance)
     data.setdefault("name", Path(source).stem)
     spec = validate(LLMWorkloadSpec, data, source, provenance)
     if not isinstance(spec.model, dict):

@@ -208,3 +208,13 @@ def test_generate_is_a_prefill_then_decode_steps_with_growing_context():
     assert [p.phase for p in passes] == ["prefill"] + ["decode"] * 4
     assert [p.context for p in passes] == [0, 100, 101, 102, 103]
     assert sum(p.tokens for p in passes) == 2 * 100 + 2 * 4
+
+
+@pytest.mark.parametrize("kv_dtype", ["fp8", "int8", "int4"])
+def test_narrow_kv_cache_runs_on_a_vector_unit_without_that_dtype(tpu_v4, kv_dtype):
+    """The KV write is a copy (no arithmetic), so it needs no vector rate for the cache's dtype."""
+    m = model("llama3_8b")
+    bf16 = simulate_passes(tpu_v4, lower(m, Scenario(phase="decode", context=4096)))[0]
+    narrow = simulate_passes(tpu_v4, lower(m, Scenario(phase="decode", context=4096, kv_cache=kv_dtype)))[0]
+    assert narrow.pass_.kv_read_bytes * 16 == bf16.pass_.kv_read_bytes * DTYPE_BITS[kv_dtype]
+    assert narrow.cycles < bf16.cycles
