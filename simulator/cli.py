@@ -139,7 +139,8 @@ def cmd_validate(args) -> int:
     chip = Chip(load_chip(args.hardware, args.set))
     print(f"{args.hardware}: valid — {chip.name}, {chip.cores} cores, "
           f"{chip.peak_flops_per_s(next(iter(chip.mxu.macs_per_pe))) / 1e12:.1f} TFLOP/s peak "
-          f"({next(iter(chip.mxu.macs_per_pe))}), HBM {chip.config.memory.hbm.bandwidth}")
+          f"({next(iter(chip.mxu.macs_per_pe))}), HBM {chip.config.memory.hbm.bandwidth} "
+          f"(efficiency {chip.config.memory.hbm.efficiency:g}), op overhead {chip.op_overhead_cycles} cycles")
     return 0
 
 
