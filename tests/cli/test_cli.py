@@ -15,7 +15,7 @@ from simulator.api import run_files
 from simulator.cli import main, split_overrides
 from simulator.config.loader import load_chip
 from simulator.config.presets import preset_names
-from simulator.errors import CapacityError
+from simulator.errors import CapacityError, ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -159,8 +159,9 @@ def test_split_overrides_routes_by_first_field():
 
 
 def test_prefix_without_a_path_keeps_the_users_text():
-    hardware, workload = split_overrides(["hardware=core.x"])
-    assert hardware + workload == ["hardware=core.x"]
+    with pytest.raises(ConfigError) as err:
+        split_overrides(["hardware=core.x"])
+    assert str(err.value).startswith("--set hardware=core.x: hardware = ")
 
 
 def test_prefixed_set_reaches_the_right_file(capsys, tmp_path):
@@ -261,8 +262,10 @@ def test_out_dir_that_cannot_be_created(capsys, tmp_path):
 def test_mistyped_hardware_set_names_the_set(capsys):
     code, _, err = cli(capsys, "run", "tpu_v4", "workloads/gemm_demo.yaml", "--set", "cor.mxu.rows=256")
     assert code == 2
-    # routed to the workload (its first part is no hardware field), but the message blames the --set
-    assert one_error_line(err).startswith("tortoise: error: --set cor.mxu.rows=256: cor = ")
+    # neither a hardware nor a workload field: the message blames the --set and lists both
+    line = one_error_line(err)
+    assert line.startswith("tortoise: error: --set cor.mxu.rows=256: cor = ")
+    assert "not a hardware field (clock, core, cores" in line and "workload field (model, ops, scenario)" in line
 
 
 # --------------------------------------------------------------------------- the command as a process
