@@ -119,6 +119,13 @@ class MemoryLevelConfig(Strict):
     _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
     _check_efficiency = field_validator("efficiency")(_fraction)
 
+    @field_validator("size")
+    @classmethod
+    def _nonzero(cls, v):
+        if v <= 0:
+            raise PydanticCustomError("size", "must be a size > 0 (e.g. 80 GB, 32 GiB)")
+        return v
+
 
 class MemoryConfig(Strict):
     # Optional shared on-chip level between the cores and HBM: a GPU's L2, a TPU v4's CMEM.

@@ -49,6 +49,10 @@ def parse_size(value) -> int:
         raise ValueError
     if isinstance(value, int):
         return int(_positive(value))
+    if isinstance(value, float):  # YAML reads 1.0e9 as a float; accept it when it is a whole number of bytes
+        if not value.is_integer():
+            raise ValueError
+        return int(_positive(value))
     if isinstance(value, str):
         number, unit = _split(value)
         factor = SIZE_UNITS.get(unit or "B")

@@ -634,3 +634,11 @@ def test_missing_field_in_a_group_created_by_set_names_the_set():
         load_chip("systolic_32x32", ["memory.l2.size=1 MiB"])
     assert (info.value.field, info.value.value) == ("memory.l2.bandwidth", MISSING)
     assert info.value.source == "--set memory.l2.size=1 MiB"
+
+
+@pytest.mark.parametrize("level", ["hbm", "l2"])
+def test_memory_level_size_zero_is_refused(level):
+    with pytest.raises(ConfigError) as err:
+        load_chip("h100", [f"memory.{level}.size=0"])
+    assert str(err.value) == (f"--set memory.{level}.size=0: memory.{level}.size = 0: "
+                              "must be a size > 0 (e.g. 80 GB, 32 GiB)")

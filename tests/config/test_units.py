@@ -86,7 +86,9 @@ def test_size_units_are_case_sensitive():
         "nan",
         True,  # YAML `yes`/`true` must not become 1 byte
         False,
-        1.5,  # floats are not accepted as sizes
+        1.5,  # a float that is not a whole number of bytes
+        float("inf"),
+        -4.0,
         None,
         [1],
     ],
@@ -94,6 +96,11 @@ def test_size_units_are_case_sensitive():
 def test_size_rejections(value):
     with pytest.raises(ValueError):
         parse_size(value)
+
+
+@pytest.mark.parametrize("value, expected", [(8.0e10, 80_000_000_000), (1048576.0, 1048576), (0.0, 0)])
+def test_size_yaml_float_of_whole_bytes(value, expected):
+    assert parse_size(value) == expected
 
 
 @pytest.mark.parametrize("text, expected", [("2.01 KB", 2010), ("4.06 KB", 4060), ("2.03 MB", 2_030_000)])
