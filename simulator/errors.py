@@ -14,9 +14,12 @@ class ConfigError(TortoiseError):
         self.source, self.field, self.value, self.allowed = source, field, value, allowed
 
     def __str__(self):
+        if not self.field:  # about the file or argument as a whole: `file: line 3, column 1: not valid YAML`
+            if self.value == self.source:
+                return f"{self.source}: {self.allowed}"
+            return f"{self.source}: {self.value}: {self.allowed}"
         shown = "(missing)" if self.value is MISSING else repr(self.value)
-        where = f"{self.source}: {self.field}" if self.field else self.source
-        return f"{where} = {shown}: {self.allowed}"
+        return f"{self.source}: {self.field} = {shown}: {self.allowed}"
 
 
 class CapacityError(TortoiseError):

@@ -195,7 +195,7 @@ def test_missing_hardware_file(capsys):
 def test_missing_workload_file(capsys):
     code, _, err = cli(capsys, "run", "tpu_v4", "workloads/nope.yaml")
     assert code == 2
-    assert one_error_line(err) == "tortoise: error: workloads/nope.yaml = 'workloads/nope.yaml': file not found"
+    assert one_error_line(err) == "tortoise: error: workloads/nope.yaml: file not found"
 
 
 def test_bad_hardware_set(capsys):

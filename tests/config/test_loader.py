@@ -36,10 +36,14 @@ def config_error(spec, overrides=(), *, source, field, value, allowed) -> Config
     if value is MISSING:
         assert err.value is MISSING
         assert "(missing)" in line
-    else:
+    elif field:
         assert err.value == value
         assert repr(value) in line
-    assert line.startswith(f"{source}: {field} = " if field else f"{source} = ")
+    else:  # about the whole file or argument: `source: value: allowed`, or `source: allowed` when they are one
+        assert err.value == value
+        assert line.startswith(f"{source}: " if value == source else f"{source}: {value}: ")
+    if field:
+        assert line.startswith(f"{source}: {field} = ")
     for piece in [allowed] if isinstance(allowed, str) else allowed:
         assert piece in err.allowed
         assert piece in line
