@@ -53,8 +53,8 @@ def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LL
         check_capacity(fp, chip.hbm.size, workload.model, workload.scenario, chip.name, workload.source)
     runs = simulate_passes(chip, passes, progress)
     table = llm_table(chip, runs)
-    return LLMResult(chip, workload, runs, fp, llm_summary(chip, workload, runs, table, fp), table,
-                     breakdown(chip, table))
+    groups = breakdown(chip, table)
+    return LLMResult(chip, workload, runs, fp, llm_summary(chip, workload, runs, table, groups, fp), table, groups)
 
 
 def run_workload(chip: Chip | ChipConfig, workload: OpGraph | LLMWorkload, progress=None) -> RunResult | LLMResult:

@@ -110,24 +110,19 @@ def _stderr_console():
     return Console(stderr=True)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 1")
-    return value
+def _whole_number(minimum: int):
+    """An argparse type: an integer ≥ `minimum`, or argparse's one-line usage error."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ {minimum}")
+        return value
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 0")
-    return value
+    return parse
 
 
 def cmd_presets(args) -> int:
@@ -166,10 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--model", metavar="CONFIG", help="a Hugging Face config.json, or a bundled model name "
                      "(llama2_7b, llama3_8b, llama3_70b, mixtral_8x7b, gpt3_175b, qwen3_30b_a3b)")
     llm.add_argument("--phase", choices=["prefill", "decode", "generate"], help="default: decode")
-    llm.add_argument("--batch", type=_positive, help="sequences at once (default 1)")
-    llm.add_argument("--prompt", type=_positive, help="prompt tokens per sequence (default 128)")
-    llm.add_argument("--context", type=_non_negative, help="decode: tokens already in the KV cache (default: prompt)")
-    llm.add_argument("--output-tokens", dest="output_tokens", type=_positive,
+    llm.add_argument("--batch", type=_whole_number(1), help="sequences at once (default 1)")
+    llm.add_argument("--prompt", type=_whole_number(1), help="prompt tokens per sequence (default 128)")
+    llm.add_argument("--context", type=_whole_number(0),
+                     help="decode: tokens already in the KV cache (default: prompt)")
+    llm.add_argument("--output-tokens", dest="output_tokens", type=_whole_number(1),
                      help="generate: tokens produced per sequence (default 128)")
     run.add_argument("--out", metavar="DIR", help="write ops.csv (or .parquet), breakdown.csv and summary.json here")
     run.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")

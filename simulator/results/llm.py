@@ -35,29 +35,26 @@ def _weighted(table: pd.DataFrame, column: str) -> float:
     return float((table[column] * table["repeat"]).sum())
 
 
-def _peak_macs(chip: Chip, table: pd.DataFrame) -> float:
-    """Peak MACs/cycle for the run's mix of GEMM dtypes: the MAC-weighted harmonic mean."""
-    macs = _weighted(table, "macs")
-    return macs / _compute_floor(chip, table) if macs else 0.0
-
-
 def _compute_floor(chip: Chip, table: pd.DataFrame) -> float:
-    """Cycles the run's MACs take at peak."""
+    """Cycles the run's MACs take at peak, each GEMM at the peak of its own dtype."""
     gemms = table[table["macs"] > 0]
     return float(sum(macs * n / chip.peak_macs_per_cycle(d)
                      for macs, n, d in zip(gemms["macs"], gemms["repeat"], gemms["dtype"], strict=True)))
 
 
 def _utilization(chip: Chip, table: pd.DataFrame, runs: list[PassRun]) -> dict:
+    """MFU against the peak of the run's mix of GEMM dtypes (the MAC-weighted harmonic mean), and MBU."""
     seconds = chip.seconds(sum(r.cycles for r in runs))
     flops = _weighted(table, "flops")
-    peak = 2 * _peak_macs(chip, table) * chip.clock_hz
+    compute_floor = _compute_floor(chip, table)
+    peak_flops = flops / compute_floor * chip.clock_hz if compute_floor else 0.0  # 2·MACs / floor cycles
     model_bytes = sum(r.pass_.model_bytes for r in runs)
     return {
-        "seconds": seconds,
         "flops": flops,
+        "compute_floor": compute_floor,
+        "peak_flops": peak_flops,
         "model_bytes": model_bytes,
-        "mfu": flops / (seconds * peak) if peak and seconds else 0.0,
+        "mfu": flops / (seconds * peak_flops) if peak_flops and seconds else 0.0,
         "mbu": model_bytes / (seconds * chip.hbm.bytes_per_cycle * chip.clock_hz) if seconds else 0.0,
     }
 
@@ -83,7 +80,9 @@ def breakdown(chip: Chip, table: pd.DataFrame) -> pd.DataFrame:
     return g
 
 
-def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.DataFrame, fp: Footprint) -> dict:
+def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.DataFrame, groups: pd.DataFrame,
+                fp: Footprint) -> dict:
+    """Run-level figures; `groups` is the run's `breakdown`."""
     s, m = wl.scenario, wl.model
     cycles = sum(r.cycles for r in runs)
     seconds = chip.seconds(cycles)
@@ -118,10 +117,9 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
         if decode:
             summary["decode_tokens_per_s"] = s.batch / summary["tpot_s"]
     overall = _utilization(chip, table, runs)
-    peak_macs = _peak_macs(chip, table)
     summary.update(
         flops=overall["flops"], achieved_tflops=overall["flops"] / seconds / 1e12,
-        peak_tflops=2 * peak_macs * chip.clock_hz / 1e12, mfu=overall["mfu"],
+        peak_tflops=overall["peak_flops"] / 1e12, mfu=overall["mfu"],
         model_bytes=overall["model_bytes"], mbu=overall["mbu"],
         hbm_bandwidth_tb_s=chip.hbm.bytes_per_cycle * chip.clock_hz / 1e12,
     )
@@ -129,7 +127,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
         for phase, group in (("prefill", prefill), ("decode", decode)):
             u = _utilization(chip, table[table["phase"] == phase], group)
             summary[f"{phase}_mfu"], summary[f"{phase}_mbu"] = u["mfu"], u["mbu"]
-    compute_floor = _compute_floor(chip, table)
+    compute_floor = overall["compute_floor"]
     memory_floor = _weighted(table, "min_bytes") / chip.hbm.bytes_per_cycle
     bound = max(compute_floor, memory_floor)
     summary.update(
@@ -142,6 +140,6 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
     )
     for column in BYTE_COLUMNS:
         summary[f"bytes_{column}"] = int(_weighted(table, column))
-    summary["time_share"] = {row.group: row.share for row in breakdown(chip, table).itertuples()}
+    summary["time_share"] = {row.group: row.share for row in groups.itertuples()}
     return summary
 

@@ -105,30 +105,36 @@ class Model:
         """Query heads sharing one KV head (1 = MHA, heads = MQA)."""
         return self.heads // self.kv_heads
 
+    @property
+    def mlp_matrices(self) -> int:
+        """Weight matrices of one MLP: gate, up and down when gated; up and down otherwise."""
+        return 3 if self.gated_mlp else 2
+
     def mlp_params(self, width: int) -> int:
-        mats = 3 if self.gated_mlp else 2
+        mats = self.mlp_matrices
         return mats * self.hidden * width + (width * (mats - 1) + self.hidden if self.mlp_bias else 0)
 
     def ffn_linear_params(self) -> int:
         """Matrix weights of one layer's MLP or MoE (router and every expert)."""
-        mats = 3 if self.gated_mlp else 2
         if not self.is_moe:
-            return mats * self.hidden * self.intermediate
-        return self.hidden * (mats * (self.experts * self.expert_intermediate + self.shared_intermediate)
-                              + self.experts)
+            return self.mlp_matrices * self.hidden * self.intermediate
+        widths = self.experts * self.expert_intermediate + self.shared_intermediate
+        return self.hidden * (self.mlp_matrices * widths + self.experts)
+
+    @property
+    def attention_weights(self) -> int:
+        """Matrix weights of one layer's attention: the q, k, v and output projections."""
+        return self.hidden * (self.q_size + 2 * self.kv_size) + self.q_size * self.hidden
 
     @property
     def linear_params(self) -> int:
         """Parameters held in matrices the MXU multiplies by: what weight quantization applies to."""
-        attention = self.hidden * (self.q_size + 2 * self.kv_size) + self.q_size * self.hidden
-        return self.layers * (attention + self.ffn_linear_params()) + self.lm_head_params
+        return self.layers * (self.attention_weights + self.ffn_linear_params()) + self.lm_head_params
 
     @property
     def attention_params(self) -> int:
-        h = self.hidden
-        weights = h * (self.q_size + 2 * self.kv_size) + self.q_size * h
-        biases = (self.q_size + 2 * self.kv_size if self.qkv_bias else 0) + (h if self.out_bias else 0)
-        return weights + biases + (2 * self.head_dim if self.qk_norm else 0)
+        biases = (self.q_size + 2 * self.kv_size if self.qkv_bias else 0) + (self.hidden if self.out_bias else 0)
+        return self.attention_weights + biases + (2 * self.head_dim if self.qk_norm else 0)
 
     @property
     def norm_params(self) -> int:

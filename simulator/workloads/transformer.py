@@ -156,13 +156,12 @@ def _attention(b: _Builder, model: Model, scenario: Scenario, batch: int, new: i
     b.gemm("o_proj", "o_proj", tokens, model.hidden, model.q_size, after=values)
 
 
-def _mlp(b: _Builder, model: Model, tokens: int, width: int, group: str, prefix: str = "", batch: int = 1,
-         after=None) -> str:
+def _mlp(b: _Builder, model: Model, tokens: int, width: int, group: str, prefix: str = "", after=None) -> str:
     gated = model.gated_mlp
     up = b.gemm(f"{prefix}gate_up" if gated else f"{prefix}up", group, tokens, width * (2 if gated else 1),
-                model.hidden, batch, after=after)
-    act = b.vector(f"{prefix}act", group, "swiglu" if gated else "gelu", batch * tokens * width, after=(up,))
-    return b.gemm(f"{prefix}down", group, tokens, model.hidden, width, batch, after=(act,))
+                model.hidden, after=after)
+    act = b.vector(f"{prefix}act", group, "swiglu" if gated else "gelu", tokens * width, after=(up,))
+    return b.gemm(f"{prefix}down", group, tokens, model.hidden, width, after=(act,))
 
 
 def _moe(b: _Builder, model: Model, scenario: Scenario, tokens: int) -> None:
