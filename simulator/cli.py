@@ -188,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     except TortoiseError as exc:
         print(f"tortoise: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:  # e.g. an op of billions of tiles, from an absurd scenario with the capacity check off
+        print("tortoise: error: out of memory while simulating; the workload is too large to simulate here "
+              "(lower scenario.batch, scenario.prompt or the context)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("tortoise: interrupted", file=sys.stderr)
         return 130

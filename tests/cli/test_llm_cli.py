@@ -75,3 +75,16 @@ def test_bad_flag_values_are_rejected_by_the_parser(capsys):
         main(["run", "h100", "--model", "llama3_8b", "--batch", "0"])
     assert exit_info.value.code == 2
     assert "not a whole number ≥ 1" in capsys.readouterr().err
+
+
+def test_running_out_of_memory_is_one_line(capsys, monkeypatch):
+    import simulator.api
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(simulator.api, "simulate_passes", exhausted)
+    code, out, err = cli(capsys, "run", "h100", "--model", "llama3_8b")
+    assert code == 2 and out == ""
+    assert err == ("tortoise: error: out of memory while simulating; the workload is too large to simulate here "
+                   "(lower scenario.batch, scenario.prompt or the context)\n")
