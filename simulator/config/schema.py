@@ -1,8 +1,9 @@
 """Typed, frozen hardware schema. Unknown keys are rejected; readable units become numbers here."""
 
+import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.config import units
@@ -133,6 +134,58 @@ class MemoryConfig(Strict):
     hbm: MemoryLevelConfig
 
 
+class LinkConfig(Strict):
+    """One chip-to-chip connection (or chip-to-switch port), the same in both directions."""
+
+    bandwidth: Rate  # per link, per direction
+    count: Count = 1  # parallel links bundled into one connection (NVLink4: 18 per GPU to the switches)
+    latency: Latency = units.Latency(0, True)  # per hop; a route through a switch is one hop
+    # The fraction of the datasheet bandwidth that transfers reach; messages move at bandwidth × count × efficiency.
+    efficiency: Annotated[float, Field(strict=True)] = 1.0
+
+    _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
+    _check_efficiency = field_validator("efficiency")(_fraction)
+
+
+TOPOLOGIES = ("ring", "torus2d", "torus3d", "switch", "fully_connected", "explicit")
+
+
+class SystemConfig(Strict):
+    """Chips of the same kind joined by links. One chip needs nothing else."""
+
+    chips: Count = 1
+    topology: Literal[TOPOLOGIES] = "switch"
+    dims: list[Count] | None = None  # torus2d / torus3d: chips along each axis, x first; product = chips
+    wraparound: bool = True  # torus: the last chip of each axis links back to the first
+    links: list[tuple[int, int]] | None = None  # explicit: chip pairs, each joined in both directions
+    link: LinkConfig | None = None  # required when chips > 1
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.chips > 1 and self.link is None:
+            raise PydanticCustomError("system", "needs a link section (bandwidth, latency) when chips > 1")
+        if self.topology in ("torus2d", "torus3d"):
+            want = 2 if self.topology == "torus2d" else 3
+            if self.dims is None or len(self.dims) != want:
+                raise PydanticCustomError("system", "{topology} needs dims: a list of {want} axis sizes",
+                                          {"topology": self.topology, "want": want})
+            if math.prod(self.dims) != self.chips:
+                raise PydanticCustomError("system", "dims {dims} hold {n} chips but chips = {chips}",
+                                          {"dims": self.dims, "n": math.prod(self.dims), "chips": self.chips})
+        elif self.dims is not None:
+            raise PydanticCustomError("system", "dims applies to torus2d and torus3d only")
+        if self.topology == "explicit":
+            if not self.links:
+                raise PydanticCustomError("system", "explicit topology needs links: a list of [chip, chip] pairs")
+            for a, b in self.links:
+                if not (0 <= a < self.chips and 0 <= b < self.chips) or a == b:
+                    raise PydanticCustomError("system", "link [{a}, {b}] must join two different chips in 0..{last}",
+                                              {"a": a, "b": b, "last": self.chips - 1})
+        elif self.links is not None:
+            raise PydanticCustomError("system", "links applies to the explicit topology only")
+        return self
+
+
 class ChipConfig(Strict):
     name: str
     description: str = ""
@@ -144,6 +197,7 @@ class ChipConfig(Strict):
     # Fixed time every op pays on top of its data and compute time: kernel launch, prologue and tail
     # on a GPU; dispatch and sync on a TPU.
     op_overhead: Latency = units.Latency(0, True)
+    system: SystemConfig = SystemConfig()  # how many such chips, and how they are linked
 
     @field_validator("clock")
     @classmethod

@@ -14,6 +14,7 @@ from simulator.config.yamlio import deep_merge, parse_override, read_mapping, se
 from simulator.errors import ConfigError
 from simulator.workloads.model import Model, model_from_mapping
 from simulator.workloads.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
+from simulator.workloads.parallel import Parallel
 from simulator.workloads.scenario import Scenario
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
@@ -59,6 +60,7 @@ class LLMWorkloadSpec(_Strict):
     description: str = ""
     model: Any  # a config.json path (relative to this file, or a bundled model name) or its fields inline
     scenario: Scenario = Scenario()
+    parallel: Parallel = Parallel()
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class LLMWorkload:
     model: Model
     scenario: Scenario
     source: str  # the workload file, for error messages
+    parallel: Parallel = Parallel()
 
 
 def bundled_dir() -> Path:
@@ -140,7 +143,7 @@ def load_llm(data: dict, source: str, base: Path, overrides: list[str] = ()) -> 
         raise ConfigError(source, "model", spec.model, "a config.json path or a mapping of its fields")
     model_provenance = {key[1:]: src for key, src in provenance.items() if key[:1] == ("model",) and len(key) > 1}
     model = model_from_mapping(spec.model, model_source, model_name, model_provenance)
-    return LLMWorkload(spec.name, spec.description, model, spec.scenario, source)
+    return LLMWorkload(spec.name, spec.description, model, spec.scenario, source, spec.parallel)
 
 
 def _check_names(spec: WorkloadSpec, source: str) -> None:

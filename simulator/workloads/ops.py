@@ -139,7 +139,45 @@ class VectorOp:
         return str(self.elements)
 
 
-Op = GemmOp | VectorOp
+COLLECTIVE_KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send")
+PARALLEL_AXES = ("tp", "ep", "pp", "dp")
+
+
+@dataclass(frozen=True)
+class CollectiveOp:
+    """Communication among the chips of one parallel axis, run by every chip of the axis at once.
+
+    `bytes` is each chip's buffer: the input (and output) of an all-reduce, the input of a
+    reduce-scatter, the gathered output of an all-gather, the send buffer of an all-to-all (its own
+    share included), the message of a send. Collectives move data over links only: they take no
+    cores and no HBM bandwidth.
+    """
+
+    name: str
+    kind: str  # one of COLLECTIVE_KINDS
+    bytes: int
+    axis: str  # one of PARALLEL_AXES: which chips take part
+    deps: tuple[str, ...] = ()
+    group: str = "communication"
+    type: str = field(default="collective", init=False)
+
+    def __post_init__(self):
+        if self.kind not in COLLECTIVE_KINDS or self.axis not in PARALLEL_AXES:
+            raise ValueError(f"collective {self.name}: kind {self.kind!r} / axis {self.axis!r} not known")
+
+    compute_dtype = "none"
+    macs = 0
+    flops = 0
+    vector_ops = 0.0
+    min_read_bytes = 0
+    min_write_bytes = 0
+
+    @property
+    def shape(self) -> str:
+        return str(self.bytes)
+
+
+Op = GemmOp | VectorOp | CollectiveOp
 
 
 @dataclass(frozen=True)
