@@ -9,9 +9,13 @@ from simulator.config.schema import ChipConfig
 from simulator.engine.passes import PassRun, simulate_passes
 from simulator.engine.record import OpRecord
 from simulator.engine.run import simulate
+from simulator.errors import ConfigError
 from simulator.hardware.chip import Chip
-from simulator.results.llm import breakdown, llm_summary, llm_table
+from simulator.hardware.topology import build_topology
+from simulator.mapping.placement import Placement
+from simulator.results.llm import Scale, breakdown, llm_summary, llm_table
 from simulator.results.metrics import op_table, summarize
+from simulator.results.system import link_table, stage_table, system_summary
 from simulator.workloads.capacity import Footprint, check_capacity, footprint
 from simulator.workloads.loader import LLMWorkload, load_workload
 from simulator.workloads.ops import OpGraph
@@ -38,23 +42,46 @@ class LLMResult:
     chip: Chip
     workload: LLMWorkload
     runs: list[PassRun]
-    footprint: Footprint
+    footprint: Footprint  # per chip
     summary: dict
-    table: pd.DataFrame  # one row per op per pass; layer ops once, with repeat = layers
+    table: pd.DataFrame  # one row per op per pass (and stage); layer ops once, with repeat = layers
     breakdown: pd.DataFrame  # per op group
+    stages: pd.DataFrame | None = None  # systems: per pipeline stage, where each chip's time goes
+    links: pd.DataFrame | None = None  # systems: per link, bytes carried and utilization
+
+
+def placement_for(chip: Chip, workload: LLMWorkload) -> Placement | None:
+    """None for one chip running alone (the single-chip path); else where the parallel ranks sit."""
+    system, parallel = chip.config.system, workload.parallel
+    if parallel.chips > system.chips:
+        raise ConfigError(workload.source, "parallel", f"tp×pp×ep×dp = {parallel.chips} chips",
+                          f"{chip.name} has system.chips = {system.chips}; lower the parallel degrees or "
+                          "use a bigger system")
+    if system.chips == 1:
+        return None
+    return Placement(build_topology(system, chip.clock_hz), parallel, system.collectives)
 
 
 def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LLMResult:
     """Lower, check capacity, simulate every pass, and compute the LLM figures."""
     chip = chip if isinstance(chip, Chip) else Chip(chip)
-    passes = lower(workload.model, workload.scenario)
-    fp = footprint(workload.model, workload.scenario, passes)
+    placement = placement_for(chip, workload)
+    parallel = workload.parallel
+    passes = lower(workload.model, workload.scenario, parallel)
+    fp = footprint(workload.model, workload.scenario, passes, parallel)
     if workload.scenario.check_capacity:
-        check_capacity(fp, chip.hbm.size, workload.model, workload.scenario, chip.name, workload.source)
-    runs = simulate_passes(chip, passes, progress)
+        check_capacity(fp, chip.hbm.size, workload.model, workload.scenario, chip.name, workload.source, parallel)
+    runs = simulate_passes(chip, passes, progress, placement)
     table = llm_table(chip, runs)
     groups = breakdown(chip, table)
-    return LLMResult(chip, workload, runs, fp, llm_summary(chip, workload, runs, table, groups, fp), table, groups)
+    scale = Scale(parallel.chips, parallel.stage_chips * parallel.microbatches * parallel.dp)
+    summary = llm_summary(chip, workload, runs, table, groups, fp, scale)
+    if placement is None:
+        return LLMResult(chip, workload, runs, fp, summary, table, groups)
+    stages = stage_table(chip, runs, parallel.stage_chips)
+    links = link_table(chip, placement.topology, runs)
+    summary |= system_summary(chip, placement, runs, stages, links)
+    return LLMResult(chip, workload, runs, fp, summary, table, groups, stages, links)
 
 
 def run_workload(chip: Chip | ChipConfig, workload: OpGraph | LLMWorkload, progress=None) -> RunResult | LLMResult:

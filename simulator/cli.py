@@ -44,8 +44,10 @@ def cmd_run(args) -> int:
     with _Progress() as progress:
         result = run_workload(chip, workload, progress)
     if isinstance(result, LLMResult):
-        print(llm_summary_text(result.summary, result.breakdown))
+        print(llm_summary_text(result.summary, result.breakdown, result.stages, result.links))
         extra = {"breakdown": result.breakdown}
+        if result.stages is not None:
+            extra |= {"stages": result.stages, "links": result.links}
     else:
         print(summary_text(result.summary, result.table))
         extra = {}
@@ -143,6 +145,13 @@ def cmd_validate(args) -> int:
           f"{chip.peak_flops_per_s(next(iter(chip.mxu.macs_per_pe))) / 1e12:.1f} TFLOP/s peak "
           f"({next(iter(chip.mxu.macs_per_pe))}), HBM {chip.config.memory.hbm.bandwidth} "
           f"(efficiency {chip.config.memory.hbm.efficiency:g}), op overhead {chip.op_overhead_cycles} cycles")
+    system = chip.config.system
+    if system.chips > 1:
+        link = system.link
+        shape = "×".join(map(str, system.dims)) + " " if system.dims else ""
+        print(f"  system: {system.chips} chips, {shape}{system.topology}; each link {link.count} × {link.bandwidth} "
+              f"per direction (efficiency {link.efficiency:g}), {link.latency} per hop; collectives "
+              f"{system.collectives}")
     return 0
 
 
@@ -151,12 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tortoise {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="simulate one workload on one chip")
+    run = sub.add_parser("run", help="simulate one workload on one chip or a system of chips")
     run.add_argument("hardware", help="hardware YAML file or preset name (see `tortoise presets`)")
     run.add_argument("workload", nargs="?", help="workload YAML file (an op list, or a model with a scenario)")
     run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                      help="override a field, e.g. core.mxu.rows=256 (hardware), scenario.batch=8 or ops.0.m=4096 "
-                          "(workload), model.num_hidden_layers=2 (model)")
+                          "(workload), model.num_hidden_layers=2 (model), parallel.tp=8 (parallelism), "
+                          "system.chips=4 (system)")
     llm = run.add_argument_group("model instead of a workload file")
     llm.add_argument("--model", metavar="CONFIG", help="a Hugging Face config.json, or a bundled model name "
                      "(llama2_7b, llama3_8b, llama3_70b, mixtral_8x7b, gpt3_175b, qwen3_30b_a3b)")
@@ -167,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decode: tokens already in the KV cache (default: prompt)")
     llm.add_argument("--output-tokens", dest="output_tokens", type=_whole_number(1),
                      help="generate: tokens produced per sequence (default 128)")
-    run.add_argument("--out", metavar="DIR", help="write ops.csv (or .parquet), breakdown.csv and summary.json here")
+    run.add_argument("--out", metavar="DIR", help="write ops.csv (or .parquet), breakdown.csv, summary.json and, "
+                     "on a system, stages.csv (per-chip time split) and links.csv here")
     run.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")
     run.set_defaults(func=cmd_run)
 

@@ -159,6 +159,8 @@ class SystemConfig(Strict):
     wraparound: bool = True  # torus: the last chip of each axis links back to the first
     links: list[tuple[int, int]] | None = None  # explicit: chip pairs, each joined in both directions
     link: LinkConfig | None = None  # required when chips > 1
+    # All-reduce / reduce-scatter / all-gather algorithm; auto: the fastest that applies, each tried alone.
+    collectives: Literal["auto", "ring", "bidir_ring", "torus", "direct", "switch_reduce"] = "auto"
 
     @model_validator(mode="after")
     def _consistent(self):

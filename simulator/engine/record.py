@@ -7,8 +7,8 @@ from dataclasses import dataclass
 class OpRecord:
     index: int  # position in the workload
     name: str
-    type: str  # gemm | vector
-    kind: str  # gemm, or the vector kind (softmax, add, …)
+    type: str  # gemm | vector | collective
+    kind: str  # gemm, the vector kind (softmax, add, …) or the collective kind (all_reduce, …)
     group: str  # what the op belongs to (attention, mlp, norm, …); empty for hand-written workloads
     dtype: str  # the dtype the MXU or vector unit computes in
     shape: str
@@ -36,3 +36,6 @@ class OpRecord:
     acc_reads: int
     acc_writes: int
     min_bytes: int  # compulsory traffic: every operand read once, every result written once
+    comm_bytes: int = 0  # collectives: each chip's buffer (see workloads/ops.py CollectiveOp)
+    link_bytes: float = 0.0  # collectives: bytes put on links, summed over every link of every route
+    algorithm: str = ""  # collectives: ring, bidir_ring, torus, direct, switch_reduce

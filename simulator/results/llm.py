@@ -1,5 +1,7 @@
 """LLM figures from simulated passes: TTFT, TPOT, tokens/s, MFU, MBU, and where the time goes."""
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from simulator.engine.passes import PassRun
@@ -7,6 +9,13 @@ from simulator.hardware.chip import Chip
 from simulator.results.metrics import BYTE_COLUMNS, op_rows
 from simulator.workloads.capacity import Footprint
 from simulator.workloads.loader import LLMWorkload
+
+
+@dataclass(frozen=True)
+class Scale:
+    chips: int = 1  # chips used
+    copies: int = 1  # chips per stage × micro-batches × replicas: copies of the simulated per-chip work
+
 
 LAYER_SCALING = ("exact: layers are identical and each starts after the previous one ends, "
                  "so one layer is simulated and its time multiplied by the layer count")
@@ -18,12 +27,14 @@ def llm_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
     rows, cache, start = [], {}, 0
     for i, run in enumerate(runs):
         p = run.pass_
+        stage_start = {x.stage: x.start for x in run.spans if x.kind == "compute" and x.microbatch == 0}
         for seg in run.segments:
             key = id(seg.records)
             if key not in cache:
                 cache[key] = op_rows(chip, seg.records)
-            shift, repeat = start + seg.offset, seg.segment.repeat
-            head = {"pass": i, "phase": p.phase, "context": p.context, "segment": seg.segment.name, "repeat": repeat}
+            shift, repeat = start + stage_start.get(seg.stage, 0) + seg.offset, seg.repeat
+            head = {"pass": i, "phase": p.phase, "context": p.context, "stage": seg.stage,
+                    "segment": seg.segment.name, "repeat": repeat}
             for row in cache[key]:
                 rows.append(head | row | {"start": row["start"] + shift, "end": row["end"] + shift,
                                           "total_cycles": row["cycles"] * repeat})
@@ -42,20 +53,23 @@ def _compute_floor(chip: Chip, table: pd.DataFrame) -> float:
                      for macs, n, d in zip(gemms["macs"], gemms["repeat"], gemms["dtype"], strict=True)))
 
 
-def _utilization(chip: Chip, table: pd.DataFrame, runs: list[PassRun]) -> dict:
-    """MFU against the peak of the run's mix of GEMM dtypes (the MAC-weighted harmonic mean), and MBU."""
+def _utilization(chip: Chip, table: pd.DataFrame, runs: list[PassRun], scale: Scale) -> dict:
+    """MFU against the peak of the run's mix of GEMM dtypes (the MAC-weighted harmonic mean), and MBU,
+    both over every chip used. The table holds one chip of each stage for one micro-batch; `scale.copies`
+    is how many such copies the system runs."""
     seconds = chip.seconds(sum(r.cycles for r in runs))
-    flops = _weighted(table, "flops")
-    compute_floor = _compute_floor(chip, table)
-    peak_flops = flops / compute_floor * chip.clock_hz if compute_floor else 0.0  # 2·MACs / floor cycles
-    model_bytes = sum(r.pass_.model_bytes for r in runs)
+    flops = _weighted(table, "flops") * scale.copies
+    compute_floor = _compute_floor(chip, table) * scale.copies / scale.chips  # all chips busy at peak
+    peak_flops = flops / compute_floor * chip.clock_hz / scale.chips if compute_floor else 0.0
+    model_bytes = sum(r.pass_.model_bytes for r in runs) * scale.copies
+    hbm = chip.hbm.bytes_per_cycle * chip.clock_hz * scale.chips
     return {
         "flops": flops,
         "compute_floor": compute_floor,
-        "peak_flops": peak_flops,
+        "peak_flops": peak_flops,  # one chip's
         "model_bytes": model_bytes,
-        "mfu": flops / (seconds * peak_flops) if peak_flops and seconds else 0.0,
-        "mbu": model_bytes / (seconds * chip.hbm.bytes_per_cycle * chip.clock_hz) if seconds else 0.0,
+        "mfu": flops / (seconds * peak_flops * scale.chips) if peak_flops and seconds else 0.0,
+        "mbu": model_bytes / (seconds * hbm) if seconds else 0.0,
     }
 
 
@@ -66,23 +80,26 @@ def breakdown(chip: Chip, table: pd.DataFrame) -> pd.DataFrame:
         total_hbm=(table["hbm_read"] + table["hbm_write"]) * table["repeat"],
         total_min_bytes=table["min_bytes"] * table["repeat"],
         memory_cycles=table["total_cycles"].where(table["bound"] == "memory", 0),
+        network_cycles=table["total_cycles"].where(table["bound"] == "network", 0),
     )
     g = t.groupby("group", sort=False).agg(
         cycles=("total_cycles", "sum"), ops=("repeat", "sum"), flops=("total_flops", "sum"),
         hbm_bytes=("total_hbm", "sum"), min_bytes=("total_min_bytes", "sum"), memory_cycles=("memory_cycles", "sum"),
+        network_cycles=("network_cycles", "sum"),
     )
     total = g["cycles"].sum()
     g["seconds"] = g["cycles"] / chip.clock_hz
     g["share"] = g["cycles"] / total if total else 0.0
     g["bound"] = (g["memory_cycles"] * 2 >= g["cycles"]).map({True: "memory", False: "compute"})
+    g.loc[g["network_cycles"] * 2 >= g["cycles"].where(g["cycles"] > 0, 1), "bound"] = "network"
     g["arithmetic_intensity"] = g["flops"] / g["min_bytes"].where(g["min_bytes"] > 0)
-    g = g.drop(columns="memory_cycles").sort_values("cycles", ascending=False).reset_index()
+    g = g.drop(columns=["memory_cycles", "network_cycles"]).sort_values("cycles", ascending=False).reset_index()
     return g
 
 
 def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.DataFrame, groups: pd.DataFrame,
-                fp: Footprint) -> dict:
-    """Run-level figures; `groups` is the run's `breakdown`."""
+                fp: Footprint, scale: Scale = Scale()) -> dict:
+    """Run-level figures; `groups` is the run's `breakdown`. Memory figures are per chip."""
     s, m = wl.scenario, wl.model
     cycles = sum(r.cycles for r in runs)
     seconds = chip.seconds(cycles)
@@ -116,19 +133,19 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
         summary["tokens_per_s_per_user"] = s.output_tokens / seconds
         if decode:
             summary["decode_tokens_per_s"] = s.batch / summary["tpot_s"]
-    overall = _utilization(chip, table, runs)
+    overall = _utilization(chip, table, runs, scale)
     summary.update(
         flops=overall["flops"], achieved_tflops=overall["flops"] / seconds / 1e12,
-        peak_tflops=overall["peak_flops"] / 1e12, mfu=overall["mfu"],
+        peak_tflops=overall["peak_flops"] * scale.chips / 1e12, mfu=overall["mfu"],
         model_bytes=overall["model_bytes"], mbu=overall["mbu"],
         hbm_bandwidth_tb_s=chip.hbm.bytes_per_cycle * chip.clock_hz / 1e12,
     )
     if prefill and decode:
         for phase, group in (("prefill", prefill), ("decode", decode)):
-            u = _utilization(chip, table[table["phase"] == phase], group)
+            u = _utilization(chip, table[table["phase"] == phase], group, scale)
             summary[f"{phase}_mfu"], summary[f"{phase}_mbu"] = u["mfu"], u["mbu"]
     compute_floor = overall["compute_floor"]
-    memory_floor = _weighted(table, "min_bytes") / chip.hbm.bytes_per_cycle
+    memory_floor = _weighted(table, "min_bytes") * scale.copies / scale.chips / chip.hbm.bytes_per_cycle
     bound = max(compute_floor, memory_floor)
     summary.update(
         compute_cycles=int(_weighted(table, "compute_cycles")), stall_cycles=int(_weighted(table, "stall_cycles")),

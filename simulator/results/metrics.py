@@ -34,7 +34,7 @@ def op_rows(chip: Chip, records: list[OpRecord]) -> list[dict]:
         row.update(
             seconds=chip.seconds(r.cycles),
             roofline_cycles=bound,
-            bound="compute" if compute_bound >= memory_bound else "memory",
+            bound="network" if r.type == "collective" else "compute" if compute_bound >= memory_bound else "memory",
             roofline_fraction=bound / r.cycles if r.cycles else 1.0,
             arithmetic_intensity=(r.flops or r.vector_ops) / r.min_bytes if r.min_bytes else float("inf"),
             mxu_utilization=r.macs / (r.cycles * peak) if peak and r.cycles else 0.0,

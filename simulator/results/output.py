@@ -63,7 +63,37 @@ def _lengths(s: dict) -> str:
     return f"prompt {s['prompt']}, {s['output_tokens']} output tokens"
 
 
-def llm_summary_text(summary: dict, groups: pd.DataFrame) -> str:
+def _parallel(s: dict) -> str:
+    p = s["parallel"]
+    text = " ".join(f"{k}={p[k]}" for k in ("tp", "pp", "ep", "dp"))
+    if p["pp"] > 1:
+        text += f", {p['microbatches']} micro-batch(es)"
+    return text + (", sequence parallel" if p["sequence_parallel"] else "")
+
+
+def _system_lines(s: dict, stages: pd.DataFrame, links: pd.DataFrame) -> list[str]:
+    """Per-chip time split (one row per pipeline stage) and the busiest links."""
+    lines = [
+        "",
+        f"  system           {s['chips_used']} of {s['chips']} chips ({s['topology']}); {_parallel(s)}; "
+        f"collectives {', '.join(s['collective_algorithms']) or 'none'}",
+        f"  links            {_bytes(s['link_bytes'])} carried, busiest link {_pct(s['max_link_utilization'])} "
+        "utilized",
+        f"  {'per chip':<16}{'compute':>10}{'mem stall':>11}{'overhead':>10}{'exposed comm':>14}{'idle':>10}"
+        f"{'overlapped comm':>17}",
+    ]
+    for r in stages.itertuples():
+        lines.append(f"  stage {r.stage:<3}({r.chips:>3}) {_time(r.compute_s):>10}{_time(r.memory_stall_s):>11}"
+                     f"{_time(r.overhead_s):>10}{_time(r.exposed_comm_s):>14}{_time(r.idle_s):>10}"
+                     f"{_time(r.overlapped_comm_s):>17}")
+    for r in links.sort_values("utilization", ascending=False).head(4).itertuples():
+        lines.append(f"  link {r.src}→{r.dst:<8}{_bytes(r.bytes):>12} at {r.bandwidth_gb_s:.0f} GB/s, "
+                     f"{_pct(r.utilization)} utilized")
+    return lines
+
+
+def llm_summary_text(summary: dict, groups: pd.DataFrame, stages: pd.DataFrame | None = None,
+                     links: pd.DataFrame | None = None) -> str:
     """The LLM view: latency and throughput first, then utilization, memory and where the time goes."""
     s = summary
     lines = [
@@ -88,10 +118,15 @@ def llm_summary_text(summary: dict, groups: pd.DataFrame) -> str:
         f"  MFU              {_pct(s['mfu'])} ({s['achieved_tflops']:.1f} of {s['peak_tflops']:.1f} TFLOP/s)",
         f"  MBU              {_pct(s['mbu'])} ({_bytes(s['model_bytes'])} that must move, at "
         f"{s['hbm_bandwidth_tb_s']:.2f} TB/s)",
-        f"  HBM footprint    {_bytes(s['memory_required'])} of {_bytes(s['hbm_capacity'])}: weights "
+        f"  HBM footprint    {_bytes(s['memory_required'])} of {_bytes(s['hbm_capacity'])}"
+        f"{' per chip' if 'chips' in s else ''}: weights "
         f"{_bytes(s['memory_weights'])}, KV cache {_bytes(s['memory_kv_cache'])}, activations "
         f"{_bytes(s['memory_activations'])}",
         f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
+    ]
+    if stages is not None:
+        lines += _system_lines(s, stages, links)
+    lines += [
         "",
         f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}  bound",
     ]

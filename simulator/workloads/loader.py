@@ -16,6 +16,7 @@ from simulator.workloads.model import Model, model_from_mapping
 from simulator.workloads.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.scenario import Scenario
+from simulator.workloads.sharding import validate_parallel
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
 
@@ -143,6 +144,7 @@ def load_llm(data: dict, source: str, base: Path, overrides: list[str] = ()) -> 
         raise ConfigError(source, "model", spec.model, "a config.json path or a mapping of its fields")
     model_provenance = {key[1:]: src for key, src in provenance.items() if key[:1] == ("model",) and len(key) > 1}
     model = model_from_mapping(spec.model, model_source, model_name, model_provenance)
+    validate_parallel(model, spec.scenario, spec.parallel, source, provenance)
     return LLMWorkload(spec.name, spec.description, model, spec.scenario, source, spec.parallel)
 
 

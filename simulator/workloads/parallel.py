@@ -43,3 +43,6 @@ class Parallel(BaseModel):
         if axis == "dp":
             return [[self.chip_of(t, e, pp, d) for d in range(self.dp)] for e in range(self.ep) for t in range(self.tp)]
         raise ValueError(axis)
+
+
+ONE_CHIP = Parallel()  # no parallelism: the default of every function that takes a Parallel

@@ -5,6 +5,32 @@ times, and the head (final norm, LM head, sampling). Every op of a layer is an a
 op (the second residual add) and the next layer starts from that add, so layers never overlap: the
 engine is idle at each layer boundary and simulating one layer then multiplying by `layers` is
 exact, not an approximation (tests check it against the unrolled graph).
+
+Parallelism (`Parallel`): the passes are those of ONE representative chip of a pipeline stage, for ONE
+micro-batch of batch/(dp·ep·microbatches) sequences (simulator/workloads/sharding.py says what a chip
+holds). Collectives sit in program order; the op after one waits for it.
+
+- Tensor parallel, degree t (Megatron): qkv_proj column-split (the chip's heads/t query heads and
+  kv_heads/t KV heads, or one replicated KV head); attention on the local heads; o_proj row-split, then
+  `attn_allreduce`; MLP gate/up column-split (intermediate/t), down row-split, then `mlp_allreduce`.
+  The embedding is a vocabulary-parallel lookup followed by `embed_allreduce`; the LM head computes
+  ceil(vocab/t) logits per sequence, then `logits_allgather` (batch × ceil(vocab/t)·t) before `sample`.
+  Norms, RoPE, residual adds and learned positions are replicated. Every all-reduce moves
+  tokens × hidden activations.
+- Sequence parallel (with t > 1): norms, residual adds and positions run on tokens/t; each all-reduce
+  becomes a reduce-scatter (`attn_reducescatter`, `mlp_reducescatter`, `embed_reducescatter`) and an
+  all-gather before the next column-split GEMM (`attn_allgather`, `mlp_allgather`); the head gathers
+  the last positions (`head_allgather`, batch × hidden).
+- MoE: t splits every expert's (and shared expert's) width, the router is replicated, and
+  `mlp_allreduce` follows the combine. Expert parallel, degree e: after router and top-k,
+  `moe_dispatch` (all-to-all of tokens × top-k × hidden), the chip's experts/e experts on the tokens
+  routed to them (`expert_loads` of the busiest chip of the group), `moe_combine` (the same bytes), then
+  the shared experts and the weighted sum.
+- Pipeline parallel: segments are not split; the engine gives each stage its share of the layer
+  repeats (the embedding to the first, the head to the last). `Pass.activation_bytes` is what one
+  stage sends the next per micro-batch. Data parallel adds nothing to the graph.
+
+`Pass.weight_bytes`, `kv_read_bytes` and `kv_write_bytes` are one chip's, over all layers (as if pp = 1).
 """
 
 import math
@@ -12,8 +38,10 @@ from dataclasses import dataclass
 
 from simulator.config.dtypes import nbytes
 from simulator.workloads.model import Model
-from simulator.workloads.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
+from simulator.workloads.ops import VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
+from simulator.workloads.parallel import ONE_CHIP, Parallel
 from simulator.workloads.scenario import Scenario
+from simulator.workloads.sharding import local_model, sequences_per_pass, validate_parallel, vocab_per_chip
 
 VECTOR_DTYPES = ("fp32", "bf16", "fp16")  # elementwise work on narrower activations runs in bf16
 
@@ -37,6 +65,8 @@ class Pass:
     weight_bytes: int  # weights (and embedding rows) the pass must read at least once
     kv_read_bytes: int  # KV cache written by earlier passes, read once
     kv_write_bytes: int  # KV cache of the new tokens
+    microbatches: int = 1  # micro-batches of this pass that each pipeline stage runs in order
+    activation_bytes: int = 0  # residual stream of one micro-batch: what a pipeline stage sends the next
 
     @property
     def tokens(self) -> int:
@@ -94,6 +124,42 @@ class _Builder:
         self.last = (name,)
         return name
 
+    def collective(self, name, kind, elements, axis, after=None) -> str:
+        """`elements` activations per chip (see CollectiveOp for what its bytes mean per kind)."""
+        name = self.prefix + name
+        self.ops.append(CollectiveOp(name, kind, nbytes(elements, self.dt.act), axis, self._deps(after)))
+        self.last = (name,)
+        return name
+
+
+@dataclass(frozen=True)
+class _Split:
+    """How the pass's chip shares its work: tensor degree, sequence parallelism, expert degree."""
+
+    tp: int = 1
+    sp: bool = False  # sequence parallel (only with tp > 1)
+    ep: int = 1
+
+    @classmethod
+    def of(cls, parallel: Parallel) -> "_Split":
+        return cls(parallel.tp, parallel.sequence_parallel and parallel.tp > 1, parallel.ep)
+
+    def rows(self, tokens: int) -> int:
+        """Tokens a replicated elementwise op (norm, residual) runs on."""
+        return tokens // self.tp if self.sp else tokens
+
+    def reduce(self, b: _Builder, prefix: str, elements: int) -> None:
+        """The partial sums of a row-split GEMM: all-reduced, or reduce-scattered under sequence parallelism."""
+        if self.sp:
+            b.collective(f"{prefix}_reducescatter", "reduce_scatter", elements, "tp")
+        elif self.tp > 1:
+            b.collective(f"{prefix}_allreduce", "all_reduce", elements, "tp")
+
+    def gather(self, b: _Builder, prefix: str, elements: int) -> None:
+        """Sequence parallelism: the whole sequence back before a column-split GEMM."""
+        if self.sp:
+            b.collective(f"{prefix}_allgather", "all_gather", elements, "tp")
+
 
 def attention_blocks(scenario: Scenario, new: int, context: int) -> list[tuple[int, int, int]]:
     """(blocks, query rows per block, keys per block) of one head's attention.
@@ -111,17 +177,22 @@ def attention_blocks(scenario: Scenario, new: int, context: int) -> list[tuple[i
     return blocks + ([(1, rest, context + new)] if rest else [])
 
 
-def expert_loads(tokens: int, experts: int, per_token: int, imbalance: float) -> list[tuple[int, int]]:
-    """(experts, tokens each) for one MoE layer; the token-expert assignments always sum to tokens × top-k.
+def expert_loads(tokens: int, experts: int, per_token: int, imbalance: float, group: int = 1) -> list[tuple[int, int]]:
+    """(experts, tokens each) for one MoE layer on one chip; its assignments always sum to tokens × top-k.
 
     The experts used are the expected number a uniform router touches, E·(1 − (1 − k/E)^T). The
     busiest gets `imbalance` × the mean of those (at most every token); the rest share what is left.
+
+    Expert parallelism: `group` chips each hold experts/group experts and route `tokens` tokens of
+    their own, T = group × tokens in all. The loads are those of the busiest chip: ceil(used/group) of
+    the experts used by T tokens, with the chip's tokens × top-k assignments (so the group's add up to
+    T × top-k when balanced), its hottest expert at `imbalance` × the chip's mean (at most T).
     """
-    total = tokens * per_token
-    touched = round(experts * (1 - (1 - per_token / experts) ** tokens))
-    used = max(per_token, min(experts, total, touched))
+    total, routed = tokens * per_token, tokens * group
+    touched = round(experts * (1 - (1 - per_token / experts) ** routed))
+    used = -(-max(per_token, min(experts, routed * per_token, touched)) // group)
     mean = total / used
-    hot = min(tokens, max(math.ceil(mean - 1e-9), math.ceil(imbalance * mean - 1e-9)))
+    hot = min(routed, total, max(math.ceil(mean - 1e-9), math.ceil(imbalance * mean - 1e-9)))
     loads = {hot: 1}
     if used > 1:
         q, rem = divmod(total - hot, used - 1)
@@ -164,13 +235,17 @@ def _mlp(b: _Builder, model: Model, tokens: int, width: int, group: str, prefix:
     return b.gemm(f"{prefix}down", group, tokens, model.hidden, width, after=(act,))
 
 
-def _moe(b: _Builder, model: Model, scenario: Scenario, tokens: int) -> None:
+def _moe(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Split) -> None:
+    """`model` is the chip's shard (`local_model`): expert widths / tp, the router over all experts."""
     k, experts = model.experts_per_token, model.experts
     if experts > 1:
         b.gemm("router", "router", tokens, experts, model.hidden)
         b.vector("topk", "router", "topk", tokens * experts, outputs=0)
+    routed = tokens * k * model.hidden
+    if split.ep > 1:
+        b.collective("moe_dispatch", "all_to_all", routed, "ep")
     start = b.last
-    loads = expert_loads(tokens, experts, k, scenario.moe_imbalance)
+    loads = expert_loads(tokens, experts, k, scenario.moe_imbalance, split.ep)
     ups = [b.gemm(f"experts{i or ''}.gate_up" if model.gated_mlp else f"experts{i or ''}.up", "experts", size,
                   model.expert_intermediate * (2 if model.gated_mlp else 1), model.hidden, count, after=start)
            for i, (count, size) in enumerate(loads)]
@@ -179,6 +254,8 @@ def _moe(b: _Builder, model: Model, scenario: Scenario, tokens: int) -> None:
     downs = [b.gemm(f"experts{i or ''}.down", "experts", size, model.hidden, model.expert_intermediate, count,
                     after=(act,))
              for i, (count, size) in enumerate(loads)]
+    if split.ep > 1:
+        downs = [b.collective("moe_combine", "all_to_all", routed, "ep", after=downs)]
     sources = k
     if model.shared_intermediate:
         downs = [_mlp(b, model, tokens, model.shared_intermediate, "shared_expert", "shared.", after=downs)]
@@ -188,71 +265,91 @@ def _moe(b: _Builder, model: Model, scenario: Scenario, tokens: int) -> None:
                  ops_per_element=2.0 * sources)
 
 
-def _layer(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int) -> None:
+def _layer(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int,
+           split: _Split = _Split()) -> None:
+    """`model` is the chip's shard (`local_model`)."""
     tokens = batch * new
-    norm = model.norm
-    b.vector("attn_norm", "norm", norm, tokens * model.hidden)
+    norm, rows, hidden = model.norm, split.rows(tokens), tokens * model.hidden
+    b.vector("attn_norm", "norm", norm, rows * model.hidden)
+    split.gather(b, "attn", hidden)
     _attention(b, model, scenario, batch, new, context)
-    b.vector("attn_residual", "residual", "add", tokens * model.hidden)
-    b.vector("mlp_norm", "norm", norm, tokens * model.hidden)
+    split.reduce(b, "attn", hidden)
+    b.vector("attn_residual", "residual", "add", rows * model.hidden)
+    b.vector("mlp_norm", "norm", norm, rows * model.hidden)
+    split.gather(b, "mlp", hidden)
     if model.is_moe:
-        _moe(b, model, scenario, tokens)
+        _moe(b, model, scenario, tokens, split)
     else:
         _mlp(b, model, tokens, model.intermediate, "mlp")
-    b.vector("mlp_residual", "residual", "add", tokens * model.hidden)
+    split.reduce(b, "mlp", hidden)
+    b.vector("mlp_residual", "residual", "add", rows * model.hidden)
 
 
-def _embedding(b: _Builder, model: Model, tokens: int) -> None:
+def _embedding(b: _Builder, model: Model, tokens: int, split: _Split = _Split()) -> None:
+    """A vocabulary-parallel lookup: each chip fills the rows of its own vocabulary shard (tokens/tp of
+    them, in expectation), the rest are zeros until the all-reduce."""
     b.vector("embed", "embedding", "lookup", tokens * model.hidden)
-    b.weight_bytes += nbytes(tokens * model.hidden, b.dt.vector)
+    b.weight_bytes += nbytes(-(-tokens // split.tp) * model.hidden, b.dt.vector)
+    split.reduce(b, "embed", tokens * model.hidden)
     if model.learned_positions:
-        b.vector("positions", "embedding", "add", tokens * model.hidden)
-        b.weight_bytes += nbytes(tokens * model.hidden, b.dt.vector)
+        rows = split.rows(tokens)
+        b.vector("positions", "embedding", "add", rows * model.hidden)
+        b.weight_bytes += nbytes(rows * model.hidden, b.dt.vector)
 
 
-def _head(b: _Builder, model: Model, batch: int) -> None:
+def _head(b: _Builder, model: Model, batch: int, split: _Split = _Split()) -> None:
     """Logits for each sequence's last position only: that is all sampling needs."""
+    if split.sp:
+        b.collective("head_allgather", "all_gather", batch * model.hidden, "tp")
     b.vector("final_norm", "norm", model.norm, batch * model.hidden)
-    b.gemm("lm_head", "lm_head", batch, model.vocab, model.hidden,
-           b_dtype=b.dt.vector if model.tied_embeddings else None)
+    vocab = vocab_per_chip(model, split.tp)
+    b.gemm("lm_head", "lm_head", batch, vocab, model.hidden, b_dtype=b.dt.vector if model.tied_embeddings else None)
+    if split.tp > 1:
+        b.collective("logits_allgather", "all_gather", batch * vocab * split.tp, "tp")
     b.vector("sample", "lm_head", "topk", batch * model.vocab, outputs=0)
 
 
 def lower_pass(model: Model, scenario: Scenario, phase: str, new: int, context: int,
-               unrolled: bool = False) -> Pass:
-    """One forward pass. `unrolled` writes every layer out (for checking that scaling one is exact)."""
-    dt, batch = Dtypes.of(scenario), scenario.batch
+               unrolled: bool = False, parallel: Parallel = ONE_CHIP) -> Pass:
+    """One forward pass of one chip and one micro-batch. `unrolled` writes every layer out (for checking
+    that scaling one is exact)."""
+    validate_parallel(model, scenario, parallel, model.name)
+    dt, batch = Dtypes.of(scenario), sequences_per_pass(scenario, parallel)
+    split, shard = _Split.of(parallel), local_model(model, parallel)
     tag = f"{model.name}.{phase}"
     parts = [_Builder(dt), _Builder(dt), _Builder(dt)]
-    _embedding(parts[0], model, batch * new)
-    _layer(parts[1], model, scenario, batch, new, context)
-    _head(parts[2], model, batch)
-    kv_per_token = model.layers * 2 * nbytes(model.kv_size, dt.kv)
+    _embedding(parts[0], model, batch * new, split)
+    _layer(parts[1], shard, scenario, batch, new, context, split)
+    _head(parts[2], model, batch, split)
+    kv_per_token = model.layers * 2 * nbytes(shard.kv_size, dt.kv)
     weight_bytes = parts[0].weight_bytes + model.layers * parts[1].weight_bytes + parts[2].weight_bytes
     if unrolled:
         whole = _Builder(dt)
-        _embedding(whole, model, batch * new)
+        _embedding(whole, model, batch * new, split)
         for i in range(model.layers):
             whole.prefix = f"layers.{i}."
-            _layer(whole, model, scenario, batch, new, context)
+            _layer(whole, shard, scenario, batch, new, context, split)
         whole.prefix = ""
-        _head(whole, model, batch)
+        _head(whole, model, batch, split)
         segments = (Segment("all", OpGraph(f"{tag}.unrolled", tuple(whole.ops)), 1),)
     else:
         repeats = {"embedding": 1, "layer": model.layers, "head": 1}
         segments = tuple(Segment(name, OpGraph(f"{tag}.{name}", tuple(part.ops)), repeats[name])
                          for name, part in zip(repeats, parts, strict=True))
     return Pass(phase, batch, new, context, segments, weight_bytes,
-                kv_read_bytes=batch * context * kv_per_token, kv_write_bytes=batch * new * kv_per_token)
+                kv_read_bytes=batch * context * kv_per_token, kv_write_bytes=batch * new * kv_per_token,
+                microbatches=parallel.microbatches, activation_bytes=nbytes(batch * new * model.hidden, dt.act))
 
 
-def lower(model: Model, scenario: Scenario) -> list[Pass]:
-    """The passes a scenario runs: a prefill, a decode step, or a prefill and the decode steps after it."""
+def lower(model: Model, scenario: Scenario, parallel: Parallel = ONE_CHIP) -> list[Pass]:
+    """The passes a scenario runs: a prefill, a decode step, or a prefill and the decode steps after it;
+    with parallelism, those of one chip of a pipeline stage for one micro-batch."""
+    validate_parallel(model, scenario, parallel, model.name)
     if scenario.phase == "prefill":
-        return [lower_pass(model, scenario, "prefill", scenario.prompt, 0)]
+        return [lower_pass(model, scenario, "prefill", scenario.prompt, 0, parallel=parallel)]
     if scenario.phase == "decode":
-        return [lower_pass(model, scenario, "decode", 1, scenario.decode_context)]
-    passes = [lower_pass(model, scenario, "prefill", scenario.prompt, 0)]
+        return [lower_pass(model, scenario, "decode", 1, scenario.decode_context, parallel=parallel)]
+    passes = [lower_pass(model, scenario, "prefill", scenario.prompt, 0, parallel=parallel)]
     for step in range(1, scenario.output_tokens):
-        passes.append(lower_pass(model, scenario, "decode", 1, scenario.prompt + step - 1))
+        passes.append(lower_pass(model, scenario, "decode", 1, scenario.prompt + step - 1, parallel=parallel))
     return passes

@@ -102,3 +102,26 @@ def test_more_hbm_bandwidth_speeds_up_a_memory_bound_op():
     slow = _gemm(make_chip("memory.hbm.bandwidth=1 TB/s", base="h100"), 1, 8192, 8192)
     fast = _gemm(make_chip("memory.hbm.bandwidth=2 TB/s", base="h100"), 1, 8192, 8192)
     assert 1.7 < slow.cycles / fast.cycles <= 2.0
+
+
+def test_tpu_v5e_published_peaks():
+    v5e = make_chip(base="tpu_v5e")
+    assert v5e.peak_flops_per_s("bf16") == pytest.approx(197e12, rel=0.01)  # Cloud TPU docs
+    assert v5e.peak_flops_per_s("int8") == pytest.approx(394e12, rel=0.01)  # scaling-book 3.94e14
+    assert v5e.hbm.bytes_per_cycle * v5e.clock_hz == pytest.approx(819e9)  # Cloud TPU docs
+
+
+def test_tpu_v5e_large_gemm_is_compute_bound_and_matvec_is_hbm_bound():
+    v5e = make_chip(base="tpu_v5e")
+    big = _gemm(v5e, 4096, 4096, 4096)
+    assert big.bound == "compute" and big.mxu_utilization > 0.8
+    matvec = _gemm(v5e, 1, 8192, 8192)
+    assert matvec.bound == "memory"
+    assert 0.9 < matvec.min_bytes / v5e.hbm.achievable_bytes_per_cycle / matvec.cycles <= 1
+
+
+@pytest.mark.parametrize("preset", ["dgx_h100", "dgx_a100", "tpu_v4_4x4x4", "tpu_v5e_8"])
+def test_multi_chip_presets_run_their_chip_like_the_single_chip_preset(preset):
+    single = {"dgx_h100": "h100", "dgx_a100": "a100", "tpu_v4_4x4x4": "tpu_v4", "tpu_v5e_8": "tpu_v5e"}[preset]
+    a, b = _gemm(make_chip(base=preset), 2048, 2048, 2048), _gemm(make_chip(base=single), 2048, 2048, 2048)
+    assert a.cycles == b.cycles

@@ -1,0 +1,269 @@
+"""The system's links as a graph in simulation units, with deterministic routes.
+
+Collectives are modelled as messages over these links (mapping/collectives.py, engine/network.py), so
+contention and hop counts come from the topology itself rather than from per-topology formulas. Node
+ids: chips are 0..chips-1; the switch of a "switch" topology is node `chips`.
+"""
+
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from simulator.config.schema import SystemConfig
+from simulator.errors import ConfigError
+
+TORI = ("torus2d", "torus3d")
+
+
+@dataclass(frozen=True)
+class Link:
+    """One direction of one connection (a bundle of `count` physical links)."""
+
+    index: int
+    src: int
+    dst: int
+    bytes_per_cycle: float  # what transfers reach: bandwidth × count × efficiency
+    peak_bytes_per_cycle: float  # datasheet: bandwidth × count (utilization is reported against this)
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: caches key on the topology object
+class Topology:
+    chips: int
+    kind: str  # ring | torus2d | torus3d | switch | fully_connected | explicit
+    dims: tuple[int, ...]  # torus axis sizes, x first; () otherwise
+    links: tuple[Link, ...]
+    hop_latency: int  # cycles per hop
+    wraparound: bool = True  # torus: each axis closes into a ring (else it is a line)
+    source: str = field(default="system", compare=False)  # where the config came from, for errors
+
+    @property
+    def switch(self) -> int | None:
+        """The switch's node id, or None without one."""
+        return self.chips if self.kind == "switch" else None
+
+    @cached_property
+    def _link_of(self) -> dict[tuple[int, int], int]:
+        return {(link.src, link.dst): link.index for link in self.links}
+
+    @cached_property
+    def _routes(self) -> dict[tuple[int, int], tuple[int, ...]]:
+        return {}
+
+    @cached_property
+    def _grid(self) -> tuple[int, ...]:
+        """Axis sizes that chips are laid out on: the torus dims, or one axis for a ring."""
+        return (self.chips,) if self.kind == "ring" else self.dims
+
+    def route(self, src: int, dst: int) -> tuple[int, ...]:
+        """Link indices a message from `src` to `dst` crosses, in order."""
+        key = (src, dst)
+        route = self._routes.get(key)
+        if route is None:
+            nodes = self.chips + (self.kind == "switch")
+            if not (0 <= src < nodes and 0 <= dst < nodes):
+                raise ValueError(f"route {src} → {dst}: nodes are 0..{nodes - 1}")
+            route = self._routes[key] = () if src == dst else self._find_route(src, dst)
+        return route
+
+    def _find_route(self, src: int, dst: int) -> tuple[int, ...]:
+        if self.kind == "switch":
+            return tuple(self._link_of[hop] for hop in ((src, self.chips), (self.chips, dst)) if hop[0] != hop[1])
+        if self.kind == "fully_connected":
+            return (self._link_of[(src, dst)],)
+        if self.kind == "explicit":
+            return self._bfs_route(src, dst)
+        return self._grid_route(src, dst)
+
+    def _grid_route(self, src: int, dst: int) -> tuple[int, ...]:
+        """Dimension order (x, y, z), each axis the shortest way round; ties go +."""
+        here, goal, route = list(self.coords(src)), self.coords(dst), []
+        wrap = self.wraparound or self.kind == "ring"
+        for axis, size in enumerate(self._grid):
+            forward = (goal[axis] - here[axis]) % size
+            if wrap:
+                step, count = (1, forward) if forward <= size - forward else (-1, size - forward)
+            else:
+                step, count = (1 if goal[axis] >= here[axis] else -1), abs(goal[axis] - here[axis])
+            for _ in range(count):
+                before = self._chip(here)
+                here[axis] = (here[axis] + step) % size
+                route.append(self._link_of[(before, self._chip(here))])
+        return tuple(route)
+
+    def _bfs_route(self, src: int, dst: int) -> tuple[int, ...]:
+        """Shortest path; where several exist, each step goes to the lowest-numbered next chip."""
+        distance = self._distances_to(dst)
+        if src not in distance:
+            pairs = sorted({(min(lk.src, lk.dst), max(lk.src, lk.dst)) for lk in self.links})
+            raise ConfigError(self.source, "system.links", [list(p) for p in pairs],
+                              f"chips {src} and {dst} are not connected")
+        route, here = [], src
+        while here != dst:
+            after = min(n for n in self._neighbours[here] if distance.get(n) == distance[here] - 1)
+            route.append(self._link_of[(here, after)])
+            here = after
+        return tuple(route)
+
+    @cached_property
+    def _neighbours(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for link in self.links:
+            out.setdefault(link.src, []).append(link.dst)
+        return {node: sorted(ns) for node, ns in out.items()}
+
+    def _distances_to(self, dst: int) -> dict[int, int]:
+        distance, queue = {dst: 0}, deque([dst])
+        while queue:  # links come in both directions, so distances to dst equal distances from it
+            node = queue.popleft()
+            for n in self._neighbours.get(node, ()):
+                if n not in distance:
+                    distance[n] = distance[node] + 1
+                    queue.append(n)
+        return distance
+
+    def hops(self, src: int, dst: int) -> int:
+        """Links crossed; through the switch (to it, from it, or across it) counts as one hop."""
+        route = self.route(src, dst)
+        return min(len(route), 1) if self.kind == "switch" else len(route)
+
+    def latency(self, src: int, dst: int) -> int:
+        return self.hops(src, dst) * self.hop_latency
+
+    def coords(self, chip: int) -> tuple[int, ...]:
+        """Position on the torus (x fastest: chip = x + X·(y + Y·z)); (chip,) elsewhere."""
+        return _coords(chip, self._grid) if self._grid else (chip,)
+
+    def _chip(self, coords) -> int:
+        return _chip(coords, self._grid)
+
+    def _subgrid(self, group) -> list[list[int]] | None:
+        """Per-axis sorted coordinates if `group` is exactly their Cartesian product on a torus, else None."""
+        group = list(group)
+        if self.kind not in TORI or len(set(group)) != len(group) or not all(0 <= c < self.chips for c in group):
+            return None
+        points = [self.coords(c) for c in group]
+        values = [sorted({p[a] for p in points}) for a in range(len(self.dims))]
+        return values if math.prod(len(v) for v in values) == len(group) else None
+
+    def axes(self, group) -> list[list[tuple[int, ...]]] | None:
+        """For each torus axis the sub-grid `group` spans (>1 coordinate), its 1-D rings along that axis."""
+        values = self._subgrid(group)
+        if values is None:
+            return None
+        out = []
+        for axis, along in enumerate(values):
+            if len(along) < 2:
+                continue
+            others = [v if a != axis else [0] for a, v in enumerate(values)]
+            rings = [tuple(self._chip(base[:axis] + (c,) + base[axis + 1:]) for c in along)
+                     for base in itertools.product(*others)]
+            out.append(sorted(rings))
+        return out
+
+    def ring(self, group) -> tuple[int, ...]:
+        """An order of `group` in which consecutive members (and last → first) are neighbours where possible.
+
+        On a torus sub-grid: the snake (boustrophedon) order, or a comb-shaped cycle if that closes the
+        ring with fewer hops (a mesh has no wraparound to close the snake). Elsewhere the given order.
+        """
+        values = self._subgrid(group)
+        if values is None:
+            return tuple(group)
+        spans = [v for v in values if len(v) > 1]
+        lift = lambda idx: self._chip(_place(values, spans, idx))  # noqa: E731
+        candidates = [tuple(lift(i) for i in _snake([len(v) for v in spans]))]
+        for spine in range(len(spans)):
+            comb = _comb([len(v) for v in spans], spine)
+            if comb:
+                candidates.append(tuple(lift(i) for i in comb))
+        return min(candidates, key=self._cycle_hops)  # ties keep the snake
+
+    def _cycle_hops(self, order) -> int:
+        return sum(self.hops(a, b) for a, b in zip(order, order[1:] + order[:1], strict=True))
+
+
+def _coords(chip: int, grid) -> tuple[int, ...]:
+    out = []
+    for size in grid:
+        chip, c = divmod(chip, size)
+        out.append(c)
+    return tuple(out)
+
+
+def _chip(coords, grid) -> int:
+    chip = 0
+    for size, c in zip(reversed(grid), reversed(coords), strict=True):
+        chip = chip * size + c
+    return chip
+
+
+def _place(values, spans, idx) -> list[int]:
+    """Torus coordinates of a point given by indices into the spanned axes' coordinate lists."""
+    it = iter(idx)
+    return [v[next(it)] if len(v) > 1 else v[0] for v in values]
+
+
+def _snake(sizes: list[int]) -> list[tuple[int, ...]]:
+    """Boustrophedon path over a grid, first axis fastest; consecutive points differ by 1 on one axis."""
+    if not sizes:
+        return [()]
+    inner = _snake(sizes[:-1])
+    return [p + (k,) for k in range(sizes[-1]) for p in (inner if k % 2 == 0 else inner[::-1])]
+
+
+def _comb(sizes: list[int], spine: int) -> list[tuple[int, ...]] | None:
+    """A Hamiltonian cycle of a grid without wraparound: along `spine` teeth, back along coordinate 0.
+
+    Needs the other axes' snake path to have even length; None otherwise.
+    """
+    rest = _snake(sizes[:spine] + sizes[spine + 1:])
+    if len(rest) < 2 or len(rest) % 2:
+        return None
+    put = lambda s, p: p[:spine] + (s,) + p[spine:]  # noqa: E731
+    out = []
+    for j, p in enumerate(rest):
+        teeth = range(1, sizes[spine]) if j % 2 == 0 else range(sizes[spine] - 1, 0, -1)
+        out += [put(s, p) for s in teeth]
+    return [put(0, rest[0])] + out + [put(0, p) for p in reversed(rest[1:])]
+
+
+def build_topology(system: SystemConfig, clock_hz: float, source: str = "system") -> Topology:
+    """Links of `system` at the chip clock: rates in bytes/cycle, the per-hop latency in cycles."""
+    n, link = system.chips, system.link
+    if n == 1 or link is None:
+        return Topology(n, system.topology, tuple(system.dims or ()), (), 0, system.wraparound, source)
+    peak = link.bandwidth.bytes_per_cycle(clock_hz) * link.count
+    pairs = _pairs(system)
+    links = tuple(Link(i, a, b, peak * link.efficiency, peak) for i, (a, b) in enumerate(pairs))
+    return Topology(n, system.topology, tuple(system.dims or ()), links, link.latency.cycles(clock_hz),
+                    system.wraparound, source)
+
+
+def _pairs(system: SystemConfig) -> list[tuple[int, int]]:
+    """Directed (src, dst) pairs, each once, in a fixed order."""
+    n, kind = system.chips, system.topology
+    if kind == "switch":
+        return [(c, n) for c in range(n)] + [(n, c) for c in range(n)]
+    if kind == "fully_connected":
+        return [(a, b) for a in range(n) for b in range(n) if a != b]
+    if kind == "explicit":
+        out = []
+        for a, b in system.links:
+            out += [(a, b), (b, a)]
+        return list(dict.fromkeys(out))
+    grid = (n,) if kind == "ring" else tuple(system.dims)
+    wrap = system.wraparound or kind == "ring"
+    out = []
+    for chip in range(n):
+        here = _coords(chip, grid)
+        for axis, size in enumerate(grid):
+            for step in (1, -1):
+                c = here[axis] + step
+                if not wrap and not 0 <= c < size:
+                    continue
+                other = _chip(here[:axis] + (c % size,) + here[axis + 1:], grid)
+                if other != chip:
+                    out.append((chip, other))
+    return list(dict.fromkeys(out))

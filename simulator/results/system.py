@@ -1,0 +1,118 @@
+"""Where each chip's time goes on a system, and what the links carried.
+
+Per stage of the pipeline (its chips are alike), the pass time splits into compute, memory stalls,
+fixed per-op overhead, exposed communication (links busy for this chip while none of its compute ops
+run) and idle time (the pipeline bubble, and waits inside a stage); these add up to the pass time.
+Overlapped communication (links busy while compute runs) is reported beside them: it costs nothing.
+"""
+
+import pandas as pd
+
+from simulator.engine.passes import PassRun, SegmentRun
+from simulator.hardware.chip import Chip
+from simulator.hardware.topology import Topology
+from simulator.mapping.placement import Placement
+
+SPLIT = ("compute", "memory_stall", "overhead", "exposed_comm", "idle")
+
+
+def union(intervals) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for a, b in sorted(i for i in intervals if i[1] > i[0]):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def length(intervals) -> int:
+    return sum(b - a for a, b in union(intervals))
+
+
+def overlap(xs, ys) -> int:
+    """Length of (∪xs) ∩ (∪ys)."""
+    xs, ys, total, j = union(xs), union(ys), 0, 0
+    for a, b in xs:
+        while j < len(ys) and ys[j][1] <= a:
+            j += 1
+        k = j
+        while k < len(ys) and ys[k][0] < b:
+            total += min(b, ys[k][1]) - max(a, ys[k][0])
+            k += 1
+    return total
+
+
+def segment_split(seg: SegmentRun) -> dict[str, float]:
+    """One copy of a segment: SPLIT cycles adding up to its length, plus overlapped_comm."""
+    work = [r for r in seg.records if r.type != "collective"]
+    comm = [(r.start, r.end) for r in seg.records if r.type == "collective"]
+    busy = [(r.start, r.end) for r in work]
+    busy_len, hidden = length(busy), overlap(comm, busy)
+    parts = [sum(r.compute_cycles for r in work), sum(r.stall_cycles for r in work),
+             sum(r.overhead_cycles for r in work)]
+    weight = sum(parts) or 1
+    split = {name: busy_len * part / weight for name, part in zip(SPLIT[:3], parts, strict=True)}
+    exposed = length(comm) - hidden
+    split.update(exposed_comm=exposed, idle=seg.cycles - busy_len - exposed, overlapped_comm=hidden)
+    return split
+
+
+def stage_table(chip: Chip, runs: list[PassRun], stage_chips: int) -> pd.DataFrame:
+    """One row per pipeline stage, over the whole run: seconds per SPLIT part and overlapped_comm."""
+    stages = max(s.stage for r in runs for s in r.segments) + 1
+    totals = [dict.fromkeys((*SPLIT, "overlapped_comm"), 0.0) for _ in range(stages)]
+    for run in runs:
+        m = run.pass_.microbatches
+        for seg in run.segments:
+            for key, value in segment_split(seg).items():
+                totals[seg.stage][key] += value * seg.repeat * m
+        for s in range(stages):
+            compute = [(x.start, x.end) for x in run.spans if x.stage == s and x.kind == "compute"]
+            links = [(x.start, x.end) for x in run.spans if x.kind == "send" and s in (x.stage, x.stage + 1)]
+            hidden = overlap(links, compute)
+            exposed = length(links) - hidden
+            totals[s]["exposed_comm"] += exposed
+            totals[s]["overlapped_comm"] += hidden
+            totals[s]["idle"] += run.cycles - length(compute) - exposed
+    rows = []
+    for s, t in enumerate(totals):
+        total = sum(t[k] for k in SPLIT)
+        row = {"stage": s, "chips": stage_chips}
+        row |= {f"{k}_s": chip.seconds(v) for k, v in t.items()}
+        row |= {"total_s": chip.seconds(total)} | {f"{k}_share": (t[k] / total if total else 0.0) for k in SPLIT}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def link_table(chip: Chip, topology: Topology, runs: list[PassRun]) -> pd.DataFrame:
+    """One row per directed link that carried anything: bytes, and utilization of its datasheet bandwidth."""
+    cycles = sum(r.cycles for r in runs)
+    carried = [0.0] * len(topology.links)
+    for run in runs:
+        for i, b in enumerate(run.link_bytes):
+            carried[i] += b
+    name = lambda node: "switch" if node >= topology.chips else str(node)  # noqa: E731
+    rows = [{"link": link.index, "src": name(link.src), "dst": name(link.dst), "bytes": carried[link.index],
+             "bandwidth_gb_s": link.peak_bytes_per_cycle * chip.clock_hz / 1e9,
+             "utilization": carried[link.index] / (link.peak_bytes_per_cycle * cycles) if cycles else 0.0}
+            for link in topology.links if carried[link.index] > 0]
+    return pd.DataFrame(rows, columns=["link", "src", "dst", "bytes", "bandwidth_gb_s", "utilization"])
+
+
+def system_summary(chip: Chip, placement: Placement, runs: list[PassRun], stages: pd.DataFrame,
+                   links: pd.DataFrame) -> dict:
+    """System-level figures for summary.json: who was used, and where communication time went."""
+    system, p = chip.config.system, placement.parallel
+    total = stages["total_s"].sum()
+    comm = [r for run in runs for seg in run.segments for r in seg.records if r.type == "collective"]
+    return {
+        "chips": system.chips, "chips_used": p.chips, "topology": system.topology,
+        "parallel": {"tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "microbatches": p.microbatches,
+                     "sequence_parallel": p.sequence_parallel},
+        "collective_algorithms": sorted({f"{r.kind}:{r.algorithm}" for r in comm if r.algorithm}),
+        **{f"{k}_s": float(stages[f"{k}_s"].mean()) for k in (*SPLIT, "overlapped_comm")},
+        **{f"{k}_share": float(stages[f"{k}_s"].sum() / total) if total else 0.0 for k in SPLIT},
+        "link_bytes": float(links["bytes"].sum()),
+        "max_link_utilization": float(links["utilization"].max()) if len(links) else 0.0,
+    }

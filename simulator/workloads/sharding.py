@@ -1,0 +1,146 @@
+"""What one chip holds when a model is split (Megatron-style), and which splits are refused.
+
+Tensor parallel, degree t: a chip holds heads/t query heads and kv_heads/t KV heads (one, replicated,
+when kv_heads < t: t must then be a multiple of kv_heads), 1/t of the width of every MLP and expert,
+and ceil(vocab/t) rows of the embedding and of the LM head (the last shard padded). Norms, the router,
+the biases of the row-split projections (o_proj, down), QK-norm and learned positions are replicated.
+Expert parallel, degree e: a chip holds experts/e experts. Pipeline parallel, degree p: a stage holds
+at most ceil(layers/p) layers; the first also holds the embedding, the last the final norm and the LM
+head (a tied LM head keeps its own copy of the table there). Data parallel: whole replicas.
+
+Sequences: `batch` is global. A data-parallel replica takes batch/dp; attention runs data-parallel
+across the expert group, so one chip's attention sees batch/(dp·ep), and micro-batches split that:
+one pass on one chip runs batch/(dp·ep·microbatches) sequences.
+"""
+
+from dataclasses import replace
+
+from simulator.config.dtypes import nbytes
+from simulator.config.yamlio import source_of
+from simulator.errors import ConfigError
+from simulator.workloads.model import Model
+from simulator.workloads.parallel import Parallel
+from simulator.workloads.scenario import Scenario
+
+
+def kv_heads_per_chip(model: Model, tp: int) -> int:
+    """KV heads a chip holds: kv_heads/tp, or one (replicated) when there are fewer KV heads than chips."""
+    return model.kv_heads // tp if model.kv_heads >= tp else 1
+
+
+def vocab_per_chip(model: Model, tp: int) -> int:
+    return -(-model.vocab // tp)
+
+
+def local_model(model: Model, parallel: Parallel) -> Model:
+    """The shapes one chip of a tensor-parallel group multiplies: its query and KV heads, its share of every
+    MLP and expert width. Expert and vocabulary counts stay global (the router is replicated; see
+    `experts_per_chip` and `vocab_per_chip`)."""
+    t = parallel.tp
+    if t == 1:
+        return model
+    return replace(model, heads=model.heads // t, kv_heads=kv_heads_per_chip(model, t),
+                   intermediate=model.intermediate // t, expert_intermediate=model.expert_intermediate // t,
+                   shared_intermediate=model.shared_intermediate // t)
+
+
+def sequences_per_chip(scenario: Scenario, parallel: Parallel) -> int:
+    """Sequences whose attention (and KV cache) one chip holds, all micro-batches together."""
+    return scenario.batch // (parallel.dp * parallel.ep)
+
+
+def sequences_per_pass(scenario: Scenario, parallel: Parallel) -> int:
+    """Sequences of one micro-batch on one chip: what one lowered pass runs."""
+    return scenario.batch // (parallel.dp * parallel.ep * parallel.microbatches)
+
+
+def layers_per_stage(model: Model, parallel: Parallel) -> int:
+    """Layers of the largest pipeline stage."""
+    return -(-model.layers // parallel.pp)
+
+
+def _layer_params(model: Model, parallel: Parallel) -> tuple[int, int]:
+    """(matrix weights, all parameters) of one layer's shard on one chip."""
+    m = local_model(model, parallel)
+    linear, total = m.attention_weights, m.attention_params + 2 * m.norm_params
+    if not m.is_moe:
+        return linear + m.mlp_matrices * m.hidden * m.intermediate, total + m.mlp_params(m.intermediate)
+    held = m.experts // parallel.ep
+    linear += m.hidden * (m.mlp_matrices * (held * m.expert_intermediate + m.shared_intermediate) + m.experts)
+    total += held * m.mlp_params(m.expert_intermediate) + m.hidden * m.experts
+    if m.shared_intermediate:
+        total += m.mlp_params(m.shared_intermediate)
+    return linear, total
+
+
+def weight_bytes_per_chip(model: Model, parallel: Parallel, weights: str, other: str) -> int:
+    """Parameters one chip of the largest pipeline stage holds: matrices at `weights`, the rest (embeddings,
+    norms, biases) at `other`. With no parallelism, every parameter of the model once."""
+    layer_linear, layer_total = _layer_params(model, parallel)
+    layers = layers_per_stage(model, parallel)
+    rows = vocab_per_chip(model, parallel.tp) * model.hidden
+    positions = (model.max_positions or 0) * model.hidden if model.learned_positions else 0
+    embedding = nbytes(rows + positions, other)
+    head_linear = 0 if model.tied_embeddings else rows
+    head_other = model.norm_params + (rows if model.tied_embeddings and parallel.pp > 1 else 0)
+    head = nbytes(head_linear, weights) + nbytes(head_other, other)
+    body_linear, body_other = layers * layer_linear, layers * (layer_total - layer_linear)
+    if parallel.pp == 1:  # one stage holds everything
+        return nbytes(body_linear + head_linear, weights) + nbytes(body_other + head_other + rows + positions, other)
+    return nbytes(body_linear, weights) + nbytes(body_other, other) + max(embedding, head)
+
+
+def kv_bytes_per_chip(model: Model, scenario: Scenario, parallel: Parallel, kv_dtype: str) -> int:
+    """The KV cache at its largest: the chip's KV heads, over its stage's layers and its sequences."""
+    per_token = layers_per_stage(model, parallel) * 2 * nbytes(kv_heads_per_chip(model, parallel.tp)
+                                                               * model.head_dim, kv_dtype)
+    return sequences_per_chip(scenario, parallel) * scenario.max_context * per_token
+
+
+def pass_tokens(scenario: Scenario, parallel: Parallel) -> dict[str, int]:
+    """Tokens one pass of each phase runs on one chip (before sequence parallelism splits them)."""
+    seqs = sequences_per_pass(scenario, parallel)
+    phases = {"prefill": ["prefill"], "decode": ["decode"], "generate": ["prefill", "decode"]}[scenario.phase]
+    return {phase: seqs * (scenario.prompt if phase == "prefill" else 1) for phase in phases}
+
+
+def validate_parallel(model: Model, scenario: Scenario, parallel: Parallel, source: str,
+                      provenance: dict | None = None) -> None:
+    """A one-line ConfigError naming `parallel.FIELD`, its value and what is allowed, for a split the
+    lowering cannot do evenly."""
+
+    def fail(field: str, allowed: str):
+        where = source_of(provenance or {}, ("parallel", field), source)
+        raise ConfigError(where, f"parallel.{field}", getattr(parallel, field), allowed)
+
+    t, e, name = parallel.tp, parallel.ep, model.name
+    if model.heads % t:
+        fail("tp", f"must divide num_attention_heads ({model.heads}) of {name}")
+    if model.kv_heads % t if model.kv_heads >= t else t % model.kv_heads:
+        fail("tp", f"must divide num_key_value_heads ({model.kv_heads}) of {name}, or be a multiple of it "
+                   "(each chip then holds one KV head, replicated)")
+    widths = ([("moe_intermediate_size", model.expert_intermediate),
+               ("the shared experts' width", model.shared_intermediate)] if model.is_moe
+              else [("intermediate_size", model.intermediate)])
+    for what, width in widths:
+        if width % t:
+            fail("tp", f"must divide {what} ({width}) of {name}")
+    if e > 1 and not model.is_moe:
+        fail("ep", f"must be 1: {name} is a dense model, with no experts to split")
+    if model.is_moe and model.experts % e:
+        fail("ep", f"must divide num_experts ({model.experts}) of {name}")
+    if parallel.pp > model.layers:
+        fail("pp", f"must be at most num_hidden_layers ({model.layers}) of {name}: every stage needs a layer")
+    if scenario.batch % parallel.dp:
+        fail("dp", f"must divide scenario.batch ({scenario.batch})")
+    if scenario.batch // parallel.dp % e:
+        fail("ep", f"must divide the sequences of a data-parallel replica, scenario.batch / dp = "
+                   f"{scenario.batch // parallel.dp}")
+    seqs = sequences_per_chip(scenario, parallel)
+    if seqs % parallel.microbatches:
+        fail("microbatches", f"must divide the sequences each chip runs, scenario.batch / (dp × ep) = {seqs}")
+    if parallel.sequence_parallel and t > 1:
+        for phase, tokens in pass_tokens(scenario, parallel).items():
+            if tokens % t:
+                fail("sequence_parallel", f"needs every pass's tokens on a chip to divide by tp = {t}, but a "
+                                          f"{phase} pass has {tokens}; set it false or change scenario.batch")

@@ -1,0 +1,225 @@
+"""The `system:` section (SystemConfig, LinkConfig) and the multi-chip presets built on it.
+
+Every preset's figures are the ones its YAML comments cite (../shared/reference/hardware.md). Every bad
+system input is one ConfigError line that names the field, through `load_chip(spec, ["system.x=..."])`.
+"""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from simulator.config.loader import load_chip
+from simulator.config.schema import TOPOLOGIES, SystemConfig
+from simulator.config.units import Latency
+from simulator.errors import ConfigError
+from simulator.hardware.chip import Chip
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# preset: (base chip, chips, topology, dims, wraparound, links per connection, GB/s per link per direction)
+SYSTEMS = {
+    "dgx_h100": ("h100", 8, "switch", None, None, 18, 25),
+    "dgx_a100": ("a100", 8, "switch", None, None, 12, 25),
+    "tpu_v4_2x2x1": ("tpu_v4", 4, "torus3d", [2, 2, 1], False, 1, 45),
+    "tpu_v4_2x2x2": ("tpu_v4", 8, "torus3d", [2, 2, 2], False, 1, 45),
+    "tpu_v4_4x4x4": ("tpu_v4", 64, "torus3d", [4, 4, 4], True, 1, 45),
+    "tpu_v5e_8": ("tpu_v5e", 8, "torus2d", [2, 4], False, 1, 45),
+}
+SINGLE_CHIPS = ("a100", "h100", "systolic_32x32", "tpu_v4", "tpu_v5e")
+
+
+def per_direction_bytes_per_s(chip) -> float:
+    """One connection's bandwidth per direction (all its parallel links), from bytes per cycle at the clock."""
+    link = chip.system.link
+    return link.bandwidth.bytes_per_cycle(chip.clock) * link.count * chip.clock
+
+
+# ------------------------------------------------------------------------------------------- presets
+
+
+@pytest.mark.parametrize("name", [*SYSTEMS, "tpu_v5e"])
+def test_new_preset_loads_by_name_and_path_with_its_own_name(name, monkeypatch):
+    chip = load_chip(name)
+    assert chip.name == name
+    monkeypatch.chdir(ROOT)
+    assert load_chip(f"configs/{name}.yaml") == chip
+    assert all(isinstance(s, str) and s for s in chip.sources)
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_system_shape(name):
+    _, chips, topology, dims, wraparound, count, _ = SYSTEMS[name]
+    system = load_chip(name).system
+    assert (system.chips, system.topology, system.dims) == (chips, topology, dims)
+    assert system.links is None
+    assert system.link is not None and system.link.count == count
+    if dims is not None:
+        assert math.prod(system.dims) == system.chips
+        assert system.wraparound is wraparound
+
+
+def test_tpu_wraparound_only_on_the_full_cube():
+    # scaling-book: 2x2x1 and 2x2x2 have no wraparounds; a full 4x4x4 cube has them on every axis;
+    # a v5e slice wraps only along axes of 16.
+    assert [load_chip(n).system.wraparound for n in ("tpu_v4_2x2x1", "tpu_v4_2x2x2", "tpu_v4_4x4x4")] == \
+        [False, False, True]
+    assert load_chip("tpu_v5e_8").system.wraparound is False
+
+
+@pytest.mark.parametrize(("name", "gb_per_s"), [("dgx_h100", 450), ("dgx_a100", 300),
+                                                ("tpu_v4_2x2x2", 45), ("tpu_v5e_8", 45)])
+def test_per_chip_link_bandwidth_is_the_cited_figure(name, gb_per_s):
+    # NVLink4: 18 × 25 = 450 GB/s per GPU per direction; NVLink3: 12 × 25 = 300; ICI: 45 GB/s per link.
+    chip = load_chip(name)
+    assert per_direction_bytes_per_s(chip) == pytest.approx(gb_per_s * 1e9, rel=1e-12)
+    assert chip.system.link.bandwidth.value == pytest.approx(SYSTEMS[name][6] * 1e9)
+
+
+def test_full_v4_torus_has_six_links_per_chip():
+    chip = load_chip("tpu_v4_4x4x4")
+    links_per_chip = 2 * len(chip.system.dims) * chip.system.link.count  # ± neighbour on each axis
+    assert links_per_chip == 6
+    assert links_per_chip * per_direction_bytes_per_s(chip) == pytest.approx(270e9)  # "270 GB/s interconnect"
+
+
+def test_link_latency_and_efficiency_are_the_documented_choices():
+    h100, a100 = load_chip("dgx_h100").system.link, load_chip("dgx_a100").system.link
+    assert not h100.latency.in_cycles and not a100.latency.in_cycles
+    assert h100.latency.value == pytest.approx(1.3e-6)  # 17.9 us 8-GPU all-reduce / 14 ring steps
+    assert a100.latency.value == pytest.approx(1.25e-6)  # 17.2 us (A100 fit, 8 GPUs) / 14
+    assert h100.efficiency == a100.efficiency == 0.88  # nvbandwidth 396.4 / 450 GB/s, NVLink4 measured
+    # NVLink SHARP (in-switch reduction) exists from NVLink4 on: the A100 system may not use it.
+    assert (load_chip("dgx_h100").system.collectives, load_chip("dgx_a100").system.collectives) == ("auto", "ring")
+    for name in ("tpu_v4_2x2x1", "tpu_v4_2x2x2", "tpu_v4_4x4x4", "tpu_v5e_8"):
+        link = load_chip(name).system.link
+        assert link.latency == Latency(1e-6, False)  # scaling-book's ~1 us per ICI hop
+        assert link.efficiency == 1.0
+    # Not LLMCompass's 8.92 us NVLink3 figure, which would put an 8-GPU ring all-reduce (14 hops) at 125 us.
+    assert 14 * a100.latency.value < 20e-6 < 14 * 8.92e-6
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_system_preset_keeps_its_chip_unchanged(name):
+    base = SYSTEMS[name][0]
+    ignore = {"name", "description", "sources", "system"}
+    assert load_chip(name).model_dump(exclude=ignore) == load_chip(base).model_dump(exclude=ignore)
+
+
+@pytest.mark.parametrize("name", SINGLE_CHIPS)
+def test_single_chip_presets_have_the_default_system(name):
+    assert load_chip(name).system == SystemConfig()
+    assert SystemConfig().chips == 1 and SystemConfig().link is None
+
+
+def test_tpu_v5e_peaks_and_memory():
+    chip = Chip(load_chip("tpu_v5e"))
+    assert chip.peak_flops_per_s("bf16") == pytest.approx(197e12, rel=0.01)  # Cloud TPU docs
+    assert chip.peak_flops_per_s("int8") == pytest.approx(394e12, rel=0.01)  # scaling-book 3.94e14 (docs: 393)
+    assert chip.hbm.bytes_per_cycle * chip.clock_hz == pytest.approx(819e9)
+    config = chip.config
+    assert config.cores == 1
+    assert (config.core.mxu.count, config.core.mxu.rows, config.core.mxu.cols) == (4, 128, 128)
+    assert config.core.sram.size == 128 * 2**20  # 128 MiB VMEM
+    assert config.memory.hbm.size == 16_000_000_000
+    assert config.memory.l2 is None
+
+
+def test_other_topologies_load():
+    link = ["system.link={bandwidth: 25 GB/s, latency: 1 us}"]
+    for topology in ("ring", "fully_connected", "switch"):
+        assert load_chip("h100", ["system.chips=4", f"system.topology={topology}", *link]).system.chips == 4
+    explicit = load_chip("h100", ["system.chips=3", "system.topology=explicit",
+                                  "system.links=[[0, 1], [1, 2]]", *link]).system
+    assert explicit.links == [(0, 1), (1, 2)]
+    assert load_chip("dgx_h100", ["system.chips=4"]).system.chips == 4  # a switch needs no dims
+    assert set(TOPOLOGIES) == {"ring", "torus2d", "torus3d", "switch", "fully_connected", "explicit"}
+
+
+# -------------------------------------------------------------------------------------- bad inputs
+
+
+def system_error(spec, overrides, fields, *words) -> ConfigError:
+    """One ConfigError line whose field is one of `fields` (the section `system` for checks that span several
+    fields) and which names the offending field or value with each of `words`."""
+    with pytest.raises(ConfigError) as info:
+        load_chip(spec, list(overrides))
+    err = info.value
+    line = str(err)
+    assert "\n" not in line
+    assert err.field in fields, line
+    assert line.startswith(f"{err.source}: {err.field} = ")
+    for word in words:
+        assert word in line, line
+    return err
+
+
+BAD = {
+    # name: (spec, overrides, acceptable fields, words the line must contain)
+    "chips > 1 without link": ("h100", ["system.chips=3"], {"system", "system.link"}, "link", "chips > 1"),
+    "link removed": ("dgx_h100", ["system.link=null"], {"system", "system.link"}, "link"),
+    "dims do not hold chips": ("tpu_v4_2x2x2", ["system.chips=12"], {"system", "system.dims"},
+                               "dims [2, 2, 2] hold 8 chips but chips = 12"),
+    "3 dims on torus2d": ("tpu_v4_2x2x2", ["system.topology=torus2d"], {"system", "system.dims"},
+                          "torus2d needs dims", "2 axis sizes"),
+    "2 dims on torus3d": ("tpu_v5e_8", ["system.topology=torus3d"], {"system", "system.dims"},
+                          "torus3d needs dims", "3 axis sizes"),
+    "torus without dims": ("dgx_h100", ["system.topology=torus2d"], {"system", "system.dims"}, "needs dims"),
+    "dims on a switch": ("dgx_h100", ["system.dims=[2, 4]"], {"system", "system.dims"},
+                         "dims applies to torus2d and torus3d only"),
+    "dims on a ring": ("dgx_h100", ["system.topology=ring", "system.dims=[8]"], {"system", "system.dims"},
+                       "dims applies"),
+    "zero-sized axis": ("tpu_v4_2x2x2", ["system.dims=[0, 2, 2]"], {"system.dims.0"}, "must be ≥ 1"),
+    "explicit link out of range": ("dgx_h100", ["system.topology=explicit", "system.links=[[0, 8]]"],
+                                   {"system", "system.links", "system.links.0"}, "link [0, 8]", "0..7"),
+    "explicit negative chip": ("dgx_h100", ["system.topology=explicit", "system.links=[[-1, 2]]"],
+                               {"system", "system.links", "system.links.0"}, "link [-1, 2]"),
+    "explicit self link": ("dgx_h100", ["system.topology=explicit", "system.links=[[3, 3]]"],
+                           {"system", "system.links", "system.links.0"}, "link [3, 3]", "two different chips"),
+    "explicit without links": ("dgx_h100", ["system.topology=explicit"], {"system", "system.links"},
+                               "explicit topology needs links"),
+    "links on a switch": ("dgx_h100", ["system.links=[[0, 1]]"], {"system", "system.links"},
+                          "links applies to the explicit topology only"),
+    "negative bandwidth": ("dgx_h100", ["system.link.bandwidth=-25 GB/s"], {"system.link.bandwidth"},
+                           "'-25 GB/s'", "a bandwidth such as"),
+    "zero bandwidth": ("dgx_h100", ["system.link.bandwidth=0 GB/s"], {"system.link.bandwidth"},
+                       "must be a bandwidth > 0"),
+    "bandwidth without unit": ("dgx_h100", ["system.link.bandwidth=25"], {"system.link.bandwidth"}, "GB/s"),
+    "efficiency 0": ("dgx_h100", ["system.link.efficiency=0"], {"system.link.efficiency"}, "> 0 and ≤ 1"),
+    "efficiency > 1": ("dgx_h100", ["system.link.efficiency=1.5"], {"system.link.efficiency"}, "> 0 and ≤ 1"),
+    "efficiency negative": ("dgx_h100", ["system.link.efficiency=-0.1"], {"system.link.efficiency"}, "≤ 1"),
+    "efficiency as percent": ("dgx_h100", ["system.link.efficiency=88%"], {"system.link.efficiency"},
+                              "must be a number"),
+    "zero link count": ("dgx_h100", ["system.link.count=0"], {"system.link.count"}, "must be ≥ 1"),
+    "negative latency": ("dgx_h100", ["system.link.latency=-1 us"], {"system.link.latency"}, "a latency such as"),
+    "unknown topology": ("dgx_h100", ["system.topology=mesh"], {"system.topology"}, "'mesh'", "'torus3d'"),
+    "zero chips": ("dgx_h100", ["system.chips=0"], {"system.chips"}, "must be ≥ 1"),
+    "chips as text": ("dgx_h100", ["system.chips='8'"], {"system.chips"}),
+    "wraparound not a boolean": ("tpu_v4_4x4x4", ["system.wraparound=maybe"], {"system.wraparound"},
+                                 "true or false"),
+    "unknown system key": ("dgx_h100", ["system.linkz=1"], {"system.linkz"}, "unknown field", "topology, dims"),
+    "unknown link key": ("dgx_h100", ["system.link.bandwith=1"], {"system.link.bandwith"},
+                         "unknown field", "bandwidth, count, latency, efficiency"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_system_input_is_one_line_naming_the_field(case):
+    spec, overrides, fields, *words = BAD[case]
+    err = system_error(spec, overrides, fields, *words)
+    assert err.source == f"--set {overrides[-1]}"
+
+
+def test_bad_system_in_a_file_names_the_file(tmp_path):
+    path = tmp_path / "slice.yaml"
+    path.write_text("preset: tpu_v4_2x2x2\nname: slice\nsystem:\n  dims: [2, 2, 3]\n")
+    err = system_error(path, [], {"system", "system.dims"}, "dims [2, 2, 3] hold 12 chips but chips = 8")
+    assert err.source == str(path)
+
+
+def test_a_file_can_resize_a_preset_system(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("preset: tpu_v4_4x4x4\nname: big\nsystem:\n  chips: 128\n  dims: [4, 4, 8]\n")
+    system = load_chip(path).system
+    assert (system.chips, system.dims, system.wraparound) == (128, [4, 4, 8], True)
+    assert system.link == load_chip("tpu_v4_4x4x4").system.link  # merged key by key from the preset
