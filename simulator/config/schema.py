@@ -165,26 +165,27 @@ class SystemConfig(Strict):
     @model_validator(mode="after")
     def _consistent(self):
         if self.chips > 1 and self.link is None:
-            raise PydanticCustomError("system", "needs a link section (bandwidth, latency) when chips > 1")
+            raise PydanticCustomError("system", "required when chips > 1 (bandwidth, latency, …)", {"field": "link"})
         if self.topology in ("torus2d", "torus3d"):
             want = 2 if self.topology == "torus2d" else 3
             if self.dims is None or len(self.dims) != want:
-                raise PydanticCustomError("system", "{topology} needs dims: a list of {want} axis sizes",
-                                          {"topology": self.topology, "want": want})
+                raise PydanticCustomError("system", "{topology} needs a list of {want} axis sizes",
+                                          {"topology": self.topology, "want": want, "field": "dims"})
             if math.prod(self.dims) != self.chips:
-                raise PydanticCustomError("system", "dims {dims} hold {n} chips but chips = {chips}",
-                                          {"dims": self.dims, "n": math.prod(self.dims), "chips": self.chips})
+                raise PydanticCustomError("system", "holds {n} chips but chips = {chips}",
+                                          {"n": math.prod(self.dims), "chips": self.chips, "field": "dims"})
         elif self.dims is not None:
-            raise PydanticCustomError("system", "dims applies to torus2d and torus3d only")
+            raise PydanticCustomError("system", "applies to torus2d and torus3d only", {"field": "dims"})
         if self.topology == "explicit":
             if not self.links:
-                raise PydanticCustomError("system", "explicit topology needs links: a list of [chip, chip] pairs")
+                raise PydanticCustomError("system", "the explicit topology needs a list of [chip, chip] pairs",
+                                          {"field": "links"})
             for a, b in self.links:
                 if not (0 <= a < self.chips and 0 <= b < self.chips) or a == b:
-                    raise PydanticCustomError("system", "link [{a}, {b}] must join two different chips in 0..{last}",
-                                              {"a": a, "b": b, "last": self.chips - 1})
+                    raise PydanticCustomError("system", "[{a}, {b}] must join two different chips in 0..{last}",
+                                              {"a": a, "b": b, "last": self.chips - 1, "field": "links"})
         elif self.links is not None:
-            raise PydanticCustomError("system", "links applies to the explicit topology only")
+            raise PydanticCustomError("system", "applies to the explicit topology only", {"field": "links"})
         return self
 
 

@@ -18,6 +18,9 @@ def validate(model: type[BaseModel], data: dict, default_source: str, provenance
 def to_config_error(exc: ValidationError, model, data, default_source, provenance) -> ConfigError:
     error = _most_specific(exc.errors())
     loc = _data_path(data, [str(p) for p in error["loc"] if p != "[key]"])
+    blamed = loc  # whoever last wrote anything the check read
+    if (error.get("ctx") or {}).get("field"):  # a check across fields names the one it blames
+        loc = loc + (error["ctx"]["field"],)
     field = ".".join(loc)
     value = _lookup(data, loc)
     kind = error["type"]
@@ -34,7 +37,7 @@ def to_config_error(exc: ValidationError, model, data, default_source, provenanc
         allowed = "unknown key: " + error["msg"][0].lower() + error["msg"][1:]
     else:
         allowed = _allowed_text(error)
-    return ConfigError(source_of(provenance, loc, default_source), field, value, allowed)
+    return ConfigError(source_of(provenance, blamed, default_source), field, value, allowed)
 
 
 def _data_path(data, loc: list[str]) -> tuple:

@@ -159,27 +159,27 @@ BAD = {
     "chips > 1 without link": ("h100", ["system.chips=3"], {"system", "system.link"}, "link", "chips > 1"),
     "link removed": ("dgx_h100", ["system.link=null"], {"system", "system.link"}, "link"),
     "dims do not hold chips": ("tpu_v4_2x2x2", ["system.chips=12"], {"system", "system.dims"},
-                               "dims [2, 2, 2] hold 8 chips but chips = 12"),
+                               "holds 8 chips but chips = 12"),
     "3 dims on torus2d": ("tpu_v4_2x2x2", ["system.topology=torus2d"], {"system", "system.dims"},
-                          "torus2d needs dims", "2 axis sizes"),
+                          "torus2d needs a list of 2 axis sizes", "2 axis sizes"),
     "2 dims on torus3d": ("tpu_v5e_8", ["system.topology=torus3d"], {"system", "system.dims"},
-                          "torus3d needs dims", "3 axis sizes"),
-    "torus without dims": ("dgx_h100", ["system.topology=torus2d"], {"system", "system.dims"}, "needs dims"),
+                          "torus3d needs a list of 3 axis sizes", "3 axis sizes"),
+    "torus without dims": ("dgx_h100", ["system.topology=torus2d"], {"system.dims"}, "needs a list of 2 axis sizes"),
     "dims on a switch": ("dgx_h100", ["system.dims=[2, 4]"], {"system", "system.dims"},
-                         "dims applies to torus2d and torus3d only"),
+                         "applies to torus2d and torus3d only"),
     "dims on a ring": ("dgx_h100", ["system.topology=ring", "system.dims=[8]"], {"system", "system.dims"},
-                       "dims applies"),
+                       "applies to torus2d"),
     "zero-sized axis": ("tpu_v4_2x2x2", ["system.dims=[0, 2, 2]"], {"system.dims.0"}, "must be ≥ 1"),
     "explicit link out of range": ("dgx_h100", ["system.topology=explicit", "system.links=[[0, 8]]"],
-                                   {"system", "system.links", "system.links.0"}, "link [0, 8]", "0..7"),
+                                   {"system", "system.links", "system.links.0"}, "[0, 8] must join", "0..7"),
     "explicit negative chip": ("dgx_h100", ["system.topology=explicit", "system.links=[[-1, 2]]"],
-                               {"system", "system.links", "system.links.0"}, "link [-1, 2]"),
+                               {"system", "system.links", "system.links.0"}, "[-1, 2] must join"),
     "explicit self link": ("dgx_h100", ["system.topology=explicit", "system.links=[[3, 3]]"],
-                           {"system", "system.links", "system.links.0"}, "link [3, 3]", "two different chips"),
+                           {"system", "system.links", "system.links.0"}, "[3, 3] must join", "two different chips"),
     "explicit without links": ("dgx_h100", ["system.topology=explicit"], {"system", "system.links"},
-                               "explicit topology needs links"),
+                               "explicit topology needs a list of [chip, chip] pairs"),
     "links on a switch": ("dgx_h100", ["system.links=[[0, 1]]"], {"system", "system.links"},
-                          "links applies to the explicit topology only"),
+                          "applies to the explicit topology only"),
     "negative bandwidth": ("dgx_h100", ["system.link.bandwidth=-25 GB/s"], {"system.link.bandwidth"},
                            "'-25 GB/s'", "a bandwidth such as"),
     "zero bandwidth": ("dgx_h100", ["system.link.bandwidth=0 GB/s"], {"system.link.bandwidth"},
@@ -213,7 +213,7 @@ def test_bad_system_input_is_one_line_naming_the_field(case):
 def test_bad_system_in_a_file_names_the_file(tmp_path):
     path = tmp_path / "slice.yaml"
     path.write_text("preset: tpu_v4_2x2x2\nname: slice\nsystem:\n  dims: [2, 2, 3]\n")
-    err = system_error(path, [], {"system", "system.dims"}, "dims [2, 2, 3] hold 12 chips but chips = 8")
+    err = system_error(path, [], {"system", "system.dims"}, "holds 12 chips but chips = 8")
     assert err.source == str(path)
 
 

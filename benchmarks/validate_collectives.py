@@ -1,0 +1,72 @@
+"""Simulated vs measured collectives on the DGX presets: the collectives table of docs/validation.md.
+
+    python benchmarks/validate_collectives.py            # the Markdown table, then a busbw curve
+
+Reads benchmarks/validation/collectives/*.csv (system preset, collective, chips, bytes per chip,
+algorithm, measured value as nccl-tests reports it, source) and runs the same collective through the
+engine: one CollectiveOp on `chips` chips of the system, per-op overhead included, as nccl-tests times
+one call. busbw = bytes / time × 2(p − 1)/p for all-reduce (nccl-tests' definition). Nothing is
+tuned to the busbw figures; the row marked `fit` is the one the link latency was derived from.
+"""
+
+import csv
+import sys
+from pathlib import Path
+
+from simulator.config.loader import load_chip
+from simulator.engine.run import Fabric, run_graph
+from simulator.hardware.chip import Chip
+from simulator.hardware.topology import build_topology
+from simulator.workloads.ops import CollectiveOp, OpGraph
+
+DATA = Path(__file__).resolve().parent / "validation" / "collectives"
+BUS_FACTOR = {"all_reduce": lambda p: 2 * (p - 1) / p, "all_gather": lambda p: (p - 1) / p,
+              "reduce_scatter": lambda p: (p - 1) / p, "all_to_all": lambda p: (p - 1) / p}
+
+
+def simulate(chip: Chip, kind: str, chips: int, nbytes: int, algorithm: str) -> tuple[float, str]:
+    """(seconds, algorithm used) of one collective over chips 0..chips−1."""
+    topology = build_topology(chip.config.system, chip.clock_hz)
+    algorithm = chip.config.system.collectives if algorithm == "auto" else algorithm
+    fabric = Fabric(topology, {"tp": (tuple(range(chips)),)}, algorithm)
+    record = run_graph(chip, OpGraph(kind, (CollectiveOp(kind, kind, nbytes, "tp"),)), fabric).records[0]
+    return chip.seconds(record.cycles), record.algorithm
+
+
+def busbw(kind: str, chips: int, nbytes: int, seconds: float) -> float:
+    return nbytes / seconds * BUS_FACTOR[kind](chips) / 1e9
+
+
+def rows():
+    for path in sorted(DATA.glob("*.csv")):
+        with path.open() as f:
+            yield from csv.DictReader(f)
+
+
+def main() -> int:
+    chips: dict[str, Chip] = {}
+    print("| system | collective | bytes | algorithm | measured | simulated | error | source |")
+    print("|---|---|---:|---|---:|---:|---:|---|")
+    for r in rows():
+        chip = chips.setdefault(r["system"], Chip(load_chip(r["system"])))
+        p, n = int(r["chips"]), int(r["bytes"])
+        seconds, used = simulate(chip, r["kind"], p, n, r["algorithm"])
+        value = busbw(r["kind"], p, n, seconds) if r["unit"] == "busbw_gb_s" else seconds * 1e6
+        unit = "GB/s busbw" if r["unit"] == "busbw_gb_s" else "µs"
+        measured = float(r["measured"])
+        fit = " (fit)" if r["fit"] == "yes" else ""
+        print(f"| {r['system']} ×{p} | {r['kind']} | {n:,} | {used} | {measured:g} {unit} | {value:.1f} {unit} | "
+              f"{100 * (value / measured - 1):+.1f} %{fit} | {r['source']} |")
+    print()
+    print("| bytes | dgx_a100 busbw (GB/s) | dgx_h100 busbw, auto (GB/s) | dgx_h100 busbw, switch_reduce (GB/s) |")
+    print("|---:|---:|---:|---:|")
+    a100, h100 = chips["dgx_a100"], chips["dgx_h100"]
+    for n in (2**15, 2**20, 2**24, 2**28, 2**30):
+        cells = [busbw("all_reduce", 8, n, simulate(c, "all_reduce", 8, n, alg)[0])
+                 for c, alg in ((a100, "auto"), (h100, "auto"), (h100, "switch_reduce"))]
+        print(f"| {n:,} | " + " | ".join(f"{x:.1f}" for x in cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
