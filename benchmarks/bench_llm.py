@@ -28,13 +28,12 @@ CASES = {
 }
 
 
-def one(name: str) -> dict:
+def measure(hardware: str, workload: str, overrides: list[str]) -> dict:
+    """Median wall time of 5 fresh runs after one warm-up, peak RSS, and the run's summary."""
     from simulator.api import run_files
 
-    chip, workload, overrides = CASES[name]
-
     def run():
-        return run_files(chip, str(ROOT / "workloads" / workload), workload_overrides=overrides)
+        return run_files(hardware, str(ROOT / "workloads" / workload), workload_overrides=overrides)
 
     run()
     times = []
@@ -46,18 +45,23 @@ def one(name: str) -> dict:
     latency = s.get("tpot_s") if s["phase"] == "decode" else s.get("ttft_s")
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     return {"wall_s": statistics.median(times), "max_rss_mib": rss_mib, "simulated_ms": latency * 1e3,
-            "cycles": s["cycles"], "ops": s["ops"]}
+            "ops": s["ops"], "summary": {k: v for k, v in s.items() if isinstance(v, int | float | str)}}
+
+
+def each_case(script: str, cases: dict):
+    """Each case in its own process (`script --one NAME`), so no case inherits another's imports or caches."""
+    for name in cases:
+        out = subprocess.run([sys.executable, script, "--one", name], capture_output=True, text=True, check=True)
+        yield name, json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
-        print(json.dumps(one(sys.argv[2])))
+        print(json.dumps(measure(*CASES[sys.argv[2]])))
         return 0
     print("| case | simulated (TPOT or TTFT) | ops executed | wall time (s) | peak RSS (MiB) |")
     print("|---|---:|---:|---:|---:|")
-    for name in CASES:
-        out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, r in each_case(__file__, CASES):
         print(f"| {name} | {r['simulated_ms']:.3f} ms | {r['ops']:,} | {r['wall_s']:.3f} | {r['max_rss_mib']:.0f} |")
     return 0
 

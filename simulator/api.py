@@ -78,7 +78,7 @@ def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LL
     summary = llm_summary(chip, workload, runs, table, groups, fp, scale)
     if placement is None:
         return LLMResult(chip, workload, runs, fp, summary, table, groups)
-    stages = stage_table(chip, runs, parallel.stage_chips)
+    stages = stage_table(chip, runs, parallel.stage_chips * parallel.dp)
     links = link_table(chip, placement.topology, runs)
     summary |= system_summary(chip, placement, runs, stages, links)
     return LLMResult(chip, workload, runs, fp, summary, table, groups, stages, links)

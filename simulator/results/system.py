@@ -59,7 +59,8 @@ def segment_split(seg: SegmentRun) -> dict[str, float]:
 
 
 def stage_table(chip: Chip, runs: list[PassRun], stage_chips: int) -> pd.DataFrame:
-    """One row per pipeline stage, over the whole run: seconds per SPLIT part and overlapped_comm."""
+    """One row per pipeline stage (its `stage_chips` chips over all replicas run alike), over the whole run:
+    seconds per SPLIT part and overlapped_comm."""
     stages = max(s.stage for r in runs for s in r.segments) + 1
     totals = [dict.fromkeys((*SPLIT, "overlapped_comm"), 0.0) for _ in range(stages)]
     for run in runs:

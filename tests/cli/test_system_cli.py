@@ -1,25 +1,11 @@
 """`tortoise run` on systems of chips: the issue's two commands, output files, one-line errors."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from simulator.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _in_repo_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-
-
-def cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.test_llm_cli import _in_repo_root, cli  # noqa: F401 (an autouse fixture)
 
 
 def test_tensor_parallel_decode_on_dgx_h100_prints_the_per_chip_split_and_links(capsys, tmp_path):
