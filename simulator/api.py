@@ -15,7 +15,7 @@ from simulator.hardware.topology import build_topology
 from simulator.mapping.placement import Placement
 from simulator.results.llm import Scale, breakdown, llm_summary, llm_table
 from simulator.results.metrics import op_table, summarize
-from simulator.results.system import link_table, stage_table, system_summary
+from simulator.results.system import link_table, stage_table, system_summary, timeline_table
 from simulator.workloads.capacity import Footprint, check_capacity, footprint
 from simulator.workloads.loader import LLMWorkload, load_workload
 from simulator.workloads.ops import OpGraph
@@ -48,6 +48,7 @@ class LLMResult:
     breakdown: pd.DataFrame  # per op group
     stages: pd.DataFrame | None = None  # systems: per pipeline stage, where each chip's time goes
     links: pd.DataFrame | None = None  # systems: per link, bytes carried and utilization
+    timeline: pd.DataFrame | None = None  # systems: pipeline spans per stage and micro-batch
 
 
 def placement_for(chip: Chip, workload: LLMWorkload) -> Placement | None:
@@ -81,7 +82,7 @@ def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LL
     stages = stage_table(chip, runs, parallel.stage_chips * parallel.dp)
     links = link_table(chip, placement.topology, runs)
     summary |= system_summary(chip, placement, runs, stages, links)
-    return LLMResult(chip, workload, runs, fp, summary, table, groups, stages, links)
+    return LLMResult(chip, workload, runs, fp, summary, table, groups, stages, links, timeline_table(chip, runs))
 
 
 def run_workload(chip: Chip | ChipConfig, workload: OpGraph | LLMWorkload, progress=None) -> RunResult | LLMResult:

@@ -47,7 +47,7 @@ def cmd_run(args) -> int:
         print(llm_summary_text(result.summary, result.breakdown, result.stages, result.links))
         extra = {"breakdown": result.breakdown}
         if result.stages is not None:
-            extra |= {"stages": result.stages, "links": result.links}
+            extra |= {"stages": result.stages, "links": result.links, "timeline": result.timeline}
     else:
         print(summary_text(result.summary, result.table))
         extra = {}
@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--output-tokens", dest="output_tokens", type=_whole_number(1),
                      help="generate: tokens produced per sequence (default 128)")
     run.add_argument("--out", metavar="DIR", help="write ops.csv (or .parquet), breakdown.csv, summary.json and, "
-                     "on a system, stages.csv (per-chip time split) and links.csv here")
+                     "on a system, stages.csv (per-chip time split), links.csv and timeline.csv (pipeline "
+                     "schedule) here")
     run.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")
     run.set_defaults(func=cmd_run)
 

@@ -79,15 +79,16 @@ def _system_lines(s: dict, stages: pd.DataFrame, links: pd.DataFrame) -> list[st
         f"collectives {', '.join(s['collective_algorithms']) or 'none'}",
         f"  links            {_bytes(s['link_bytes'])} carried, busiest link {_pct(s['max_link_utilization'])} "
         "utilized",
-        f"  {'per chip':<16}{'compute':>10}{'mem stall':>11}{'overhead':>10}{'exposed comm':>14}{'idle':>10}"
+        f"  {'per chip':<16}{'compute':>12}{'mem stall':>12}{'overhead':>12}{'exposed comm':>14}{'idle':>12}"
         f"{'overlapped comm':>17}",
     ]
     for r in stages.itertuples():
-        lines.append(f"  stage {r.stage:<3}({r.chips:>3}) {_time(r.compute_s):>10}{_time(r.memory_stall_s):>11}"
-                     f"{_time(r.overhead_s):>10}{_time(r.exposed_comm_s):>14}{_time(r.idle_s):>10}"
+        label = f"stage {r.stage} ({r.chips} chips)"
+        lines.append(f"  {label:<16}{_time(r.compute_s):>12}{_time(r.memory_stall_s):>12}"
+                     f"{_time(r.overhead_s):>12}{_time(r.exposed_comm_s):>14}{_time(r.idle_s):>12}"
                      f"{_time(r.overlapped_comm_s):>17}")
     for r in links.sort_values("utilization", ascending=False).head(4).itertuples():
-        lines.append(f"  link {r.src}→{r.dst:<8}{_bytes(r.bytes):>12} at {r.bandwidth_gb_s:.0f} GB/s, "
+        lines.append(f"  {'link ' + r.src + '→' + r.dst:<16}{_bytes(r.bytes):>12} at {r.bandwidth_gb_s:.0f} GB/s, "
                      f"{_pct(r.utilization)} utilized")
     return lines
 

@@ -86,6 +86,20 @@ def stage_table(chip: Chip, runs: list[PassRun], stage_chips: int) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def timeline_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
+    """The pipeline schedule on the run's clock: one row per stage × micro-batch compute span and per
+    send between stages. The gaps in a stage's rows are its bubble."""
+    rows, start = [], 0
+    for i, run in enumerate(runs):
+        for x in run.spans:
+            rows.append({"pass": i, "phase": run.pass_.phase, "stage": x.stage, "microbatch": x.microbatch,
+                         "kind": x.kind, "start": start + x.start, "end": start + x.end, "cycles": x.end - x.start,
+                         "seconds": chip.seconds(x.end - x.start)})
+        start += run.cycles
+    columns = ["pass", "phase", "stage", "microbatch", "kind", "start", "end", "cycles", "seconds"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def link_table(chip: Chip, topology: Topology, runs: list[PassRun]) -> pd.DataFrame:
     """One row per directed link that carried anything: bytes, and utilization of its datasheet bandwidth."""
     cycles = sum(r.cycles for r in runs)

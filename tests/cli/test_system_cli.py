@@ -49,6 +49,13 @@ def test_pipeline_run_writes_one_stage_row_per_stage(capsys, tmp_path):
     assert list(layer) == [20, 20, 20, 20]
     assert set(ops[ops["segment"] == "embedding"]["stage"]) == {0}
     assert set(ops[ops["segment"] == "head"]["stage"]) == {3}
+    # the timeline shows the fill: stage s starts micro-batch 0 after stage s − 1 has finished it and sent it
+    timeline = pd.read_csv(tmp_path / "timeline.csv")
+    first = timeline[(timeline["kind"] == "compute") & (timeline["microbatch"] == 0)].set_index("stage")
+    sends = timeline[(timeline["kind"] == "send") & (timeline["microbatch"] == 0)].set_index("stage")
+    for s in (1, 2, 3):
+        assert first.loc[s, "start"] == sends.loc[s - 1, "end"] >= first.loc[s - 1, "end"]
+    assert len(timeline[timeline["kind"] == "compute"]) == 4 * 4
 
 
 @pytest.mark.parametrize("setting, words", [
