@@ -31,7 +31,8 @@ from simulator.workloads.ops import CollectiveOp, GemmOp, Op, OpGraph
 @dataclass(frozen=True, eq=False)
 class Fabric:
     """What collectives need: the links, the chip groups of each parallel axis that run a collective
-    together, and the algorithm (`auto`: the fastest that applies, each simulated alone)."""
+    together, and the algorithm (`auto`, or one that does not fit every group: the fastest `auto`
+    candidate, each simulated alone)."""
 
     topology: Topology
     groups: dict[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict)
@@ -41,7 +42,7 @@ class Fabric:
         groups = self.groups.get(op.axis, ())
         if not groups:
             return ""
-        if self.algorithm in applicable(op.kind, self.topology, groups[0]):
+        if all(self.algorithm in applicable(op.kind, self.topology, g) for g in groups):
             return self.algorithm
         return best_algorithm(self.topology, op.kind, groups, op.bytes)[0]
 

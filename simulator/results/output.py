@@ -118,7 +118,7 @@ def llm_summary_text(summary: dict, groups: pd.DataFrame, stages: pd.DataFrame |
         f"  tokens/s         {s['tokens_per_s']:,.1f} total, {s['tokens_per_s_per_user']:,.1f} per user",
         f"  MFU              {_pct(s['mfu'])} ({s['achieved_tflops']:.1f} of {s['peak_tflops']:.1f} TFLOP/s)",
         f"  MBU              {_pct(s['mbu'])} ({_bytes(s['model_bytes'])} that must move, at "
-        f"{s['hbm_bandwidth_tb_s']:.2f} TB/s)",
+        f"{str(s['chips_used']) + ' × ' if s.get('chips_used', 1) > 1 else ''}{s['hbm_bandwidth_tb_s']:.2f} TB/s)",
         f"  HBM footprint    {_bytes(s['memory_required'])} of {_bytes(s['hbm_capacity'])}"
         f"{' per chip' if 'chips' in s else ''}: weights "
         f"{_bytes(s['memory_weights'])}, KV cache {_bytes(s['memory_kv_cache'])}, activations "

@@ -174,3 +174,19 @@ def test_8x_a100_all_reduce_bus_bandwidth_near_the_measured_235_gb_s():
     busbw = size / chip.seconds(record.cycles) * 2 * 7 / 8 / 1e9
     assert busbw < 300 * chip.config.system.link.efficiency
     assert busbw == pytest.approx(235, rel=0.15)
+
+
+def test_a_named_algorithm_that_fits_only_some_groups_falls_back_to_auto():
+    """On a 3×2 torus, chips 0 and 1 are (0, 0) and (1, 0), a sub-grid, but chips 2 and 3 are (2, 0) and
+    (0, 1), which is not: `torus` cannot run on every group, so the fastest auto candidate runs instead."""
+    chip = make_chip("system.chips=6", "system.topology=torus2d", "system.dims=[3, 2]",
+                     "system.link.bandwidth=10 GB/s", "system.collectives=torus")
+    topology = build_topology(chip.config.system, chip.clock_hz)
+    groups = ((0, 1), (2, 3), (4, 5))
+    op = CollectiveOp("ar", "all_reduce", 1 << 20, "tp")
+    from simulator.mapping.collectives import applicable
+
+    fits = [("torus" in applicable("all_reduce", topology, g)) for g in groups]
+    assert any(fits) and not all(fits)
+    assert Fabric(topology, {"tp": groups}, "torus").choose(op) == best_algorithm(topology, "all_reduce", groups,
+                                                                                  1 << 20)[0]
