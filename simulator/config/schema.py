@@ -184,6 +184,18 @@ class SystemConfig(Strict):
                 if not (0 <= a < self.chips and 0 <= b < self.chips) or a == b:
                     raise PydanticCustomError("system", "[{a}, {b}] must join two different chips in 0..{last}",
                                               {"a": a, "b": b, "last": self.chips - 1, "field": "links"})
+            reached, frontier = {0}, [0]
+            while frontier:
+                chip = frontier.pop()
+                for a, b in self.links:
+                    for x, y in ((a, b), (b, a)):
+                        if x == chip and y not in reached:
+                            reached.add(y)
+                            frontier.append(y)
+            if len(reached) < self.chips:
+                missing = min(set(range(self.chips)) - reached)
+                raise PydanticCustomError("system", "chip {missing} has no path to chip 0; every chip needs one to "
+                                          "every other", {"missing": missing, "field": "links"})
         elif self.links is not None:
             raise PydanticCustomError("system", "applies to the explicit topology only", {"field": "links"})
         return self

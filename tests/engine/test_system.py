@@ -45,7 +45,8 @@ def test_one_chip_of_a_system_is_exactly_the_single_chip(h100, dgx):
 
 @pytest.mark.parametrize("hw", ["dgx", "slice8"])
 @pytest.mark.parametrize("setting", [("parallel.tp=8",), ("parallel.tp=4", "parallel.pp=2"),
-                                     ("parallel.tp=2", "parallel.dp=4", "scenario.batch=4")])
+                                     ("parallel.tp=2", "parallel.dp=4", "scenario.batch=4"),
+                                     ("parallel.tp=8", "parallel.sequence_parallel=true")])
 def test_flops_over_all_chips_equal_the_single_chip_flops(request, h100, hw, setting):
     chip = request.getfixturevalue(hw)
     base = run_llm(h100, _workload("llama3_8b_prefill", "scenario.check_capacity=false", "scenario.batch=4"))
@@ -190,3 +191,17 @@ def test_a_named_algorithm_that_fits_only_some_groups_falls_back_to_auto():
     assert any(fits) and not all(fits)
     assert Fabric(topology, {"tp": groups}, "torus").choose(op) == best_algorithm(topology, "all_reduce", groups,
                                                                                   1 << 20)[0]
+
+
+def test_expert_parallel_conserves_flops_and_moves_the_dispatched_tokens(h100, slice8):
+    """EP = 8 with a balanced router: the experts' work is shared out, not changed, and each all-to-all
+    carries every chip's tokens × top-k × hidden activations."""
+    opts = ("scenario.moe_imbalance=1.0", "scenario.check_capacity=false")
+    base = run_llm(h100, _workload("mixtral_8x7b_prefill", *opts))
+    split = run_llm(slice8, _workload("mixtral_8x7b_prefill", "parallel.ep=8", *opts))
+    assert split.summary["flops"] == pytest.approx(base.summary["flops"], rel=1e-12)
+    comm = split.table[(split.table["type"] == "collective") & (split.table["segment"] == "layer")]
+    assert sorted(comm["name"]) == ["moe_combine", "moe_dispatch"]
+    model = split.workload.model
+    tokens = 1024  # one sequence of the batch of 8 per chip
+    assert set(comm["comm_bytes"]) == {tokens * model.experts_per_token * model.hidden * 2}

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from simulator.config.loader import load_chip
 from simulator.config.schema import SystemConfig
 from simulator.errors import ConfigError
 from simulator.hardware.topology import build_topology
@@ -139,12 +140,11 @@ def test_explicit_links_route_by_bfs_with_the_lowest_next_chip():
 
 
 def test_disconnected_explicit_chips_are_a_config_error():
-    t = topo(4, "explicit", links=[[0, 1], [2, 3]])
-    assert len(t.route(0, 1)) == 1
+    """Refused when the file loads, before any route is asked for."""
     with pytest.raises(ConfigError) as info:
-        t.route(0, 2)
+        load_chip("dgx_h100", ["system.chips=4", "system.topology=explicit", "system.links=[[0, 1], [2, 3]]"])
     assert info.value.field == "system.links"
-    assert "chips 0 and 2 are not connected" in str(info.value)
+    assert "chip 2 has no path to chip 0" in str(info.value)
 
 
 def test_ring_order_makes_neighbours_consecutive_on_torus_subgrids():
