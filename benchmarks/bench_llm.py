@@ -48,22 +48,25 @@ def measure(hardware: str, workload: str, overrides: list[str]) -> dict:
             "ops": s["ops"], "summary": {k: v for k, v in s.items() if isinstance(v, int | float | str)}}
 
 
-def each_case(script: str, cases: dict):
-    """Each case in its own process (`script --one NAME`), so no case inherits another's imports or caches."""
+def run_cases(script: str, cases: dict, header: str, row) -> int:
+    """`script --one NAME` measures one case and prints it as JSON; `script` alone runs each case in its
+    own process (so no case inherits another's imports or caches) and prints `header`, then `row(name, r)`."""
+    if len(sys.argv) == 3 and sys.argv[1] == "--one":
+        print(json.dumps(measure(*cases[sys.argv[2]])))
+        return 0
+    print(header)
     for name in cases:
         out = subprocess.run([sys.executable, script, "--one", name], capture_output=True, text=True, check=True)
-        yield name, json.loads(out.stdout.strip().splitlines()[-1])
+        print(row(name, json.loads(out.stdout.strip().splitlines()[-1])))
+    return 0
 
 
 def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] == "--one":
-        print(json.dumps(measure(*CASES[sys.argv[2]])))
-        return 0
-    print("| case | simulated (TPOT or TTFT) | ops executed | wall time (s) | peak RSS (MiB) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, r in each_case(__file__, CASES):
-        print(f"| {name} | {r['simulated_ms']:.3f} ms | {r['ops']:,} | {r['wall_s']:.3f} | {r['max_rss_mib']:.0f} |")
-    return 0
+    return run_cases(__file__, CASES,
+                     "| case | simulated (TPOT or TTFT) | ops executed | wall time (s) | peak RSS (MiB) |\n"
+                     "|---|---:|---:|---:|---:|",
+                     lambda name, r: f"| {name} | {r['simulated_ms']:.3f} ms | {r['ops']:,} | {r['wall_s']:.3f} | "
+                                     f"{r['max_rss_mib']:.0f} |")
 
 
 if __name__ == "__main__":

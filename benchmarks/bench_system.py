@@ -7,10 +7,9 @@ the median of 5 runs is timed, each on a freshly loaded system and workload (not
 runs, like a CLI call). Peak memory is the process's maximum resident set size (imports included).
 """
 
-import json
 import sys
 
-from bench_llm import each_case, measure  # the same harness: run as `python benchmarks/bench_system.py`
+from bench_llm import run_cases  # the same harness: run as `python benchmarks/bench_system.py`
 
 PREFILL = ["scenario.phase=prefill", "scenario.prompt=2048"]
 CASES = {
@@ -31,15 +30,13 @@ CASES = {
 
 
 def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] == "--one":
-        print(json.dumps(measure(*CASES[sys.argv[2]])))
-        return 0
-    print("| case | simulated (TPOT or TTFT) | exposed comm | ops executed | wall time (s) | peak RSS (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, r in each_case(__file__, CASES):
-        print(f"| {name} | {r['simulated_ms']:.3f} ms | {100 * r['summary']['exposed_comm_share']:.1f} % | "
-              f"{r['ops']:,} | {r['wall_s']:.3f} | {r['max_rss_mib']:.0f} |")
-    return 0
+    return run_cases(__file__, CASES,
+                     "| case | simulated (TPOT or TTFT) | exposed comm | ops executed | wall time (s) "
+                     "| peak RSS (MiB) |\n"
+                     "|---|---:|---:|---:|---:|---:|",
+                     lambda name, r: f"| {name} | {r['simulated_ms']:.3f} ms | "
+                                     f"{100 * r['summary']['exposed_comm_share']:.1f} % | {r['ops']:,} | "
+                                     f"{r['wall_s']:.3f} | {r['max_rss_mib']:.0f} |")
 
 
 if __name__ == "__main__":

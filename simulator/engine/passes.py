@@ -37,7 +37,6 @@ class PassRun:
     pass_: Pass
     segments: list[SegmentRun]
     cycles: int
-    stage_cycles: tuple[int, ...] = ()  # one micro-batch through each stage
     spans: tuple[Span, ...] = ()  # the pipeline timeline: compute and sends per stage and micro-batch
     link_bytes: tuple[float, ...] = ()  # the whole pass, per link
 
@@ -75,7 +74,7 @@ def simulate_passes(chip: Chip, passes: list[Pass], progress=None, placement: Pl
                 segments.append(run)
             stage_cycles.append(offset)
         if placement is None:
-            runs.append(PassRun(p, segments, stage_cycles[0], tuple(stage_cycles)))
+            runs.append(PassRun(p, segments, stage_cycles[0]))
         else:
             runs.append(_pipelined(p, segments, stage_cycles, placement))
         if progress:
@@ -98,4 +97,4 @@ def _pipelined(p: Pass, segments: list[SegmentRun], stage_cycles: list[int], pla
     for seg in segments:
         for i, b in enumerate(seg.link_bytes):
             links[i] += b * seg.repeat * m
-    return PassRun(p, segments, pipe.cycles, tuple(stage_cycles), pipe.spans, tuple(links))
+    return PassRun(p, segments, pipe.cycles, pipe.spans, tuple(links))

@@ -58,9 +58,10 @@ def _utilization(chip: Chip, table: pd.DataFrame, runs: list[PassRun], scale: Sc
     both over every chip used. The table holds one chip of each stage for one micro-batch; `scale.copies`
     is how many such copies the system runs."""
     seconds = chip.seconds(sum(r.cycles for r in runs))
+    floor = _compute_floor(chip, table)  # one copy on one chip
+    peak_flops = _weighted(table, "flops") / floor * chip.clock_hz if floor else 0.0  # 2·MACs / floor cycles
     flops = _weighted(table, "flops") * scale.copies
-    compute_floor = _compute_floor(chip, table) * scale.copies / scale.chips  # all chips busy at peak
-    peak_flops = flops / compute_floor * chip.clock_hz / scale.chips if compute_floor else 0.0
+    compute_floor = floor * scale.copies / scale.chips  # all chips busy at peak
     model_bytes = sum(r.pass_.model_bytes for r in runs) * scale.copies
     hbm = chip.hbm.bytes_per_cycle * chip.clock_hz * scale.chips
     return {

@@ -114,11 +114,11 @@ class Model:
         mats = self.mlp_matrices
         return mats * self.hidden * width + (width * (mats - 1) + self.hidden if self.mlp_bias else 0)
 
-    def ffn_linear_params(self) -> int:
-        """Matrix weights of one layer's MLP or MoE (router and every expert)."""
+    def ffn_linear_params(self, held: int | None = None) -> int:
+        """Matrix weights of one layer's MLP or MoE: the router and `held` experts (default: every one)."""
         if not self.is_moe:
             return self.mlp_matrices * self.hidden * self.intermediate
-        widths = self.experts * self.expert_intermediate + self.shared_intermediate
+        widths = (self.experts if held is None else held) * self.expert_intermediate + self.shared_intermediate
         return self.hidden * (self.mlp_matrices * widths + self.experts)
 
     @property
@@ -141,12 +141,13 @@ class Model:
         """Weights (and LayerNorm biases) of one norm."""
         return self.hidden * (2 if self.norm == "layernorm" else 1)
 
-    def layer_params(self, active: bool = False) -> int:
-        """Parameters of one layer; `active` counts only the experts one token uses."""
+    def layer_params(self, active: bool = False, held: int | None = None) -> int:
+        """Parameters of one layer; `active` counts only the experts one token uses, `held` only the
+        experts one chip holds (default: every one)."""
         if not self.is_moe:
             ffn = self.mlp_params(self.intermediate)
         else:
-            used = self.experts_per_token if active else self.experts
+            used = self.experts_per_token if active else (self.experts if held is None else held)
             ffn = used * self.mlp_params(self.expert_intermediate) + self.hidden * self.experts
             if self.shared_intermediate:
                 ffn += self.mlp_params(self.shared_intermediate)

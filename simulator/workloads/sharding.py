@@ -62,15 +62,8 @@ def layers_per_stage(model: Model, parallel: Parallel) -> int:
 def _layer_params(model: Model, parallel: Parallel) -> tuple[int, int]:
     """(matrix weights, all parameters) of one layer's shard on one chip."""
     m = local_model(model, parallel)
-    linear, total = m.attention_weights, m.attention_params + 2 * m.norm_params
-    if not m.is_moe:
-        return linear + m.mlp_matrices * m.hidden * m.intermediate, total + m.mlp_params(m.intermediate)
     held = m.experts // parallel.ep
-    linear += m.hidden * (m.mlp_matrices * (held * m.expert_intermediate + m.shared_intermediate) + m.experts)
-    total += held * m.mlp_params(m.expert_intermediate) + m.hidden * m.experts
-    if m.shared_intermediate:
-        total += m.mlp_params(m.shared_intermediate)
-    return linear, total
+    return m.attention_weights + m.ffn_linear_params(held), m.layer_params(held=held)
 
 
 def weight_bytes_per_chip(model: Model, parallel: Parallel, weights: str, other: str) -> int:

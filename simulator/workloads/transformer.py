@@ -311,9 +311,8 @@ def _head(b: _Builder, model: Model, batch: int, split: _Split = _Split()) -> No
 
 def lower_pass(model: Model, scenario: Scenario, phase: str, new: int, context: int,
                unrolled: bool = False, parallel: Parallel = ONE_CHIP) -> Pass:
-    """One forward pass of one chip and one micro-batch. `unrolled` writes every layer out (for checking
-    that scaling one is exact)."""
-    validate_parallel(model, scenario, parallel, model.name)
+    """One forward pass of one chip and one micro-batch, for a split `lower` has checked. `unrolled` writes
+    every layer out (for checking that scaling one is exact)."""
     dt, batch = Dtypes.of(scenario), sequences_per_pass(scenario, parallel)
     split, shard = _Split.of(parallel), local_model(model, parallel)
     tag = f"{model.name}.{phase}"
