@@ -49,6 +49,7 @@ class LLMResult:
     stages: pd.DataFrame | None = None  # systems: per pipeline stage, where each chip's time goes
     links: pd.DataFrame | None = None  # systems: per link, bytes carried and utilization
     timeline: pd.DataFrame | None = None  # systems: pipeline spans per stage and micro-batch
+    placement: Placement | None = None  # systems: the topology and where the parallel ranks sit
 
 
 def placement_for(chip: Chip, workload: LLMWorkload) -> Placement | None:
@@ -82,7 +83,8 @@ def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LL
     stages = stage_table(chip, runs, parallel.stage_chips * parallel.dp)
     links = link_table(chip, placement.topology, runs)
     summary |= system_summary(chip, placement, runs, stages, links)
-    return LLMResult(chip, workload, runs, fp, summary, table, groups, stages, links, timeline_table(chip, runs))
+    return LLMResult(chip, workload, runs, fp, summary, table, groups, stages, links, timeline_table(chip, runs),
+                     placement)
 
 
 def run_workload(chip: Chip | ChipConfig, workload: OpGraph | LLMWorkload, progress=None) -> RunResult | LLMResult:

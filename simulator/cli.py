@@ -6,31 +6,8 @@ from pathlib import Path
 
 from simulator import __version__
 from simulator.config.presets import preset_names, preset_path
-from simulator.config.schema import ChipConfig
-from simulator.errors import ConfigError, TortoiseError
-from simulator.workloads.loader import LLMWorkloadSpec, WorkloadSpec
-
-HARDWARE_KEYS = set(ChipConfig.model_fields)
-WORKLOAD_KEYS = set(WorkloadSpec.model_fields) | set(LLMWorkloadSpec.model_fields)
-
-
-def split_overrides(items: list[str]) -> tuple[list[str], list[str]]:
-    """Route `--set` paths: an explicit `hardware.` or `workload.` prefix decides; otherwise a path whose
-    first part is a hardware field (core, memory, clock, …) goes to the hardware, one whose first part is
-    a workload field (scenario, model, ops) to the workload, and anything else is a one-line error."""
-    hardware, workload = [], []
-    for item in items:
-        head = item.split("=", 1)[0].split(".", 1)[0].strip()
-        key = item.split("=", 1)[0]
-        if head in ("hardware", "workload") and "." in key:
-            (hardware if head == "hardware" else workload).append(item.split(".", 1)[1])
-        elif head in HARDWARE_KEYS or head in WORKLOAD_KEYS:
-            (hardware if head in HARDWARE_KEYS else workload).append(item)
-        else:
-            raise ConfigError(f"--set {item}", head, head, "not a hardware field (" + ", ".join(sorted(HARDWARE_KEYS))
-                              + ") nor a workload field (" + ", ".join(sorted(WORKLOAD_KEYS - HARDWARE_KEYS))
-                              + ")")
-    return hardware, workload
+from simulator.errors import TortoiseError
+from simulator.overrides import split_overrides
 
 
 def cmd_run(args) -> int:
@@ -54,7 +31,35 @@ def cmd_run(args) -> int:
     if args.out:
         for path in write_outputs(Path(args.out), result.summary, result.table, args.format, extra):
             print(f"wrote {path}")
+    if args.trace:
+        from simulator.results.trace import write_trace
+
+        print(f"wrote {write_trace(result, Path(args.trace))} (open it in https://ui.perfetto.dev)")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from simulator.sweep.command import sweep_command
+
+    return sweep_command(args)
+
+
+def cmd_compare(args) -> int:
+    from simulator.sweep.compare import compare_command
+
+    return compare_command(args)
+
+
+def cmd_plot(args) -> int:
+    from simulator.report.command import plot_command
+
+    return plot_command(args)
+
+
+def cmd_report(args) -> int:
+    from simulator.report.command import report_command
+
+    return report_command(args)
 
 
 SCENARIO_FLAGS = ("phase", "batch", "prompt", "context", "output_tokens")
@@ -181,7 +186,53 @@ def build_parser() -> argparse.ArgumentParser:
                      "on a system, stages.csv (per-chip time split), links.csv and timeline.csv (pipeline "
                      "schedule) here")
     run.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")
+    run.add_argument("--trace", metavar="FILE.json", help="write a Chrome/Perfetto trace: one track per core group, "
+                     "DMA, memory level and link, ops as slices (open in https://ui.perfetto.dev)")
     run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", help="run every design point of a sweep file, in parallel and resumably")
+    sweep.add_argument("sweep_file", metavar="SWEEP", help="sweep YAML file (docs/sweeps.md)")
+    sweep.add_argument("--out", metavar="DIR", required=True, help="results folder; rerunning with the same folder "
+                       "resumes, skipping finished points")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed cluster, e.g. "
+                       "tcp://scheduler-host:8786 (default: local processes)")
+    sweep.add_argument("--workers", type=_whole_number(1), help="local processes (default: all cores)")
+    sweep.add_argument("--dry-run", dest="dry_run", action="store_true",
+                       help="validate every point and list them; run nothing")
+    sweep.set_defaults(func=cmd_sweep)
+
+    compare = sub.add_parser("compare", help="two or more designs side by side on the same workloads, with ratios")
+    compare.add_argument("hardware", nargs="+", help="hardware YAML files or preset names; the first is the baseline")
+    compare.add_argument("--workload", action="append", required=True, metavar="FILE",
+                         help="workload YAML file (repeat for several)")
+    compare.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                         help="override applied to every design or workload, as for `run`")
+    compare.add_argument("--out", metavar="DIR", help="write compare.csv, ratios.csv and meta.json here "
+                         "(`tortoise plot` and `tortoise report` read the folder)")
+    compare.set_defaults(func=cmd_compare)
+
+    plot = sub.add_parser("plot", help="draw a picture from a run, sweep or compare folder")
+    plot.add_argument("folder", metavar="DIR", help="a folder written by `run --out`, `sweep --out` or "
+                      "`compare --out`")
+    plot.add_argument("--kind", choices=["auto", "line", "heatmap", "pareto", "bars", "roofline", "breakdown",
+                                         "timeline", "energy"], default="auto",
+                      help="auto: line (sweep), bars (compare), roofline (run)")
+    plot.add_argument("--x", metavar="COLUMN", help="x axis: a swept path (core.mxu.rows) or a metric")
+    plot.add_argument("--y", metavar="COLUMN", help="y axis: a metric (tokens_per_s) or, for heatmap, a second "
+                      "swept path")
+    plot.add_argument("--z", metavar="COLUMN", help="heatmap colour: a metric")
+    plot.add_argument("--hue", metavar="COLUMN", help="one line or colour per value of this column (e.g. workload)")
+    plot.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                      help="keep only rows where COLUMN equals VALUE (repeatable)")
+    plot.add_argument("--out", metavar="FILE", help="image file: .png, .svg or .pdf (default: DIR/plots/<kind>.png)")
+    plot.set_defaults(func=cmd_plot)
+
+    report = sub.add_parser("report", help="a design-review document (PDF or self-contained HTML) from run, sweep "
+                            "or compare folders")
+    report.add_argument("folders", nargs="+", metavar="DIR")
+    report.add_argument("--out", metavar="FILE", required=True, help="review.pdf or review.html")
+    report.add_argument("--title", help="document title (default: from the folders)")
+    report.set_defaults(func=cmd_report)
 
     presets = sub.add_parser("presets", help="list bundled hardware presets")
     presets.set_defaults(func=cmd_presets)

@@ -23,7 +23,8 @@ LAYER_SCALING = ("exact: layers are identical and each starts after the previous
 
 def llm_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
     """One row per op per pass (a layer's ops once, with `repeat` = layers); times are the first copy's,
-    shifted to the run's clock. `total_cycles` = cycles × repeat."""
+    shifted to the run's clock, and copy i starts `i × copy_cycles` later (results/timeline.py).
+    `total_cycles` = cycles × repeat."""
     rows, cache, start = [], {}, 0
     for i, run in enumerate(runs):
         p = run.pass_
@@ -34,7 +35,7 @@ def llm_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
                 cache[key] = op_rows(chip, seg.records)
             shift, repeat = start + stage_start.get(seg.stage, 0) + seg.offset, seg.repeat
             head = {"pass": i, "phase": p.phase, "context": p.context, "stage": seg.stage,
-                    "segment": seg.segment.name, "repeat": repeat}
+                    "segment": seg.segment.name, "repeat": repeat, "copy_cycles": seg.cycles}
             for row in cache[key]:
                 rows.append(head | row | {"start": row["start"] + shift, "end": row["end"] + shift,
                                           "total_cycles": row["cycles"] * repeat})

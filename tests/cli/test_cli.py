@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from simulator.api import run_files
-from simulator.cli import main, split_overrides
+from simulator.cli import main
 from simulator.config.loader import load_chip
 from simulator.config.presets import preset_names
 from simulator.errors import CapacityError, ConfigError
+from simulator.overrides import split_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
