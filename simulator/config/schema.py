@@ -1,6 +1,8 @@
 """Typed, frozen hardware schema. Unknown keys are rejected; readable units become numbers here."""
 
 import math
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
@@ -8,6 +10,8 @@ from pydantic_core import PydanticCustomError
 
 from simulator.config import units
 from simulator.config.dtypes import DTYPES
+from simulator.config.presets import preset_dir
+from simulator.config.yamlio import read_mapping
 
 DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
 
@@ -27,6 +31,10 @@ Frequency = Annotated[float, _unit_field(units.parse_frequency, units.FREQ_HELP)
 Rate = Annotated[units.Rate, _unit_field(units.parse_rate, units.RATE_HELP), PlainSerializer(str)]
 Latency = Annotated[units.Latency, _unit_field(units.parse_latency, units.TIME_HELP), PlainSerializer(str)]
 Count = Annotated[int, Field(strict=True, ge=1)]
+Energy = Annotated[float, _unit_field(units.parse_energy, units.ENERGY_HELP), PlainSerializer(units.format_energy)]
+EnergyPerByte = Annotated[float, _unit_field(units.parse_energy_per_byte, units.ENERGY_PER_BYTE_HELP),
+                          PlainSerializer(units.format_energy_per_byte)]
+Power = Annotated[float, _unit_field(units.parse_power, units.POWER_HELP), PlainSerializer(units.format_power)]
 
 
 class Strict(BaseModel):
@@ -201,6 +209,53 @@ class SystemConfig(Strict):
         return self
 
 
+def energy_nodes_path() -> Path:
+    """The technology-node energy table, shipped with the presets (configs/energy/nodes.yaml)."""
+    return preset_dir() / "energy" / "nodes.yaml"
+
+
+@cache
+def energy_nodes() -> dict:
+    """The raw node table, read once: the node names are needed to check `energy.node` at load time, where
+    the error can still name the hardware file; hardware/energy.py validates and resolves the values."""
+    return read_mapping(energy_nodes_path())
+
+
+class NodeEnergyConfig(Strict):
+    """One technology node's default energies (an entry of configs/energy/nodes.yaml); every field required."""
+
+    description: str = ""
+    mac: dict[DType, Energy]  # per MAC of that compute dtype
+    vector_op: dict[DType, Energy]  # per vector-unit op
+    sram: EnergyPerByte  # core-local scratchpad, per byte read or written
+    l2: EnergyPerByte  # shared on-chip level, per byte read
+    hbm: EnergyPerByte  # off-chip DRAM, per byte read or written
+    link: EnergyPerByte  # chip-to-chip link, per byte per hop
+    static_power: Power  # per chip, paid for the whole run
+
+
+class EnergyConfig(Strict):
+    """Energy per event: a technology node's defaults (configs/energy/nodes.yaml), each overridable here."""
+
+    node: str = "45nm"  # Horowitz ISSCC 2014: the one node with a published per-op table
+    mac: dict[DType, Energy] = {}  # overrides per dtype; other dtypes keep the node's
+    vector_op: dict[DType, Energy] = {}
+    sram: EnergyPerByte | None = None
+    l2: EnergyPerByte | None = None
+    hbm: EnergyPerByte | None = None
+    link: EnergyPerByte | None = None
+    static_power: Power | None = None
+
+    @field_validator("node")
+    @classmethod
+    def _known_node(cls, v):
+        nodes = energy_nodes()
+        if v not in nodes:
+            raise PydanticCustomError("energy_node", "unknown technology node; the nodes in {file} are {nodes}",
+                                      {"file": "configs/energy/nodes.yaml", "nodes": ", ".join(nodes)})
+        return v
+
+
 class ChipConfig(Strict):
     name: str
     description: str = ""
@@ -213,6 +268,7 @@ class ChipConfig(Strict):
     # on a GPU; dispatch and sync on a TPU.
     op_overhead: Latency = units.Latency(0, True)
     system: SystemConfig = SystemConfig()  # how many such chips, and how they are linked
+    energy: EnergyConfig = EnergyConfig()  # energy per MAC, per byte moved, and static power
 
     @field_validator("clock")
     @classmethod

@@ -5,6 +5,10 @@ Accepted spellings (case-sensitive, a space between number and unit is optional)
   bandwidth   B/s, KB/s, MB/s, GB/s, TB/s, KiB/s, MiB/s, GiB/s, TiB/s; or B/cycle (bytes per clock cycle)
   frequency   Hz, kHz, MHz, GHz
   latency     ns, us, µs (or μs), ms, s; or cycles / cycle; a bare integer is cycles
+  energy      fJ, pJ, nJ, uJ, µJ (or μJ), mJ, J (per event: one MAC, one vector op)
+  energy/byte the energy units over B, byte or bit: pJ/B, pJ/byte, pJ/bit (8 bits to the byte), fJ/bit, …
+  power       mW, W, kW
+Energies and powers have no bare-number form: a unit is always written.
 Numbers may be written 1.2, 1e9 or 1_000.
 """
 
@@ -23,11 +27,19 @@ RATE_UNITS = {f"{u}/s": f for u, f in SIZE_UNITS.items()}
 FREQ_UNITS = {"Hz": 1, "kHz": 10**3, "MHz": 10**6, "GHz": 10**9}
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0}
 CYCLE_UNITS = ("cycle", "cycles")
+ENERGY_UNITS = {"fJ": 1e-15, "pJ": 1e-12, "nJ": 1e-9, "uJ": 1e-6, "µJ": 1e-6, "μJ": 1e-6, "mJ": 1e-3, "J": 1.0}
+ENERGY_PER_BYTE_UNITS = {f"{u}/{per}": f * scale for u, f in ENERGY_UNITS.items()
+                         for per, scale in (("B", 1), ("byte", 1), ("bit", 8))}
+POWER_UNITS = {"mW": 1e-3, "W": 1.0, "kW": 1e3}
 
 SIZE_HELP = "a size such as 32 MiB, 50 MB or an integer number of bytes (units: " + ", ".join(SIZE_UNITS) + ")"
 RATE_HELP = "a bandwidth such as 1.2 TB/s, 900 GB/s or 64 B/cycle (units: " + ", ".join(RATE_UNITS) + ", B/cycle)"
 FREQ_HELP = "a frequency such as 940 MHz or 1.05 GHz (units: Hz, kHz, MHz, GHz)"
 TIME_HELP = "a latency such as 500 ns, 600 cycles or an integer number of cycles (units: ns, us, µs, ms, s, cycles)"
+ENERGY_HELP = "an energy per event such as 0.23 pJ or 2 fJ (units: fJ, pJ, nJ, uJ, µJ, mJ, J)"
+ENERGY_PER_BYTE_HELP = ("an energy per byte such as 3.9 pJ/bit or 31 pJ/B (units: fJ, pJ, nJ, uJ, mJ or J "
+                        "over /bit, /B or /byte)")
+POWER_HELP = "a power such as 90 W, 500 mW or 0.7 kW (units: mW, W, kW)"
 
 
 def _split(text: str) -> tuple[float, str | None]:
@@ -135,3 +147,46 @@ def parse_latency(value) -> Latency:
     if unit not in TIME_UNITS:
         raise ValueError
     return Latency(_positive(number) * TIME_UNITS[unit], False)
+
+
+def _with_unit(value, table: dict) -> float:
+    if not isinstance(value, str):
+        raise ValueError
+    number, unit = _split(value)
+    if unit not in table:
+        raise ValueError
+    return _positive(number) * table[unit]
+
+
+def parse_energy(value) -> float:
+    """Joules from 0.23 pJ, 1.1 pJ, 2 fJ or 1 nJ."""
+    return _with_unit(value, ENERGY_UNITS)
+
+
+def parse_energy_per_byte(value) -> float:
+    """Joules per byte from 3.9 pJ/bit (× 8), 31 pJ/B or 31 pJ/byte."""
+    return _with_unit(value, ENERGY_PER_BYTE_UNITS)
+
+
+def parse_power(value) -> float:
+    """Watts from 90 W, 500 mW or 0.7 kW."""
+    return _with_unit(value, POWER_UNITS)
+
+
+def _exact(value: float, scale: float, unit: str, base: str, parse) -> str:
+    """`value` in `unit` when that reads back to the same float, else in the base unit (always exact)."""
+    text = f"{value / scale:.15g} {unit}"
+    return text if parse(text) == value else f"{value!r} {base}"
+
+
+def format_energy(joules: float) -> str:
+    """A spelling parse_energy reads back to the same number (a resolved config stays loadable)."""
+    return _exact(joules, 1e-12, "pJ", "J", parse_energy)
+
+
+def format_energy_per_byte(joules: float) -> str:
+    return _exact(joules, 1e-12, "pJ/B", "J/B", parse_energy_per_byte)
+
+
+def format_power(watts: float) -> str:
+    return _exact(watts, 1.0, "W", "W", parse_power)

@@ -5,6 +5,7 @@ from functools import cached_property
 
 from simulator.config.schema import ChipConfig, MemoryLevelConfig
 from simulator.errors import ConfigError
+from simulator.hardware.energy import EnergyRates, energy_rates
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,11 @@ class Chip:
     def op_overhead_cycles(self) -> int:
         """Fixed cycles every op pays on top of its data and compute time (launch, prologue, tail)."""
         return self.config.op_overhead.cycles(self.clock_hz)
+
+    @cached_property
+    def energy(self) -> EnergyRates:
+        """Joules per MAC, vector op, byte moved per level and per link hop, and static watts."""
+        return energy_rates(self.config)
 
     def _level(self, name: str, level: MemoryLevelConfig | None) -> MemoryLevel | None:
         if level is None:

@@ -6,6 +6,7 @@ import pandas as pd
 
 from simulator.engine.passes import PassRun
 from simulator.hardware.chip import Chip
+from simulator.results.energy import run_energy
 from simulator.results.metrics import BYTE_COLUMNS, op_rows
 from simulator.workloads.capacity import Footprint
 from simulator.workloads.loader import LLMWorkload
@@ -76,9 +77,12 @@ def _utilization(chip: Chip, table: pd.DataFrame, runs: list[PassRun], scale: Sc
 
 
 def breakdown(chip: Chip, table: pd.DataFrame) -> pd.DataFrame:
-    """Time, work and traffic per op group (attention, mlp, norm, …), largest share first."""
+    """Time, work, traffic and energy per op group (attention, mlp, norm, …), largest share first. Work,
+    traffic and energy are one chip's of each stage for one micro-batch, as in the op table (a collective's
+    link energy covers every group of its stage); the summary scales them to the whole system."""
     t = table.assign(
         total_flops=table["flops"] * table["repeat"],
+        total_energy=table["energy_j"] * table["repeat"],
         total_hbm=(table["hbm_read"] + table["hbm_write"]) * table["repeat"],
         total_min_bytes=table["min_bytes"] * table["repeat"],
         memory_cycles=table["total_cycles"].where(table["bound"] == "memory", 0),
@@ -87,7 +91,7 @@ def breakdown(chip: Chip, table: pd.DataFrame) -> pd.DataFrame:
     g = t.groupby("group", sort=False).agg(
         cycles=("total_cycles", "sum"), ops=("repeat", "sum"), flops=("total_flops", "sum"),
         hbm_bytes=("total_hbm", "sum"), min_bytes=("total_min_bytes", "sum"), memory_cycles=("memory_cycles", "sum"),
-        network_cycles=("network_cycles", "sum"),
+        network_cycles=("network_cycles", "sum"), energy_j=("total_energy", "sum"),
     )
     total = g["cycles"].sum()
     g["seconds"] = g["cycles"] / chip.clock_hz
@@ -124,14 +128,17 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
     if decode:
         summary["tpot_s"] = chip.seconds(sum(r.cycles for r in decode)) / len(decode)
     if s.phase == "prefill":
-        summary["tokens_per_s"] = s.batch * s.prompt / seconds
+        tokens = s.batch * s.prompt
+        summary["tokens_per_s"] = tokens / seconds
         summary["tokens_per_s_per_user"] = s.prompt / seconds
     elif s.phase == "decode":
-        summary["tokens_per_s"] = s.batch / seconds
+        tokens = s.batch
+        summary["tokens_per_s"] = tokens / seconds
         summary["tokens_per_s_per_user"] = 1 / seconds
     else:
+        tokens = s.batch * s.output_tokens
         summary["e2e_s"] = seconds
-        summary["tokens_per_s"] = s.batch * s.output_tokens / seconds
+        summary["tokens_per_s"] = tokens / seconds
         summary["tokens_per_s_per_user"] = s.output_tokens / seconds
         if decode:
             summary["decode_tokens_per_s"] = s.batch / summary["tpot_s"]
@@ -159,6 +166,10 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
     )
     for column in BYTE_COLUMNS:
         summary[f"bytes_{column}"] = int(_weighted(table, column))
+    link_bytes = sum(sum(r.link_bytes) for r in runs)  # whole system: collectives and pipeline sends
+    energy = run_energy(chip.energy, table, seconds, scale.chips, scale.copies, link_bytes)
+    summary.update(energy)
+    summary["energy_per_token_j"] = energy["energy_j"] / tokens
     summary["time_share"] = {row.group: row.share for row in groups.itertuples()}
     return summary
 

@@ -6,6 +6,7 @@ import pandas as pd
 
 from simulator.engine.record import OpRecord
 from simulator.hardware.chip import Chip
+from simulator.results.energy import op_energy, run_energy
 
 BYTE_COLUMNS = ("hbm_read", "hbm_write", "l2_read", "sram_read", "sram_write")
 
@@ -40,6 +41,7 @@ def op_rows(chip: Chip, records: list[OpRecord]) -> list[dict]:
             mxu_utilization=r.macs / (r.cycles * peak) if peak and r.cycles else 0.0,
             achieved_tflops=r.flops / chip.seconds(r.cycles) / 1e12 if r.cycles else 0.0,
         )
+        row.update(op_energy(chip.energy, r))
         rows.append(row)
     return rows
 
@@ -78,4 +80,5 @@ def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
     }
     for column in BYTE_COLUMNS:
         summary[f"bytes_{column}"] = sum(getattr(r, column) for r in records)
+    summary.update(run_energy(chip.energy, pd.DataFrame([op_energy(chip.energy, r) for r in records]), seconds))
     return summary

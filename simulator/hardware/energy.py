@@ -1,0 +1,57 @@
+"""A chip's energy per event in joules: its technology node's defaults with the hardware file's overrides on top."""
+
+from dataclasses import dataclass
+from functools import cache
+
+from simulator.config.dtypes import DTYPES
+from simulator.config.schema import ChipConfig, NodeEnergyConfig, energy_nodes, energy_nodes_path
+from simulator.config.validation import validate
+from simulator.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class EnergyRates:
+    node: str
+    mac_j: dict[str, float]  # per MAC, by compute dtype
+    vector_op_j: dict[str, float]  # per vector-unit op, by dtype
+    sram_j: float  # per byte read or written in the core's scratchpad
+    l2_j: float  # per byte read from the shared on-chip level
+    hbm_j: float  # per byte read or written in HBM
+    link_j: float  # per byte per hop on a chip-to-chip link
+    static_w: float  # per chip, for the whole run
+
+
+@cache
+def node_defaults(node: str) -> NodeEnergyConfig:
+    """One node of configs/energy/nodes.yaml, validated once; every dtype must have both energies."""
+    path = energy_nodes_path()
+    data = energy_nodes().get(node)
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), node, data, "each node must be a group of fields (mac, vector_op, sram, …)")
+    try:
+        values = validate(NodeEnergyConfig, data, str(path))
+    except ConfigError as e:  # name the field as it sits in the file, under its node
+        raise ConfigError(e.source, f"{node}.{e.field}", e.value, e.allowed) from None
+    for table in ("mac", "vector_op"):
+        missing = [d for d in DTYPES if d not in getattr(values, table)]
+        if missing:
+            raise ConfigError(str(path), f"{node}.{table}", ", ".join(missing),
+                              "every dtype needs an energy here (" + ", ".join(DTYPES) + ")")
+    return values
+
+
+def energy_rates(config: ChipConfig) -> EnergyRates:
+    """The node's energies, each replaced by the config's override where it gives one."""
+    own, base = config.energy, node_defaults(config.energy.node)
+
+    def pick(name: str) -> float:
+        value = getattr(own, name)
+        return getattr(base, name) if value is None else value
+
+    return EnergyRates(
+        node=own.node,
+        mac_j=base.mac | own.mac,
+        vector_op_j=base.vector_op | own.vector_op,
+        sram_j=pick("sram"), l2_j=pick("l2"), hbm_j=pick("hbm"), link_j=pick("link"),
+        static_w=pick("static_power"),
+    )

@@ -1,0 +1,47 @@
+"""Energy from what the engine counted: per op, events × joules per event; per run, those summed over every
+copy the system runs, plus the links' traffic and the chips' static power for the whole run.
+
+Counted: MACs, vector ops, bytes read and written in SRAM and HBM, bytes read from L2, bytes × hops on
+links, and static power. Not counted: register files and accumulators, instruction issue and control,
+the on-chip network between cores and memories, clocks, and DRAM refresh (see docs/energy.md).
+"""
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from simulator.hardware.energy import EnergyRates
+
+DYNAMIC = ("mac", "vector", "sram", "l2", "hbm", "link")  # energy_<part>_j columns of an op row
+PARTS = (*DYNAMIC, "static")  # energy_<part>_j fields of a run summary
+
+
+def op_energy(rates: EnergyRates, r) -> dict[str, float]:
+    """Dynamic energy of one copy of an op from its OpRecord (or an ops-table row): energy_<part>_j for each
+    DYNAMIC part and energy_j, their sum. A collective's link bytes cover every group of its stage."""
+    get = r.__getitem__ if isinstance(r, Mapping | pd.Series) else lambda k: getattr(r, k)
+    macs, vector_ops, dtype = get("macs"), get("vector_ops"), get("dtype")
+    parts = {
+        "energy_mac_j": macs * rates.mac_j[dtype] if macs else 0.0,
+        "energy_vector_j": vector_ops * rates.vector_op_j[dtype] if vector_ops else 0.0,
+        "energy_sram_j": (get("sram_read") + get("sram_write")) * rates.sram_j,
+        "energy_l2_j": get("l2_read") * rates.l2_j,
+        "energy_hbm_j": (get("hbm_read") + get("hbm_write")) * rates.hbm_j,
+        "energy_link_j": get("link_bytes") * rates.link_j,
+    }
+    return parts | {"energy_j": sum(parts.values())}
+
+
+def run_energy(rates: EnergyRates, table: pd.DataFrame, seconds: float, chips: int = 1, copies: int = 1,
+               link_bytes: float | None = None) -> dict[str, float]:
+    """Whole-run energy over every chip used. `table` holds one chip's ops (with `repeat` copies each, when
+    present); the system runs `copies` such tables. Link energy comes from `link_bytes` (bytes × hops over
+    the whole system, pipeline sends included) when given, else from the table's collectives. Static power
+    is paid by `chips` chips for `seconds`."""
+    repeat = table["repeat"] if "repeat" in table.columns else 1
+    out = {f"energy_{p}_j": float((table[f"energy_{p}_j"] * repeat).sum()) * copies for p in DYNAMIC[:-1]}
+    out["energy_link_j"] = (float((table["energy_link_j"] * repeat).sum()) if link_bytes is None
+                            else link_bytes * rates.link_j)
+    out["energy_static_j"] = rates.static_w * seconds * chips
+    total = sum(out.values())
+    return {"energy_j": total, **out, "average_power_w": total / seconds if seconds else 0.0}
