@@ -1,0 +1,286 @@
+"""`tortoise compare`: two or more designs side by side on the same workloads, with ratios to the first.
+
+Every design × workload runs through simulator.api exactly as `tortoise run` would, so a row here equals
+that run's summary. A workload that does not fit a design (capacity, too few chips) is an error row, not
+a crash: the point of a comparison is to see which designs can run it at all.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from simulator import __version__
+from simulator.errors import TortoiseError
+from simulator.overrides import split_overrides
+from simulator.results.output import _bytes, _pct, _time
+from simulator.results.row import flat_row
+
+
+@dataclass(frozen=True)
+class Metric:
+    column: str
+    label: str
+    better: str  # "lower", "higher" or "" (neither: a property of the workload, or a share)
+    kind: str  # how to print it: time, rate, pct, energy, power, bytes, number
+
+
+# The rows of the table, in order; a metric missing from every design's row is left out.
+METRICS = (
+    Metric("ttft_s", "TTFT", "lower", "time"),
+    Metric("tpot_s", "TPOT", "lower", "time"),
+    Metric("e2e_s", "end to end", "lower", "time"),
+    Metric("seconds", "run time", "lower", "time"),
+    Metric("tokens_per_s", "tokens/s", "higher", "rate"),
+    Metric("tokens_per_s_per_user", "tokens/s per user", "higher", "rate"),
+    Metric("mfu", "MFU", "higher", "pct"),
+    Metric("mbu", "MBU", "higher", "pct"),
+    Metric("mxu_utilization", "MXU utilization", "higher", "pct"),
+    Metric("roofline_fraction", "roofline fraction", "higher", "pct"),
+    Metric("energy_per_token_j", "energy per token", "lower", "energy"),
+    Metric("energy_j", "energy", "lower", "energy"),
+    Metric("average_power_w", "average power", "lower", "power"),
+    Metric("memory_required", "HBM footprint", "", "bytes"),
+    Metric("hbm_capacity", "HBM capacity", "higher", "bytes"),
+    Metric("peak_tflops", "peak TFLOP/s", "higher", "number"),
+    Metric("hbm_bandwidth_tb_s", "HBM TB/s", "higher", "number"),
+    Metric("link_bytes", "link bytes", "lower", "bytes"),
+)
+LATENCY = ("ttft_s", "tpot_s", "e2e_s")  # `seconds` repeats whichever of these the phase has
+
+
+@dataclass
+class Comparison:
+    designs: list[str]  # labels, unique, as given on the command line
+    workloads: list[str]  # workload names, unique
+    rows: list[dict]  # one per design × workload, workload-major
+
+    @property
+    def baseline(self) -> str:
+        return self.designs[0]
+
+    def frame(self) -> pd.DataFrame:
+        """compare.csv: design, workload, status, error, then the flat_row columns in first-seen order."""
+        return pd.DataFrame(self.rows, columns=_columns(self.rows))
+
+    def metrics(self, workload: str) -> list[Metric]:
+        rows = [r for r in self.rows if r["workload"] == workload]
+        present = [m for m in METRICS if any(_number(r.get(m.column)) is not None for r in rows)]
+        if any(m.column in LATENCY for m in present):
+            present = [m for m in present if m.column != "seconds"]
+        groups = _groups(rows)
+        present += [Metric(f"group_s.{g}", f"{g} time", "lower", "time") for g in groups]
+        present += [Metric(f"time_share.{g}", f"{g} share", "", "pct") for g in groups]
+        return present
+
+    def value(self, design: str, workload: str, column: str):
+        row = next(r for r in self.rows if r["design"] == design and r["workload"] == workload)
+        if column.startswith("group_s."):  # time spent in an op group: its share of the run's time
+            share, seconds = _number(row.get("time_share." + column[8:])), _number(row.get("seconds"))
+            return share * seconds if share is not None and seconds is not None else None
+        return _number(row.get(column))
+
+    def ratios(self) -> pd.DataFrame:
+        """ratios.csv: per workload × metric, each design's value, then `design/baseline` for the others."""
+        out = []
+        for w in self.workloads:
+            for m in self.metrics(w):
+                values = {d: self.value(d, w, m.column) for d in self.designs}
+                row = {"workload": w, "metric": m.column} | values
+                row |= {f"{d}/{self.baseline}": ratio(values[d], values[self.baseline]) for d in self.designs[1:]}
+                out.append(row)
+        columns = ["workload", "metric", *self.designs, *(f"{d}/{self.baseline}" for d in self.designs[1:])]
+        return pd.DataFrame(out, columns=columns)
+
+
+def ratio(value, base) -> float | None:
+    """value / base; None when either is missing or the base is zero (no ratio to speak of)."""
+    if value is None or base is None or base == 0:
+        return None
+    return value / base
+
+
+def _number(x) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, int | float) or math.isnan(x):
+        return None
+    return x
+
+
+def _groups(rows: list[dict]) -> list[str]:
+    """Op groups any design reports, by the baseline's order (largest share first), then the rest."""
+    seen: dict[str, None] = {}
+    for r in rows:
+        for key in r:
+            if key.startswith("time_share."):
+                seen.setdefault(key[len("time_share."):])
+    return list(seen)
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    columns: dict[str, None] = dict.fromkeys(("design", "workload", "status", "error"))
+    for r in rows:
+        columns.update(dict.fromkeys(r))
+    return list(columns)
+
+
+def unique_labels(names: list[str]) -> list[str]:
+    """The names as given; a repeated one gets `#2`, `#3`, … so columns stay distinct."""
+    out, seen = [], {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
+
+
+def run_comparison(hardware: list[str], workloads: list[str], overrides: list[str] = (), progress=None) -> Comparison:
+    """Load every design and workload first (a bad file is an error before anything runs), then run each
+    design on each workload. `progress(done, total, text)` is told before each run."""
+    from simulator.api import run_workload
+    from simulator.config.loader import load_chip
+    from simulator.hardware.chip import Chip
+    from simulator.workloads.loader import load_workload
+
+    hw_overrides, wl_overrides = split_overrides(list(overrides))
+    chips = [Chip(load_chip(h, hw_overrides)) for h in hardware]
+    loaded = [load_workload(w, wl_overrides) for w in workloads]
+    designs = unique_labels(list(hardware))
+    names = unique_labels([w.name for w in loaded])
+    rows, total = [], len(chips) * len(loaded)
+    for wi, (name, workload) in enumerate(zip(names, loaded, strict=True)):
+        for di, (design, chip) in enumerate(zip(designs, chips, strict=True)):
+            head = {"design": design, "workload": name, "status": "ok", "error": ""}
+            index, text = wi * len(chips) + di, f"{design} × {name}"
+            passes = None
+            if progress:
+                progress(index, total, text)
+                passes = lambda done, n, i=index, t=text: progress(i, total, f"{t} (pass {done}/{n})")  # noqa: E731
+            try:
+                result = run_workload(chip, workload, passes)
+            except TortoiseError as exc:
+                rows.append(head | {"status": "error", "error": " ".join(str(exc).split()), "chip": chip.name})
+                continue
+            row = flat_row(result.summary, getattr(result, "breakdown", None))
+            row.pop("workload", None)  # the same name, already in the head
+            rows.append(head | row)
+    if progress:
+        progress(total, total, "done")
+    return Comparison(designs, names, rows)
+
+
+def write_folder(out: Path, comparison: Comparison) -> list[Path]:
+    """compare.csv, ratios.csv and meta.json: what `tortoise plot` and `tortoise report` read."""
+    meta = {"kind": "compare", "tortoise": __version__, "designs": comparison.designs,
+            "workloads": comparison.workloads, "baseline": comparison.baseline}
+    paths = [out / "compare.csv", out / "ratios.csv", out / "meta.json"]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        comparison.frame().to_csv(paths[0], index=False)
+        comparison.ratios().to_csv(paths[1], index=False)
+        paths[2].write_text(json.dumps(meta, indent=2) + "\n")
+    except OSError as exc:
+        raise TortoiseError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    return paths
+
+
+def _short(labels: list[str]) -> list[str]:
+    """File stems for the printed headers (`configs/h100.yaml` → `h100`), unless that makes two alike."""
+    stems = [Path(x).stem if x.endswith((".yaml", ".yml")) else x for x in labels]
+    return stems if len(set(stems)) == len(stems) else labels
+
+
+def _show(value, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "time":
+        return _time(value)
+    if kind == "pct":
+        return _pct(value)
+    if kind == "bytes":
+        return _bytes(value)
+    if kind == "energy":
+        return f"{value * 1e3:.3f} mJ" if value < 1 else f"{value:.3f} J"
+    if kind == "power":
+        return f"{value:.1f} W"
+    if kind == "rate":
+        return f"{value:,.1f}"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def table_text(comparison: Comparison) -> str:
+    """Per workload: metric rows × design columns, then each design's ratio to the baseline, and which
+    direction is better; per op group its time (with share and bound: the bottleneck per op type)."""
+    c = comparison
+    short = _short(c.designs)
+    base = short[0]
+    lines = []
+    for w in c.workloads:
+        rows = {r["design"]: r for r in c.rows if r["workload"] == w}
+        cells = [["metric", *short, *(f"{s}/{base}" for s in short[1:]), "better"]]
+        for m in c.metrics(w):
+            values = [c.value(d, w, m.column) for d in c.designs]
+            shown = [_show(v, m.kind) if rows[d]["status"] == "ok" else "error" for d, v in zip(c.designs, values,
+                                                                                                 strict=True)]
+            if m.column.startswith("group_s."):
+                g = m.column[8:]
+                shown = [s if v is None else f"{s} {_pct(rows[d].get('time_share.' + g, 0.0))} "
+                         f"{rows[d].get('bound.' + g, '')}" for s, v, d in zip(shown, values, c.designs, strict=True)]
+            elif m.column.startswith("time_share."):
+                continue  # shown beside the group's time
+            ratios = [ratio(v, values[0]) for v in values[1:]]
+            cells.append([m.label, *shown, *("—" if r is None else f"{r:.3g}×" for r in ratios), m.better or "—"])
+        widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+        lines.append(f"{w}: {' vs '.join(short)} (ratios to {base}; group rows: time, share of the run, bound)")
+        for row in cells:
+            lines.append("  " + row[0].ljust(widths[0]) + "".join(f"  {x:>{n}}" for x, n in zip(row[1:], widths[1:],
+                                                                                                 strict=True)))
+        for d, s in zip(c.designs, short, strict=True):
+            if rows[d]["status"] == "error":
+                lines.append(f"  {s}: error: {rows[d]['error']}")
+        lines.append("")
+    if short != c.designs or any("#" in d for d in c.designs):
+        lines.append("designs: " + ", ".join(f"{s} = {d}" for s, d in zip(short, c.designs, strict=True)))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+class _Progress:
+    """One line on stderr saying which design × workload is running (rich; gone when done). Only on a
+    terminal: piped or logged stderr stays clean."""
+
+    def __enter__(self):
+        self._bar, self._off = None, False
+        return self
+
+    def __call__(self, done: int, total: int, text: str) -> None:
+        if self._off:
+            return
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            console = Console(stderr=True)
+            if not console.is_terminal:
+                self._off = True
+                return
+            self._bar = Progress(TextColumn("comparing"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                 TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                                 transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(text, total=total)
+        self._bar.update(self._task, completed=done, description=text)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()
+        return False
+
+
+def compare_command(args) -> int:
+    with _Progress() as progress:
+        comparison = run_comparison(args.hardware, args.workload, args.set, progress)
+    print(table_text(comparison), end="")
+    if args.out:
+        for path in write_folder(Path(args.out), comparison):
+            print(f"wrote {path}")
+    return 0
