@@ -150,6 +150,10 @@ def cmd_validate(args) -> int:
           f"{chip.peak_flops_per_s(next(iter(chip.mxu.macs_per_pe))) / 1e12:.1f} TFLOP/s peak "
           f"({next(iter(chip.mxu.macs_per_pe))}), HBM {chip.config.memory.hbm.bandwidth} "
           f"(efficiency {chip.config.memory.hbm.efficiency:g}), op overhead {chip.op_overhead_cycles} cycles")
+    e = chip.energy
+    print(f"  energy: node {e.node}; MAC {_pj(e.mac_j.get(next(iter(chip.mxu.macs_per_pe))))} "
+          f"({next(iter(chip.mxu.macs_per_pe))}); per byte: SRAM {_pj(e.sram_j)}, L2 {_pj(e.l2_j)}, "
+          f"HBM {_pj(e.hbm_j)}, link hop {_pj(e.link_j)}; static {e.static_w:g} W per chip")
     system = chip.config.system
     if system.chips > 1:
         link = system.link
@@ -158,6 +162,10 @@ def cmd_validate(args) -> int:
               f"per direction (efficiency {link.efficiency:g}), {link.latency} per hop; collectives "
               f"{system.collectives}")
     return 0
+
+
+def _pj(joules: float) -> str:
+    return f"{joules * 1e12:.3g} pJ"
 
 
 def build_parser() -> argparse.ArgumentParser:
