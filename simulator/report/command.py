@@ -1,0 +1,53 @@
+"""`tortoise plot` and `tortoise report`: pick the picture the folder supports, write it, say where."""
+
+from pathlib import Path
+
+from simulator.errors import TortoiseError
+from simulator.report.folders import Folder, load_folder
+
+KINDS_BY_FOLDER = {"run": ("roofline", "breakdown", "timeline", "energy"), "sweep": ("line", "heatmap", "pareto"),
+                   "compare": ("bars",)}
+AUTO = {"run": "roofline", "sweep": "line", "compare": "bars"}
+
+
+def draw(folder: Folder, kind: str, request=None):
+    """The figure of `kind` for this folder, or one line saying which kinds the folder supports."""
+    from simulator.report.compare_plots import COMPARE_KINDS
+    from simulator.report.run_plots import RUN_KINDS
+    from simulator.report.sweep_plots import SWEEP_KINDS, Request
+
+    kind = AUTO[folder.kind] if kind == "auto" else kind
+    if kind not in KINDS_BY_FOLDER[folder.kind]:
+        raise TortoiseError(f"plot --kind {kind}: {folder.path} is a {folder.kind} folder; it supports "
+                            f"{', '.join(KINDS_BY_FOLDER[folder.kind])}")
+    if folder.kind == "run":
+        return kind, RUN_KINDS[kind](folder)
+    request = request or Request()
+    return kind, (SWEEP_KINDS | COMPARE_KINDS)[kind](folder, request)
+
+
+def plot_command(args) -> int:
+    from simulator.report.style import check_suffix, save
+    from simulator.report.sweep_plots import Request
+
+    if args.out:
+        check_suffix(Path(args.out))
+    folder = load_folder(args.folder)
+    if folder.kind == "run" and any((args.x, args.y, args.z, args.hue, args.where)):
+        raise TortoiseError(f"plot: {folder.path} is a run folder; --x/--y/--z/--hue/--where apply to sweep and "
+                            "compare folders")
+    kind, fig = draw(folder, args.kind, Request(args.x, args.y, args.z, args.hue, tuple(args.where)))
+    out = Path(args.out) if args.out else folder.path / "plots" / f"{kind}.png"
+    print(f"wrote {save(fig, out)}")
+    return 0
+
+
+def report_command(args) -> int:
+    from simulator.report.document import build_report, write_report
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".pdf", ".html"):
+        raise TortoiseError(f"report --out {out}: unknown format {out.suffix or '(none)'!r}; use .pdf or .html")
+    folders = [load_folder(path) for path in args.folders]
+    print(f"wrote {write_report(build_report(folders, args.title), out)}")
+    return 0

@@ -1,0 +1,74 @@
+"""Designs side by side (a compare folder): each key metric per workload, as a ratio to the baseline
+design, with the ratio printed on its bar and the baseline's own value under the panel."""
+
+import numpy as np
+
+from simulator.errors import TortoiseError
+from simulator.report.folders import Folder
+from simulator.report.style import PALETTE, axis_label, figure, metric
+from simulator.report.sweep_plots import Request, rows
+
+# (column, what it is) — latency is the run's time: TPOT for decode, TTFT for prefill, end to end for generate
+KEY_METRICS = ("seconds", "tokens_per_s", "mfu", "mbu", "energy_per_token_j")
+
+
+def ratios(folder: Folder, request: Request | None = None):
+    """Per metric present: (values design × workload, baseline-normalised ratios), and the error count."""
+    table, errors = rows(folder, request or Request(), ["design", "workload"])
+    designs = list(dict.fromkeys(folder.meta.get("designs") or table["design"]))
+    designs = [d for d in designs if d in set(table["design"])]
+    baseline = folder.meta.get("baseline", designs[0])
+    if baseline not in designs:
+        raise TortoiseError(f"{folder.path}: the baseline design {baseline} has no ok row; nothing to compare to")
+    workloads = list(dict.fromkeys(table["workload"]))
+    out = {}
+    for column in KEY_METRICS:
+        if column not in table.columns:
+            continue
+        values = table.pivot_table(index="design", columns="workload", values=column, aggfunc="first")
+        values = values.reindex(index=designs, columns=workloads)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[column] = (values, values / values.loc[baseline])
+    return out, designs, baseline, workloads, errors
+
+
+def bars(folder: Folder, request: Request):
+    panels, designs, baseline, workloads, errors = ratios(folder, request)
+    if not panels:
+        raise TortoiseError(f"{folder.path}: compare.csv has none of {', '.join(KEY_METRICS)}")
+    fig, axes = figure(3.2 * len(panels), 4.2, ncols=len(panels), squeeze=False)
+    width = 0.8 / len(designs)
+    for ax, (column, (values, ratio)) in zip(axes[0], panels.items(), strict=True):
+        m = metric(column)
+        top = 1.0
+        for i, design in enumerate(designs):
+            xs = np.arange(len(workloads)) + (i - (len(designs) - 1) / 2) * width
+            heights = ratio.loc[design].to_numpy(float)
+            ax.bar(xs, heights, width * 0.92, color=PALETTE[i % len(PALETTE)], label=design)
+            for x, h in zip(xs, heights, strict=True):
+                if np.isfinite(h):
+                    ax.text(x, h, f"{h:.2f}×", ha="center", va="bottom", fontsize=7, rotation=90 if len(
+                        designs) * len(workloads) > 6 else 0)
+                    top = max(top, h)
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_ylim(0, top * 1.25)
+        ax.set_xticks(range(len(workloads)), workloads, rotation=20 if len(workloads) > 1 else 0, ha="right"
+                      if len(workloads) > 1 else "center", fontsize=8)
+        ax.grid(axis="x", visible=False)
+        better = {True: "higher is better", False: "lower is better", None: ""}[m.higher_is_better]
+        ax.set_title(f"{m.label}\n({better})", fontsize=10)
+        base = ", ".join(f"{v * m.scale:.3g}" for v in values.loc[baseline])
+        ax.set_xlabel(f"{baseline}: {base} {axis_label(column).removeprefix(m.label).strip(' ()')}".strip(),
+                      fontsize=8)
+    axes[0, 0].set_ylabel(f"ratio to {baseline}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(designs), bbox_to_anchor=(0.5, 1.06))
+    fig.suptitle(f"Designs compared on {', '.join(workloads)} (ratio to {baseline}; numbers on bars)",
+                 y=1.12, fontsize=11)
+    fig.tight_layout()
+    if errors:
+        fig.text(0.99, 0.0, f"{errors} error rows skipped", ha="right", fontsize=8, color="#555555")
+    return fig
+
+
+COMPARE_KINDS = {"bars": bars}

@@ -1,0 +1,272 @@
+"""Pictures of a sweep (results.csv + meta.json): a metric along one axis, over two axes, and the Pareto
+front of two metrics. Swept axes that are neither drawn nor fixed by --where become separate lines,
+never an average."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import TortoiseError
+from simulator.report.folders import Folder, apply_where, require_columns, varying
+from simulator.report.style import PALETTE, axis_label, figure, metric, scaled
+
+MAX_LINES = 12
+MAX_PANELS = 6
+MARKERS = "osD^v<>ph*"
+
+
+@dataclass(frozen=True)
+class Request:
+    x: str | None = None
+    y: str | None = None
+    z: str | None = None
+    hue: str | None = None
+    where: tuple[str, ...] = ()
+
+
+def rows(folder: Folder, request: Request, columns) -> tuple[pd.DataFrame, int]:
+    """The ok rows that --where keeps, after checking every named column exists; and the error count."""
+    table, errors = folder.ok_rows()
+    source = str(folder.path / ("results.csv" if folder.kind == "sweep" else "compare.csv"))
+    require_columns(folder.table, columns, source)
+    if table.empty:
+        raise TortoiseError(f"{source}: no row has status ok ({errors} errors); nothing to plot")
+    return apply_where(table, list(request.where), source), errors
+
+
+def _design_columns(folder: Folder, *drawn: str | None) -> list[str]:
+    """What tells one row from another: the swept axes (one per tied group), the hardware and the
+    workload; less those drawn and the axes tied to them."""
+    skip = set().union(*(folder.tied(c) for c in drawn)) if drawn else set()
+    return [c for c in (*folder.distinct_axes(), "hardware", "design", "workload") if folder.table is not None
+            and c in folder.table.columns and c not in skip]
+
+
+def _text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _title(ax, text: str, errors: int, where) -> None:
+    """The title, and on a second line what was filtered and how many rows failed."""
+    notes = ([f"where {', '.join(where)}"] if where else []) + ([f"{errors} error rows skipped"] if errors else [])
+    ax.set_title(text + ("\n(" + "; ".join(notes) + ")" if notes else ""))
+
+
+def _short(column: str) -> str:
+    """core.mxu.rows → rows, for labels beside points."""
+    return column.rsplit(".", 1)[-1]
+
+
+def _with_unit(column: str, value, units: dict) -> str:
+    unit = units.get(column)
+    return _text(value) + (f" {unit}" if unit else "")
+
+
+def _log_if_wide(ax, axis: str, values) -> None:
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values) & (values > 0)]
+    if len(values) and values.min() > 0 and values.max() / values.min() >= 50:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def _numeric(table: pd.DataFrame, column: str) -> bool:
+    return pd.api.types.is_numeric_dtype(table[column])
+
+
+def line(folder: Folder, request: Request):
+    if not request.x or not request.y:
+        raise TortoiseError("plot --kind line: give --x COLUMN (a swept path or metric) and --y METRIC, e.g. "
+                            f"--x {(folder.axes or ['core.mxu.rows'])[0]} --y tokens_per_s")
+    table, errors = rows(folder, request, [request.x, request.y, request.hue])
+    for column in (request.x, request.y):
+        if not _numeric(table, column):
+            raise TortoiseError(f"plot --kind line: {column!r} is text, not a number; pick a numeric column "
+                                "(or use it as --hue)")
+    split = varying(table, _design_columns(folder, request.x, request.y, request.hue))
+    single = request.hue if request.hue and table[request.hue].nunique() == 1 else None  # said once, in the title
+    if single:
+        request = Request(request.x, request.y, request.z, None, request.where)
+    facet = _facet(table, request, split)
+    keys = ([request.hue] if request.hue else []) + [c for c in split if c != facet]
+    panels = list(table.groupby(facet, sort=True)) if facet else [(None, table)]
+    units = folder.units
+    fig, axes = figure(7.5 if len(panels) == 1 else 4.2 * min(len(panels), 3),
+                       4.5 if len(panels) == 1 else 3.6 * -(-len(panels) // 3), ncols=min(len(panels), 3),
+                       nrows=-(-len(panels) // 3), squeeze=False, sharex=True, sharey=True)
+    for ax, (value, panel) in zip(axes.flat, panels, strict=False):
+        _lines(ax, panel, request, keys, units)
+        _log_if_wide(ax, "x", scaled(request.x, table[request.x], units))
+        _log_if_wide(ax, "y", scaled(request.y, table[request.y], units))
+        if request.x in units and ax.get_xscale() == "log":
+            ticks = sorted(table[request.x].unique())
+            ax.set_xticks(ticks, [_text(t) for t in ticks])
+            ax.minorticks_off()
+        if facet:
+            ax.set_title(f"{facet} = {_with_unit(facet, value, units)}", fontsize=10)
+        ax.set_xlabel(axis_label(request.x, units))
+        ax.set_ylabel(axis_label(request.y, units))
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    head = f"{metric(request.y).label} vs {request.x}: {_subject(folder, table)}"
+    if single:
+        head += f", {_text(table[single].iloc[0])}"
+    if facet:
+        fig.suptitle(head + (f"\n(where {', '.join(request.where)})" if request.where else "")
+                     + (f"\n({errors} error rows skipped)" if errors else ""), fontsize=11)
+        fig.tight_layout()
+    else:
+        _title(axes[0, 0], head, errors, request.where)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if any(labels):
+        outside = facet or len(labels) > 4
+        last = axes[0, min(len(panels), 3) - 1]
+        last.legend(handles, labels, title=", ".join(keys), fontsize=8, title_fontsize=8,
+                    **({"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)} if outside else {"loc": "best"}))
+    return fig
+
+
+def _facet(table: pd.DataFrame, request: Request, split: list[str]) -> str | None:
+    """None when all lines fit one panel; else the other axis with the fewest values, one panel per value
+    (still no averaging); one line if even that does not fit."""
+    keys = ([request.hue] if request.hue else []) + split
+    count = table.groupby(keys).ngroups if keys else 1
+    if count <= MAX_LINES:
+        return None
+    for facet in sorted(split, key=lambda c: table[c].nunique()):
+        rest = [k for k in keys if k != facet]
+        per_panel = table.groupby(rest).ngroups if rest else 1
+        if table[facet].nunique() <= MAX_PANELS and per_panel <= MAX_LINES:
+            return facet
+    example = split[0] if split else keys[0]
+    raise TortoiseError(f"plot --kind line: {count} lines (one per {', '.join(keys)}); fix some with --where "
+                        f"COLUMN=VALUE, e.g. --where {example}={_text(table[example].iloc[0])}")
+
+
+def _lines(ax, table: pd.DataFrame, request: Request, keys: list[str], units: dict) -> None:
+    series = list(table.groupby(keys, sort=True)) if keys else [((), table)]
+    for i, (key, group) in enumerate(series):
+        key = key if isinstance(key, tuple) else (key,)
+        group = group.sort_values(request.x)
+        label = ", ".join(_with_unit(k, v, units) if k == request.hue or len(keys) == 1
+                          else f"{k}={_with_unit(k, v, units)}" for k, v in zip(keys, key, strict=True))
+        ax.plot(scaled(request.x, group[request.x], units), scaled(request.y, group[request.y], units),
+                marker=MARKERS[i % len(MARKERS)], color=PALETTE[i % len(PALETTE)], label=label or None, ms=5)
+
+
+def _subject(folder: Folder, table: pd.DataFrame) -> str:
+    """'sweep mxu on h100' — what was run, on what."""
+    hardware = ", ".join(map(str, table["hardware"].unique())) if "hardware" in table.columns else ""
+    name = folder.meta.get("name") or folder.path.name
+    return f"sweep {name}" + (f" on {hardware}" if hardware else "")
+
+
+def heatmap(folder: Folder, request: Request):
+    if not (request.x and request.y and request.z):
+        axes = folder.axes + ["core.mxu.rows", "memory.hbm.bandwidth"]
+        raise TortoiseError(f"plot --kind heatmap: give --x and --y (two swept paths) and --z METRIC, e.g. "
+                            f"--x {axes[0]} --y {axes[1]} --z tokens_per_s")
+    table, errors = rows(folder, request, [request.x, request.y, request.z, request.hue])
+    if not _numeric(table, request.z):
+        raise TortoiseError(f"plot --kind heatmap: --z {request.z!r} is text, not a number")
+    extra = varying(table, _design_columns(folder, request.x, request.y))
+    if extra:
+        raise TortoiseError(f"plot --kind heatmap: {', '.join(extra)} also vary; fix each with --where, e.g. "
+                            f"--where {extra[0]}={_text(table[extra[0]].iloc[0])}")
+    grid = table.pivot_table(index=request.y, columns=request.x, values=request.z, aggfunc="first")
+    values = scaled(request.z, grid.to_numpy(float))
+    fig, ax = figure(max(5.0, 1.0 + 0.9 * grid.shape[1]), max(3.5, 1.2 + 0.55 * grid.shape[0]))
+    finite = values[np.isfinite(values)]
+    from matplotlib.colors import LogNorm
+
+    norm = LogNorm() if len(finite) and finite.min() > 0 and finite.max() / finite.min() >= 100 else None
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis", norm=norm)
+    ax.set_xticks(range(grid.shape[1]), [_text(v) for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [_text(v) for v in grid.index])
+    ax.grid(False)
+    units = folder.units
+    ax.set_xlabel(axis_label(request.x, units))
+    ax.set_ylabel(axis_label(request.y, units))
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label(axis_label(request.z, units))
+    if values.size <= 120:
+        middle = np.nanmean([np.nanmin(values), np.nanmax(values)]) if len(finite) else 0
+        if norm is not None:
+            middle = np.sqrt(np.nanmin(values) * np.nanmax(values))
+        for (r, c), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                        color="black" if v > middle else "white")
+    _title(ax, f"{metric(request.z).label}: {_subject(folder, table)}", errors, request.where)
+    return fig
+
+
+def pareto_front(x, y, x_higher: bool, y_higher: bool) -> np.ndarray:
+    """Mask of the non-dominated points: no other point is at least as good on both metrics and better
+    on one. Duplicates of a front point are all on the front."""
+    x = np.asarray(x, float) * (1 if x_higher else -1)
+    y = np.asarray(y, float) * (1 if y_higher else -1)
+    ge = (x[None, :] >= x[:, None]) & (y[None, :] >= y[:, None])  # [i, j]: j at least as good as i
+    gt = (x[None, :] > x[:, None]) | (y[None, :] > y[:, None])
+    return ~(ge & gt).any(axis=1)
+
+
+def _direction(column: str, flag: str) -> bool:
+    better = metric(column).higher_is_better
+    if better is None:
+        known = ", ".join(sorted(c for c, m in _directional().items()))
+        raise TortoiseError(f"plot --kind pareto: {flag} {column!r} has no better direction; use a metric such as "
+                            f"{known}")
+    return better
+
+
+def _directional() -> dict:
+    from simulator.report.style import METRICS
+
+    return {c: m for c, m in METRICS.items() if m.higher_is_better is not None}
+
+
+def pareto(folder: Folder, request: Request):
+    if not request.x or not request.y:
+        raise TortoiseError("plot --kind pareto: give two metrics, e.g. --x tokens_per_s --y energy_per_token_j")
+    table, errors = rows(folder, request, [request.x, request.y, request.hue])
+    x_up, y_up = _direction(request.x, "--x"), _direction(request.y, "--y")
+    table = table[np.isfinite(table[request.x].astype(float)) & np.isfinite(table[request.y].astype(float))]
+    units = folder.units
+    xs, ys = scaled(request.x, table[request.x], units), scaled(request.y, table[request.y], units)
+    fig, ax = figure(8, 5)
+    hues = list(dict.fromkeys(table[request.hue])) if request.hue else [None]
+    for i, hue in enumerate(hues):
+        sel = (table[request.hue] == hue).to_numpy() if request.hue else np.ones(len(table), bool)
+        ax.scatter(xs[sel], ys[sel], color=PALETTE[i % len(PALETTE)], alpha=0.55, s=28, edgecolor="none",
+                   label=_text(hue) if request.hue else "design point")
+    front = pareto_front(table[request.x], table[request.y], x_up, y_up)
+    order = np.argsort(xs.to_numpy()[front])
+    fx, fy = xs.to_numpy()[front][order], ys.to_numpy()[front][order]
+    ax.plot(fx, fy, color="black", lw=1.2, marker="o", mfc="none", ms=9, label="Pareto front", zorder=4)
+    front_rows = table[front].iloc[order]
+    label_columns = [c for c in varying(table, _design_columns(folder)) if c in folder.axes
+                     or front_rows[c].nunique() > 1]
+    spots = front_rows.assign(_x=np.round(fx, 9), _y=np.round(fy, 9)).groupby(["_x", "_y"], sort=False)
+    if len(spots) <= 15:  # one label per spot: designs that tie are listed together
+        for (px, py), same in spots:
+            text = ", ".join(f"{_short(c)}={'/'.join(_text(v) for v in sorted(same[c].unique()))}"
+                             + (f" {units[c]}" if units.get(c) else "") for c in label_columns)
+            text = (f"{len(same)} designs: " if len(same) > 1 else "") + text
+            if text:  # labels point inward, away from the best corner
+                ax.annotate(text, (px, py), xytext=(-8 if x_up else 8, -4 if y_up else 4), textcoords="offset points",
+                            fontsize=7, color="#333333", ha="right" if x_up else "left", va="top" if y_up else "bottom")
+    _log_if_wide(ax, "x", xs)
+    _log_if_wide(ax, "y", ys)
+    ax.set_xlabel(axis_label(request.x, units) + (" → better" if x_up else " ← better"))
+    ax.set_ylabel(axis_label(request.y, units) + (" ↑ better" if y_up else " ↓ better"))
+    corner = ("upper " if y_up else "lower ") + ("right" if x_up else "left")
+    _title(ax, f"Pareto front, {metric(request.x).label} vs {metric(request.y).label}: {_subject(folder, table)}\n"
+           f"best corner: {corner}; {int(front.sum())} of {len(table)} points on the front", errors, request.where)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+SWEEP_KINDS = {"line": line, "heatmap": heatmap, "pareto": pareto}
