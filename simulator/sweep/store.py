@@ -1,0 +1,139 @@
+"""The sweep folder (docs/sweeps.md): points.jsonl is the durable record, results.csv/.parquet are views of it.
+
+Every finished row is one JSON line, appended and flushed at once, so a kill loses nothing finished. The table
+is rebuilt from those lines for the sweep being run: rows are looked up by key, so rows of another sweep in
+the same folder stay in points.jsonl but stay out of the table.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from simulator import __version__
+from simulator.errors import TortoiseError
+from simulator.sweep.plan import Plan, Row
+from simulator.sweep.spec import HARDWARE
+
+RECORD = "points.jsonl"
+OWN_FILES = {RECORD, "meta.json", "sweep.yaml", "results.csv", "results.parquet"}
+FIRST = ("point", "key", "hardware", "workload", "workload_file")
+# A row's own columns (point, axes, …) come from the sweep being run, not from the stored record.
+RESULT_FIELDS_SKIPPED = set(FIRST)
+
+
+class Store:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.record = self.folder / RECORD
+        self._file = None
+
+    def open(self) -> dict[str, dict]:
+        """Create the folder (refusing one that holds something else) and read what is done: key → stored row.
+        A torn last line (the process was killed mid-write) is cut off, so its row runs again."""
+        if self.folder.exists() and not self.folder.is_dir():
+            raise TortoiseError(f"--out {self.folder}: is a file, not a folder")
+        if self.folder.is_dir():
+            names = {p.name for p in self.folder.iterdir()}
+            if names and not names & {RECORD, "meta.json"}:
+                raise TortoiseError(f"--out {self.folder}: the folder holds other files and no sweep; give a new or "
+                                    "empty folder, or one a sweep wrote")
+            self._check_kind()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        done = {}
+        if self.record.is_file():
+            data = self.record.read_bytes()
+            end = data.rfind(b"\n") + 1
+            if end < len(data):
+                with open(self.record, "r+b") as f:
+                    f.truncate(end)
+            for line in data[:end].decode("utf-8", errors="replace").splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and isinstance(row.get("key"), str):
+                    done[row["key"]] = row
+        self._file = open(self.record, "a", encoding="utf-8")
+        return done
+
+    def _check_kind(self) -> None:
+        meta = self.folder / "meta.json"
+        if meta.is_file():
+            try:
+                kind = json.loads(meta.read_text()).get("kind")
+            except (json.JSONDecodeError, AttributeError, OSError):
+                kind = None
+            if kind != "sweep":
+                raise TortoiseError(f"--out {self.folder}: holds a {kind or 'non-sweep'} folder's results; give "
+                                    "another folder")
+
+    def append(self, row: dict) -> None:
+        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def copy_sweep(self, path: Path) -> None:
+        target = self.folder / "sweep.yaml"
+        if not target.exists() or target.read_bytes() != Path(path).read_bytes():
+            shutil.copyfile(path, target)
+
+    def write_meta(self, plan: Plan, rows: int, errors: int) -> None:
+        sweep = plan.sweep
+        meta = {
+            "kind": "sweep", "name": sweep.name, "description": sweep.description, "tortoise": __version__,
+            "mode": sweep.mode,
+            "axes": {path: {"unit": axis.unit, "values": list(axis.values)} | ({"tied": list(axis.paths)}
+                                                                               if len(axis.paths) > 1 else {})
+                     for axis in sweep.axes for path in axis.paths},
+            "hardware": list(sweep.hardware), "workloads": list(sweep.workloads), "set": list(sweep.fixed),
+            "points": len(plan.points), "rows": rows, "rows_planned": len(plan.rows), "errors": errors,
+        }
+        if sweep.mode == "random":
+            meta |= {"samples": sweep.samples, "seed": sweep.seed}
+        _write_atomic(self.folder / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+
+    def write_table(self, plan: Plan, done: dict[str, dict]) -> pd.DataFrame:
+        table = results_table(plan, done)
+        _write_atomic(self.folder / "results.csv", lambda p: table.to_csv(p, index=False))
+        _write_atomic(self.folder / "results.parquet", lambda p: table.to_parquet(p, index=False))
+        return table
+
+
+def table_row(row: Row, result: dict) -> dict:
+    """One table row: this sweep's own columns, then the stored status, error and metrics."""
+    own = {"point": row.point, "key": row.task.key, "hardware": row.hardware, "workload": row.workload,
+           "workload_file": row.workload_file}
+    own |= {path: value for path, value in row.columns.items() if path != HARDWARE}
+    own |= {"status": result.get("status", "ok"), "error": result.get("error", "")}
+    return own | {k: v for k, v in result.items() if k not in own and k not in RESULT_FIELDS_SKIPPED}
+
+
+def results_table(plan: Plan, done: dict[str, dict]) -> pd.DataFrame:
+    """The finished rows of this sweep, sorted by (point, workload order); columns in a fixed order."""
+    records = [table_row(row, done[row.task.key]) for row in plan.rows if row.task.key in done]
+    columns = list(FIRST) + [p for a in plan.sweep.axes for p in a.paths if p != HARDWARE] + ["status", "error"]
+    seen = set(columns)
+    for record in records:
+        for name in record:
+            if name not in seen:
+                seen.add(name)
+                columns.append(name)
+    table = pd.DataFrame.from_records(records, columns=columns)
+    for name in table.columns:  # text columns with gaps (error rows) hold None, which parquet accepts
+        if table[name].dtype == object:
+            table[name] = table[name].astype(object).where(table[name].notna(), None)
+    return table
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write beside the target, then rename: a reader (or a kill) never sees half a table."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
