@@ -8,14 +8,14 @@ import pandas as pd
 from simulator.errors import TortoiseError
 
 
-def _bytes(n: float) -> str:
+def format_bytes(n: float) -> str:
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n:.0f} B"
 
 
-def _time(s: float) -> str:
+def format_time(s: float) -> str:
     for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
         if s >= scale:
             return f"{s / scale:.3f} {unit}"
@@ -47,16 +47,17 @@ def summary_text(summary: dict, table: pd.DataFrame, top: int = 12) -> str:
     s = summary
     lines = [
         f"{s['workload']} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz): {s['ops']} ops",
-        f"  total            {s['cycles']:,} cycles = {_time(s['seconds'])}",
+        f"  total            {s['cycles']:,} cycles = {format_time(s['seconds'])}",
         f"  throughput       {s['achieved_tflops']:.1f} TFLOP/s of {s['peak_tflops']:.1f} peak "
         f"({s['gemm_dtypes'] or 'no GEMMs'}), MXU utilization {100 * s['mxu_utilization']:.1f} %",
         f"  critical core    {s['compute_cycles']:,} compute + {s['stall_cycles']:,} memory-stall + "
         f"{s['overhead_cycles']:,} per-op overhead cycles",
         f"  roofline         {s['roofline_fraction'] * 100:.1f} % of the {s['roofline_bound']}-bound "
         f"floor ({s['roofline_cycles']:,.0f} cycles)",
-        f"  bytes moved      HBM read {_bytes(s['bytes_hbm_read'])}, HBM write {_bytes(s['bytes_hbm_write'])}, "
-        f"L2 read {_bytes(s['bytes_l2_read'])}, SRAM read {_bytes(s['bytes_sram_read'])}, "
-        f"SRAM write {_bytes(s['bytes_sram_write'])}",
+        f"  bytes moved      HBM read {format_bytes(s['bytes_hbm_read'])}, "
+        f"HBM write {format_bytes(s['bytes_hbm_write'])}, "
+        f"L2 read {format_bytes(s['bytes_l2_read'])}, SRAM read {format_bytes(s['bytes_sram_read'])}, "
+        f"SRAM write {format_bytes(s['bytes_sram_write'])}",
         _energy_line(s),
         "",
         f"  {'op':<14}{'shape':>18}{'tile':>16}{'cores':>6}{'cycles':>14}{'stall %':>8}{'TFLOP/s':>9}"
@@ -73,7 +74,7 @@ def summary_text(summary: dict, table: pd.DataFrame, top: int = 12) -> str:
     return "\n".join(lines)
 
 
-def _pct(x: float) -> str:
+def format_pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
@@ -99,19 +100,20 @@ def _system_lines(s: dict, stages: pd.DataFrame, links: pd.DataFrame) -> list[st
         "",
         f"  system           {s['chips_used']} of {s['chips']} chips ({s['topology']}); {_parallel(s)}; "
         f"collectives {', '.join(s['collective_algorithms']) or 'none'}",
-        f"  links            {_bytes(s['link_bytes'])} carried, busiest link {_pct(s['max_link_utilization'])} "
-        "utilized",
+        f"  links            {format_bytes(s['link_bytes'])} carried, busiest link "
+        f"{format_pct(s['max_link_utilization'])} utilized",
         f"  {'per chip':<16}{'compute':>12}{'mem stall':>12}{'overhead':>12}{'exposed comm':>14}{'idle':>12}"
         f"{'overlapped comm':>17}",
     ]
     for r in stages.itertuples():
         label = f"stage {r.stage} ({r.chips} chips)"
-        lines.append(f"  {label:<16}{_time(r.compute_s):>12}{_time(r.memory_stall_s):>12}"
-                     f"{_time(r.overhead_s):>12}{_time(r.exposed_comm_s):>14}{_time(r.idle_s):>12}"
-                     f"{_time(r.overlapped_comm_s):>17}")
+        lines.append(f"  {label:<16}{format_time(r.compute_s):>12}{format_time(r.memory_stall_s):>12}"
+                     f"{format_time(r.overhead_s):>12}{format_time(r.exposed_comm_s):>14}{format_time(r.idle_s):>12}"
+                     f"{format_time(r.overlapped_comm_s):>17}")
     for r in links.sort_values("utilization", ascending=False).head(4).itertuples():
-        lines.append(f"  {'link ' + r.src + '→' + r.dst:<16}{_bytes(r.bytes):>12} at {r.bandwidth_gb_s:.0f} GB/s, "
-                     f"{_pct(r.utilization)} utilized")
+        link = f"link {r.src}→{r.dst}"
+        lines.append(f"  {link:<16}{format_bytes(r.bytes):>12} at {r.bandwidth_gb_s:.0f} GB/s, "
+                     f"{format_pct(r.utilization)} utilized")
     return lines
 
 
@@ -127,24 +129,24 @@ def llm_summary_text(summary: dict, groups: pd.DataFrame, stages: pd.DataFrame |
         f"  scenario         batch {s['batch']}, {_lengths(s)}; weights {s['weights_dtype']}, "
         f"activations {s['activations_dtype']}, "
         f"KV cache {s['kv_cache_dtype']}, {'fused' if s['fused_attention'] else 'unfused'} attention",
-        f"  total            {s['cycles']:,} cycles = {_time(s['seconds'])} over {s['passes']} pass(es), "
+        f"  total            {s['cycles']:,} cycles = {format_time(s['seconds'])} over {s['passes']} pass(es), "
         f"{s['ops']:,} ops",
     ]
     if "ttft_s" in s:
-        lines.append(f"  TTFT             {_time(s['ttft_s'])}")
+        lines.append(f"  TTFT             {format_time(s['ttft_s'])}")
     if "tpot_s" in s:
-        lines.append(f"  TPOT             {_time(s['tpot_s'])}")
+        lines.append(f"  TPOT             {format_time(s['tpot_s'])}")
     if "e2e_s" in s:
-        lines.append(f"  end to end       {_time(s['e2e_s'])}")
+        lines.append(f"  end to end       {format_time(s['e2e_s'])}")
     lines += [
         f"  tokens/s         {s['tokens_per_s']:,.1f} total, {s['tokens_per_s_per_user']:,.1f} per user",
-        f"  MFU              {_pct(s['mfu'])} ({s['achieved_tflops']:.1f} of {s['peak_tflops']:.1f} TFLOP/s)",
-        f"  MBU              {_pct(s['mbu'])} ({_bytes(s['model_bytes'])} that must move, at "
+        f"  MFU              {format_pct(s['mfu'])} ({s['achieved_tflops']:.1f} of {s['peak_tflops']:.1f} TFLOP/s)",
+        f"  MBU              {format_pct(s['mbu'])} ({format_bytes(s['model_bytes'])} that must move, at "
         f"{str(s['chips_used']) + ' × ' if s.get('chips_used', 1) > 1 else ''}{s['hbm_bandwidth_tb_s']:.2f} TB/s)",
-        f"  HBM footprint    {_bytes(s['memory_required'])} of {_bytes(s['hbm_capacity'])}"
+        f"  HBM footprint    {format_bytes(s['memory_required'])} of {format_bytes(s['hbm_capacity'])}"
         f"{' per chip' if 'chips' in s else ''}: weights "
-        f"{_bytes(s['memory_weights'])}, KV cache {_bytes(s['memory_kv_cache'])}, activations "
-        f"{_bytes(s['memory_activations'])}",
+        f"{format_bytes(s['memory_weights'])}, KV cache {format_bytes(s['memory_kv_cache'])}, activations "
+        f"{format_bytes(s['memory_activations'])}",
         _energy_line(s),
         f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
     ]
@@ -156,8 +158,8 @@ def llm_summary_text(summary: dict, groups: pd.DataFrame, stages: pd.DataFrame |
     ]
     for g in groups.itertuples():
         intensity = "" if pd.isna(g.arithmetic_intensity) else f"{g.arithmetic_intensity:.1f}"
-        lines.append(f"  {g.group or '(none)':<16}{_time(g.seconds):>12}{_pct(g.share):>8}{g.ops:>8,}"
-                     f"{g.flops / 1e12:>10.3f}{_bytes(g.hbm_bytes):>12}{intensity:>9}  {g.bound}")
+        lines.append(f"  {g.group or '(none)':<16}{format_time(g.seconds):>12}{format_pct(g.share):>8}{g.ops:>8,}"
+                     f"{g.flops / 1e12:>10.3f}{format_bytes(g.hbm_bytes):>12}{intensity:>9}  {g.bound}")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from simulator import __version__
 from simulator.errors import TortoiseError
 from simulator.overrides import split_overrides
-from simulator.results.output import _bytes, _pct, _time
+from simulator.results.output import format_bytes, format_pct, format_time
 from simulator.results.row import flat_row
 
 
@@ -194,11 +194,11 @@ def _show(value, kind: str) -> str:
     if value is None:
         return "—"
     if kind == "time":
-        return _time(value)
+        return format_time(value)
     if kind == "pct":
-        return _pct(value)
+        return format_pct(value)
     if kind == "bytes":
-        return _bytes(value)
+        return format_bytes(value)
     if kind == "energy":
         return f"{value * 1e3:.3f} mJ" if value < 1 else f"{value:.3f} J"
     if kind == "power":
@@ -224,7 +224,7 @@ def table_text(comparison: Comparison) -> str:
                                                                                                  strict=True)]
             if m.column.startswith("group_s."):
                 g = m.column[8:]
-                shown = [s if v is None else f"{s} {_pct(rows[d].get('time_share.' + g, 0.0))} "
+                shown = [s if v is None else f"{s} {format_pct(rows[d].get('time_share.' + g, 0.0))} "
                          f"{rows[d].get('bound.' + g, '')}" for s, v, d in zip(shown, values, c.designs, strict=True)]
             elif m.column.startswith("time_share."):
                 continue  # shown beside the group's time

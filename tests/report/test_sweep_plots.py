@@ -74,7 +74,7 @@ def test_line_where_fixes_an_axis_and_scales_to_the_label_unit(sweep_folder):
 
 def test_heatmap_cells_are_the_table_and_need_other_axes_fixed(sweep_folder):
     folder = load_folder(sweep_folder)
-    with pytest.raises(TortoiseError, match="workload also vary"):
+    with pytest.raises(TortoiseError, match="workload also varies"):
         heatmap(folder, Request("core.mxu.rows", "memory.hbm.bandwidth", "tokens_per_s"))
     fig = heatmap(folder, Request("core.mxu.rows", "memory.hbm.bandwidth", "tokens_per_s", None,
                                   ("workload=llama3_8b_prefill",)))
