@@ -173,7 +173,8 @@ def heatmap(folder: Folder, request: Request):
         raise TortoiseError(f"plot --kind heatmap: --z {request.z!r} is text, not a number")
     extra = varying(table, _design_columns(folder, request.x, request.y))
     if extra:
-        raise TortoiseError(f"plot --kind heatmap: {', '.join(extra)} also {'vary' if len(extra) > 1 else 'varies'}; fix each with --where, e.g. "
+        verb = "vary" if len(extra) > 1 else "varies"
+        raise TortoiseError(f"plot --kind heatmap: {', '.join(extra)} also {verb}; fix each with --where, e.g. "
                             f"--where {extra[0]}={_text(table[extra[0]].iloc[0])}")
     grid = table.pivot_table(index=request.y, columns=request.x, values=request.z, aggfunc="first")
     values = scaled(request.z, grid.to_numpy(float))
