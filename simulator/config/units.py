@@ -80,12 +80,7 @@ def parse_size(value) -> int:
 
 def parse_frequency(value) -> float:
     """Hertz from 940 MHz or 1.05 GHz."""
-    if not isinstance(value, str):
-        raise ValueError
-    number, unit = _split(value)
-    if unit not in FREQ_UNITS:
-        raise ValueError
-    return _positive(number) * FREQ_UNITS[unit]
+    return _with_unit(value, FREQ_UNITS)
 
 
 @dataclass(frozen=True)
