@@ -1,5 +1,7 @@
 """YAML reading and dotted-path overrides shared by every config-like file (hardware, workloads)."""
 
+import copy
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -8,7 +10,23 @@ from simulator.errors import ConfigError
 
 
 def read_mapping(path: Path) -> dict:
-    """The top-level mapping of a YAML file, or a one-line ConfigError."""
+    """The top-level mapping of a YAML file, or a one-line ConfigError. Parsed files are kept (keyed by
+    path, size and modification time) because a sweep loads the same preset for every point; callers get
+    their own copy to change."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return copy.deepcopy(_parse(Path(path)))  # reports the missing or unreadable file
+    return copy.deepcopy(_parsed(str(path), str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns))
+
+
+@lru_cache(maxsize=256)
+def _parsed(shown: str, resolved: str, size: int, mtime_ns: int) -> dict:
+    """`shown` is the path as given, for error messages; `resolved`, size and time say it is the same file."""
+    return _parse(Path(shown))
+
+
+def _parse(path: Path) -> dict:
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
