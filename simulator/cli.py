@@ -8,6 +8,7 @@ from simulator import __version__
 from simulator.config.presets import preset_names, preset_path
 from simulator.errors import TortoiseError
 from simulator.overrides import split_overrides
+from simulator.progress import ProgressBar
 
 
 def cmd_run(args) -> int:
@@ -18,7 +19,7 @@ def cmd_run(args) -> int:
     hw_overrides, wl_overrides = split_overrides(args.set)
     chip = load_chip(args.hardware, hw_overrides)
     workload = _workload(args, wl_overrides)
-    with _Progress() as progress:
+    with ProgressBar("simulating passes", minimum=8) as progress:
         result = run_workload(chip, workload, progress)
     if isinstance(result, LLMResult):
         print(llm_summary_text(result.summary, result.breakdown, result.stages, result.links))
@@ -83,38 +84,6 @@ def _workload(args, overrides: list[str]):
     name = f"{Path(args.model).stem}_{flags.get('phase', 'decode')}"
     data = {"name": name, "model": args.model, "scenario": flags}
     return load_llm(data, f"--model {args.model}", Path.cwd(), overrides)
-
-
-class _Progress:
-    """A progress bar on stderr for runs of many passes (generation); silent for one pass."""
-
-    def __enter__(self):
-        self._bar = None
-        return self
-
-    def __call__(self, done: int, total: int) -> None:
-        if total < 8:
-            return
-        if self._bar is None:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(TextColumn("simulating passes"), BarColumn(),
-                                 TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
-                                 console=_stderr_console(), transient=True)
-            self._bar.start()
-            self._task = self._bar.add_task("passes", total=total)
-        self._bar.update(self._task, completed=done)
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.stop()
-        return False
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 def _whole_number(minimum: int):

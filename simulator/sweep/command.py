@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.progress import ProgressBar
 from simulator.sweep.plan import Plan, plan
 from simulator.sweep.runner import default_workers, run_dask, run_in_process, run_local
 from simulator.sweep.spec import HARDWARE, load_sweep
@@ -54,7 +55,8 @@ def _run(the_plan: Plan, store: Store, done: dict, args) -> int:
             result = {"key": task.key} | result
             store.append(result)
             done[task.key] = json.loads(json.dumps(result))  # exactly what a resume would read back
-        progress.advance(sum(row.task.key == task.key for row in by_key.get(task.key, ())))
+        shown[0] += len(by_key.get(task.key, ()))
+        progress(shown[0], len(rows))
         if time.monotonic() - last_write[0] >= TABLE_EVERY_S:
             store.write_table(the_plan, done)
             last_write[0] = time.monotonic()
@@ -63,9 +65,12 @@ def _run(the_plan: Plan, store: Store, done: dict, args) -> int:
     for row in rows:
         by_key.setdefault(row.task.key, []).append(row)
     store.write_meta(the_plan, skipped, _errors(the_plan, done))
-    progress = _Progress(sweep.name, len(rows), skipped)
+    shown = [skipped]  # rows finished, for the bar
+    progress = ProgressBar(f"sweep {sweep.name}", " rows", rate=True)
     try:
         with progress:
+            if todo:
+                progress(skipped, len(rows))
             if todo and args.scheduler:
                 run_dask(todo, args.scheduler, report)
             elif todo and workers == 1:
@@ -124,39 +129,3 @@ def dry_run_text(the_plan: Plan) -> str:
     if len(the_plan.points) > SHOWN_POINTS:
         lines.append(f"  … and {len(the_plan.points) - SHOWN_POINTS} more")
     return "\n".join(lines)
-
-
-class _Progress:
-    """A rich progress bar on stderr (rows done / total, rate, time left); silent when stderr is not a terminal."""
-
-    def __init__(self, name: str, total: int, done: int):
-        self.name, self.total, self.done = name, total, done
-        self._bar = None
-
-    def __enter__(self):
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if console.is_terminal and self.done < self.total:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self._bar = Progress(TextColumn(f"sweep {self.name}"), BarColumn(),
-                                 TextColumn("{task.completed}/{task.total} rows"),
-                                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                                 TimeRemainingColumn(), console=console, transient=True)
-            self._bar.start()
-            self._task = self._bar.add_task("rows", total=self.total, completed=self.done, rate="")
-            self._start, self._start_done = time.monotonic(), self.done
-        return self
-
-    def advance(self, rows: int) -> None:
-        self.done += rows
-        if self._bar is not None:
-            elapsed = time.monotonic() - self._start
-            rate = f"{(self.done - self._start_done) / elapsed:.1f} rows/s" if elapsed > 0 else ""
-            self._bar.update(self._task, completed=self.done, rate=rate)
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.stop()
-        return False

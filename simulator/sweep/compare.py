@@ -15,6 +15,7 @@ import pandas as pd
 from simulator import __version__
 from simulator.errors import TortoiseError
 from simulator.overrides import split_overrides
+from simulator.progress import ProgressBar
 from simulator.results.output import format_bytes, format_pct, format_time
 from simulator.results.row import flat_row
 
@@ -244,40 +245,8 @@ def table_text(comparison: Comparison) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-class _Progress:
-    """One line on stderr saying which design × workload is running (rich; gone when done). Only on a
-    terminal: piped or logged stderr stays clean."""
-
-    def __enter__(self):
-        self._bar, self._off = None, False
-        return self
-
-    def __call__(self, done: int, total: int, text: str) -> None:
-        if self._off:
-            return
-        if self._bar is None:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            console = Console(stderr=True)
-            if not console.is_terminal:
-                self._off = True
-                return
-            self._bar = Progress(TextColumn("comparing"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                 TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                                 transient=True)
-            self._bar.start()
-            self._task = self._bar.add_task(text, total=total)
-        self._bar.update(self._task, completed=done, description=text)
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.stop()
-        return False
-
-
 def compare_command(args) -> int:
-    with _Progress() as progress:
+    with ProgressBar("comparing") as progress:
         comparison = run_comparison(args.hardware, args.workload, args.set, progress)
     print(table_text(comparison), end="")
     if args.out:
