@@ -1,0 +1,126 @@
+"""The golden table: every bundled preset × bundled workload (plus a few parallel plans on the systems),
+cycles and key metrics, compared exactly with tests/golden.csv.
+
+A change that moves a number must be deliberate: regenerate with `python tests/test_golden.py --write`
+and say in the commit message why each number moved. The same runs check the invariants every result
+must keep (cycles ≥ roofline, the table's end equals the summary's cycles)."""
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.api import run_files
+from simulator.errors import CapacityError, TortoiseError
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden.csv"
+CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
+WORKLOADS = sorted(p.stem for p in (ROOT / "workloads").glob("*.yaml"))
+# Parallel plans on the multi-chip presets: every axis that moves data between chips is covered.
+PLANS = {
+    ("dgx_h100", "llama3_70b_decode"): ("parallel.tp=8",),
+    ("dgx_h100", "mixtral_8x7b_decode"): ("parallel.ep=8",),
+    ("dgx_a100", "llama3_8b_prefill"): ("scenario.batch=2", "parallel.tp=4", "parallel.pp=2", "parallel.microbatches=2"),
+    ("dgx_a100", "llama3_8b_decode"): ("scenario.batch=8", "parallel.tp=4", "parallel.dp=2"),
+    ("tpu_v4_4x4x4", "llama3_70b_decode"): ("parallel.tp=8", "parallel.pp=8"),
+    ("tpu_v4_2x2x2", "qwen3_30b_a3b_decode"): ("parallel.tp=2", "parallel.ep=4", "parallel.sequence_parallel=true"),
+}
+KEYS = ("cycles", "compute_cycles", "stall_cycles", "overhead_cycles", "flops", "bytes_hbm_read",
+        "bytes_hbm_write", "bytes_l2_read", "bytes_sram_read", "bytes_sram_write", "energy_j", "mbu", "mfu",
+        "exposed_comm_s", "overlapped_comm_s", "link_bytes")
+CASES = [(c, w, ()) for c in CONFIGS for w in WORKLOADS] + [(c, w, s) for (c, w), s in PLANS.items()]
+
+
+def _case_id(case) -> str:
+    config, workload, sets = case
+    return "-".join((config, workload, *sets))
+
+
+def _paths(config: str, workload: str) -> tuple[str, str]:
+    return str(ROOT / "configs" / f"{config}.yaml"), str(ROOT / "workloads" / f"{workload}.yaml")
+
+
+def _is_model(workload: str) -> bool:
+    return "model:" in (ROOT / "workloads" / f"{workload}.yaml").read_text()
+
+
+def golden_run(config: str, workload: str, sets: tuple[str, ...]):
+    """(golden figures, result or None); a model that does not fit is still simulated, with the check off."""
+    overrides = list(sets) + (["scenario.check_capacity=false"] if _is_model(workload) else [])
+    row = {"case": _case_id((config, workload, sets))}
+    try:
+        result = run_files(*_paths(config, workload), workload_overrides=overrides)
+    except TortoiseError as e:
+        return row | {"status": type(e).__name__}, None
+    row["status"] = "ok"
+    for key in KEYS:
+        value = result.summary.get(key, "")
+        row[key] = value if isinstance(value, int | str) else repr(float(value))
+    return row, result
+
+
+def _check_invariants(config: str, workload: str, result) -> None:
+    assert result.summary["chip"] == config
+    assert result.summary["cycles"] > 0
+    if not _is_model(workload):
+        assert len(result.table) == len(result.graph.ops) > 0
+        assert result.summary["cycles"] == result.table["end"].max()
+        return
+    assert result.summary["cycles"] == sum(run.cycles for run in result.runs)
+    assert result.summary["cycles"] >= result.summary["roofline_cycles"]
+    if result.footprint.total > result.chip.hbm.size:
+        with pytest.raises(CapacityError):
+            run_files(*_paths(config, workload))
+
+
+def _read() -> dict[str, dict]:
+    with GOLDEN.open() as f:
+        return {r["case"]: r for r in csv.DictReader(f)}
+
+
+def _same(got: str, want: str) -> bool:
+    if got == want:
+        return True
+    try:
+        return math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-15)
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict[str, dict]:
+    return _read()
+
+
+def test_golden_table_covers_every_case(golden):
+    assert sorted(golden) == sorted(_case_id(c) for c in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_result_equals_the_golden_table_and_keeps_its_invariants(case, golden):
+    row, result = golden_run(*case)
+    row = {k: str(v) for k, v in row.items()}
+    want = golden[row["case"]]
+    moved = {k: (want.get(k), row.get(k, "")) for k in want if not _same(row.get(k, ""), want[k])}
+    assert not moved, f"{row['case']}: golden figures moved (want, got): {moved}"
+    if result is not None and not case[2]:
+        _check_invariants(case[0], case[1], result)
+
+
+def write() -> None:
+    rows = [golden_run(*case)[0] for case in CASES]
+    fields = ["case", "status", *KEYS]
+    with GOLDEN.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} rows to {GOLDEN}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python tests/test_golden.py --write   (regenerates tests/golden.csv)")
+    write()
