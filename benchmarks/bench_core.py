@@ -14,7 +14,7 @@ from pathlib import Path
 from simulator.api import run_files, run_graph
 from simulator.config.loader import load_chip
 from simulator.hardware.chip import Chip
-from simulator.workloads.ops import GemmOp, OpGraph
+from simulator.ir.ops import GemmOp, OpGraph
 
 ROOT = Path(__file__).resolve().parents[1]
 GEMMS = [("tpu_v4", 4096, 4096, 4096), ("h100", 4096, 4096, 4096), ("h100", 8192, 8192, 8192),

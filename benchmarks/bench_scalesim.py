@@ -22,8 +22,8 @@ from scalesim_peer import run_scalesim, scalesim_available  # noqa: E402
 from simulator.api import run_graph  # noqa: E402
 from simulator.config.loader import load_chip  # noqa: E402
 from simulator.hardware.chip import Chip  # noqa: E402
+from simulator.ir.ops import GemmOp, OpGraph  # noqa: E402
 from simulator.kernels.systolic import DATAFLOWS, scalesim_compute_cycles  # noqa: E402
-from simulator.workloads.ops import GemmOp, OpGraph  # noqa: E402
 
 QUICK = [(128, 128, 128, 32, 32, "os"), (128, 128, 128, 32, 32, "ws"), (100, 300, 77, 128, 128, "is")]
 BIG = [(512, 512, 512, 32, 32, "os"), (1024, 1024, 1024, 128, 128, "os")]

@@ -13,7 +13,7 @@ from pathlib import Path
 from simulator.api import run_graph
 from simulator.config.loader import load_chip
 from simulator.hardware.chip import Chip
-from simulator.workloads.ops import GemmOp, OpGraph
+from simulator.ir.ops import GemmOp, OpGraph
 
 DATA = Path(__file__).resolve().parent / "validation"
 

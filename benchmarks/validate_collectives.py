@@ -17,7 +17,7 @@ from simulator.config.loader import load_chip
 from simulator.engine.run import Fabric, run_graph
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
-from simulator.workloads.ops import CollectiveOp, OpGraph
+from simulator.ir.ops import CollectiveOp, OpGraph
 
 DATA = Path(__file__).resolve().parent / "validation" / "collectives"
 BUS_FACTOR = {"all_reduce": lambda p: 2 * (p - 1) / p, "all_gather": lambda p: (p - 1) / p,

@@ -12,13 +12,13 @@ from simulator.engine.run import simulate
 from simulator.errors import ConfigError
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
+from simulator.ir.ops import OpGraph
 from simulator.mapping.placement import Placement
 from simulator.results.llm import Scale, breakdown, llm_summary, llm_table
 from simulator.results.metrics import op_table, summarize
 from simulator.results.system import link_table, stage_table, system_summary, timeline_table
 from simulator.workloads.capacity import Footprint, check_capacity, footprint
 from simulator.workloads.loader import LLMWorkload, load_workload
-from simulator.workloads.ops import OpGraph
 from simulator.workloads.transformer import lower
 
 

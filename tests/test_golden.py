@@ -23,10 +23,12 @@ WORKLOADS = sorted(p.stem for p in (ROOT / "workloads").glob("*.yaml"))
 PLANS = {
     ("dgx_h100", "llama3_70b_decode"): ("parallel.tp=8",),
     ("dgx_h100", "mixtral_8x7b_decode"): ("parallel.ep=8",),
-    ("dgx_a100", "llama3_8b_prefill"): ("scenario.batch=2", "parallel.tp=4", "parallel.pp=2", "parallel.microbatches=2"),
+    ("dgx_a100", "llama3_8b_prefill"): ("scenario.batch=2", "parallel.tp=4", "parallel.pp=2",
+                                        "parallel.microbatches=2"),
     ("dgx_a100", "llama3_8b_decode"): ("scenario.batch=8", "parallel.tp=4", "parallel.dp=2"),
     ("tpu_v4_4x4x4", "llama3_70b_decode"): ("parallel.tp=8", "parallel.pp=8"),
-    ("tpu_v4_2x2x2", "qwen3_30b_a3b_decode"): ("parallel.tp=2", "parallel.ep=4", "parallel.sequence_parallel=true"),
+    ("tpu_v4_2x2x2", "qwen3_30b_a3b_decode"): ("parallel.tp=2", "parallel.ep=4",
+                                               "parallel.sequence_parallel=true"),
 }
 KEYS = ("cycles", "compute_cycles", "stall_cycles", "overhead_cycles", "flops", "bytes_hbm_read",
         "bytes_hbm_write", "bytes_l2_read", "bytes_sram_read", "bytes_sram_write", "energy_j", "mbu", "mfu",
@@ -120,7 +122,20 @@ def write() -> None:
     print(f"wrote {len(rows)} rows to {GOLDEN}")
 
 
+def diff() -> None:
+    """Print every case whose figures moved against tests/golden.csv, without writing it."""
+    golden = _read()
+    for case in CASES:
+        row = {k: str(v) for k, v in golden_run(*case)[0].items()}
+        want = golden.get(row["case"], {})
+        keys = sorted(set(want) | set(row))
+        moved = {k: (want.get(k), row.get(k, "")) for k in keys if not _same(row.get(k, ""), want.get(k, ""))}
+        if moved:
+            print(row["case"], moved)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/test_golden.py --write   (regenerates tests/golden.csv)")
-    write()
+    commands = {"--write": write, "--diff": diff}
+    if sys.argv[1:2] not in [[c] for c in commands]:
+        sys.exit("usage: python tests/test_golden.py --write | --diff  (regenerate tests/golden.csv | show what moved)")
+    commands[sys.argv[1]]()

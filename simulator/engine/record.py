@@ -36,6 +36,6 @@ class OpRecord:
     acc_reads: int
     acc_writes: int
     min_bytes: int  # compulsory traffic: every operand read once, every result written once
-    comm_bytes: int = 0  # collectives: each chip's buffer (see workloads/ops.py CollectiveOp)
+    comm_bytes: int = 0  # collectives: each chip's buffer (see ir/ops.py CollectiveOp)
     link_bytes: float = 0.0  # collectives: bytes put on links, summed over every link of every route
     algorithm: str = ""  # collectives: ring, bidir_ring, torus, direct, switch_reduce

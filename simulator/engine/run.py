@@ -23,9 +23,9 @@ from simulator.hardware.bandwidth import bandwidth_demand
 from simulator.hardware.chip import Chip
 from simulator.hardware.timing import OpTiming, gemm_timing, vector_cores, vector_timing
 from simulator.hardware.topology import Topology
+from simulator.ir.ops import CollectiveOp, GemmOp, Op, OpGraph
 from simulator.mapping.collectives import applicable, collective_messages
 from simulator.mapping.gemm import choose_tile, gemm_cores
-from simulator.workloads.ops import CollectiveOp, GemmOp, Op, OpGraph
 
 
 @dataclass(frozen=True, eq=False)

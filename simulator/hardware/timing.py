@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from simulator.config.dtypes import DTYPE_BITS, nbytes
 from simulator.hardware.bandwidth import core_share
 from simulator.hardware.chip import Chip
+from simulator.ir.ops import GemmOp, VectorOp
 from simulator.kernels.pipeline import gemm_core_time, gemm_hbm_read_bytes, stream_core_time
 from simulator.kernels.systolic import DATAFLOWS, core_step_cycles, sram_accesses
-from simulator.workloads.ops import GemmOp, VectorOp
 
 ACC_BYTES = 4  # partial sums are fp32 / int32
 
@@ -45,6 +45,14 @@ class OpTiming:
     b_reads: int = 0
     acc_reads: int = 0
     acc_writes: int = 0
+
+
+def tile_step_cycles(chip: Chip, tile: Tile, dtype: str) -> int:
+    """Cycles one core's MXUs take for one full-size tile step (no memory waits)."""
+    mxu = chip.mxu
+    step, _ = core_step_cycles(tile.m, tile.n, tile.k, mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow],
+                               chip.mxu_rate(dtype), mxu.pipelined)
+    return step
 
 
 def sram_bytes_needed(tile: Tile, op: GemmOp, stages: int, accumulators: int) -> int:

@@ -10,9 +10,8 @@ from simulator.config.dtypes import nbytes
 from simulator.errors import CapacityError
 from simulator.hardware.bandwidth import core_share
 from simulator.hardware.chip import Chip
-from simulator.hardware.timing import Tile, gemm_timing, tile_fits
-from simulator.kernels.systolic import DATAFLOWS, core_step_cycles
-from simulator.workloads.ops import GemmOp
+from simulator.hardware.timing import Tile, gemm_timing, tile_fits, tile_step_cycles
+from simulator.ir.ops import GemmOp
 
 SIZES = tuple(2**i for i in range(4, 14))  # 16 … 8192
 EXACT_CANDIDATES = 6
@@ -29,13 +28,11 @@ def candidate_tiles(chip: Chip, op: GemmOp) -> list[Tile]:
 
 def _estimate(chip: Chip, op: GemmOp, tile: Tile) -> float:
     """Steps of the critical core × the slower of compute and load per full-size step."""
-    mxu = chip.mxu
     mt, nt, kt = -(-op.m // tile.m), -(-op.n // tile.n), -(-op.k // tile.k)
     tiles = op.batch * mt * nt
     cores = min(chip.cores, tiles)
     waves = -(-tiles // cores)
-    step, _ = core_step_cycles(tile.m, tile.n, tile.k, mxu.rows, mxu.cols, mxu.count,
-                               DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.compute_dtype), mxu.pipelined)
+    step = tile_step_cycles(chip, tile, op.compute_dtype)
     load_bytes = tile.m * tile.k * op.a_bytes + nbytes(tile.k * tile.n, op.b_dtype)
     # Rough HBM share of loads: a wave re-reads each block about once per distinct neighbour.
     miss = 1.0 if chip.l2 is None else min(1.0, (1 / min(nt, cores) + 1 / min(mt, max(1, cores // nt))) / 2)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from simulator.config.dtypes import nbytes
 from simulator.errors import CapacityError
+from simulator.ir.ops import GemmOp
 from simulator.workloads.model import Model
-from simulator.workloads.ops import GemmOp
 from simulator.workloads.parallel import ONE_CHIP, Parallel
 from simulator.workloads.scenario import Scenario
 from simulator.workloads.sharding import kv_bytes_per_chip, weight_bytes_per_chip

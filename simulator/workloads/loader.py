@@ -12,8 +12,8 @@ from simulator.config.schema import DType
 from simulator.config.validation import validate
 from simulator.config.yamlio import deep_merge, parse_override, read_mapping, set_path
 from simulator.errors import ConfigError
+from simulator.ir.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
 from simulator.workloads.model import Model, model_from_mapping
-from simulator.workloads.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.scenario import Scenario
 from simulator.workloads.sharding import validate_parallel

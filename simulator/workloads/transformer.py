@@ -37,8 +37,8 @@ import math
 from dataclasses import dataclass
 
 from simulator.config.dtypes import nbytes
+from simulator.ir.ops import VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
 from simulator.workloads.model import Model
-from simulator.workloads.ops import VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
 from simulator.workloads.parallel import ONE_CHIP, Parallel
 from simulator.workloads.scenario import Scenario
 from simulator.workloads.sharding import local_model, sequences_per_pass, validate_parallel, vocab_per_chip

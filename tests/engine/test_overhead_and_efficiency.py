@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.api import run_graph
-from simulator.workloads.ops import GemmOp, OpGraph, VectorOp
+from simulator.ir.ops import GemmOp, OpGraph, VectorOp
 from tests.conftest import make_chip
 
 

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from simulator.api import run_graph
 from simulator.hardware.timing import Tile, gemm_timing
+from simulator.ir.ops import GemmOp, OpGraph, VectorOp
 from simulator.kernels.systolic import DATAFLOWS, scalesim_compute_cycles
-from simulator.workloads.ops import GemmOp, OpGraph, VectorOp
 from tests.conftest import make_chip
 from tests.kernels.test_systolic import SCALESIM_CASES
 

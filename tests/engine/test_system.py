@@ -11,9 +11,9 @@ from simulator.engine.run import Fabric, run_graph
 from simulator.errors import ConfigError
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
+from simulator.ir.ops import CollectiveOp, GemmOp, OpGraph
 from simulator.results.system import segment_split
 from simulator.workloads.loader import load_workload
-from simulator.workloads.ops import CollectiveOp, GemmOp, OpGraph
 from tests.conftest import make_chip
 
 

@@ -5,7 +5,7 @@ import pytest
 from simulator.api import run_graph
 from simulator.errors import CapacityError, ConfigError
 from simulator.hardware.chip import Chip
-from simulator.workloads.ops import GemmOp, OpGraph
+from simulator.ir.ops import GemmOp, OpGraph
 from tests.conftest import make_chip
 
 

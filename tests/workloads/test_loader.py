@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from simulator.errors import MISSING, ConfigError
+from simulator.ir.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
 from simulator.workloads.loader import load_workload
-from simulator.workloads.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "workloads" / "gemm_demo.yaml"

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.config.dtypes import DTYPE_BITS
+from simulator.ir.ops import CollectiveOp, GemmOp
 from simulator.workloads.loader import bundled_dir, bundled_models
 from simulator.workloads.model import load_model, model_from_mapping
-from simulator.workloads.ops import CollectiveOp, GemmOp
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.scenario import Scenario
 from simulator.workloads.transformer import expert_loads, lower, lower_pass

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from simulator.config.dtypes import DTYPE_BITS
 from simulator.engine.passes import simulate_passes
+from simulator.ir.ops import GemmOp
 from simulator.workloads.loader import bundled_dir
 from simulator.workloads.model import model_from_mapping
-from simulator.workloads.ops import GemmOp
 from simulator.workloads.scenario import Scenario
 from simulator.workloads.transformer import expert_loads, lower, lower_pass
 
