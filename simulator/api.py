@@ -6,14 +6,16 @@ import pandas as pd
 
 from simulator.config.loader import load_chip
 from simulator.config.schema import ChipConfig
-from simulator.engine.passes import PassRun, simulate_passes
+from simulator.engine.network import collective_cycles
+from simulator.engine.program import PassRun, run_program
 from simulator.engine.record import OpRecord
-from simulator.engine.run import simulate
 from simulator.errors import ConfigError
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
 from simulator.ir.ops import OpGraph
+from simulator.ir.program import Program
 from simulator.mapping.placement import Placement
+from simulator.mapping.program import map_graph, map_passes
 from simulator.results.llm import Scale, breakdown, llm_summary, llm_table
 from simulator.results.metrics import op_table, summarize
 from simulator.results.system import link_table, stage_table, system_summary, timeline_table
@@ -33,7 +35,10 @@ class RunResult:
 
 def run_graph(chip: Chip | ChipConfig, graph: OpGraph) -> RunResult:
     chip = chip if isinstance(chip, Chip) else Chip(chip)
-    records = simulate(chip, graph)
+    system = chip.config.system
+    topology = build_topology(system, chip.clock_hz) if system.chips > 1 else None
+    program = map_graph(chip, graph, topology, collective_cycles)
+    records = run_program(program)[0].segments[0].records
     return RunResult(chip, graph, records, summarize(chip, graph.name, records), op_table(chip, records))
 
 
@@ -62,6 +67,15 @@ def placement_for(chip: Chip, workload: LLMWorkload) -> Placement | None:
     if system.chips == 1:
         return None
     return Placement(build_topology(system, chip.clock_hz), parallel, system.collectives)
+
+
+def map_llm(chip: Chip, passes, placement: Placement | None) -> Program:
+    return map_passes(chip, passes, placement, collective_cycles)
+
+
+def simulate_passes(chip: Chip, passes, progress=None, placement: Placement | None = None) -> list[PassRun]:
+    """Map lowered passes onto the chip (or the placement's chips) and run them."""
+    return run_program(map_llm(chip, passes, placement), progress)
 
 
 def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LLMResult:

@@ -14,7 +14,8 @@ from functools import lru_cache
 import simpy
 
 from simulator.hardware.topology import Topology
-from simulator.mapping.collectives import ALGORITHMS, AUTO, Message, applicable, collective_messages
+from simulator.ir.program import Message
+from simulator.mapping.collectives import collective_messages
 
 _EPS = 1e-6  # cycles: finishing this close to a whole cycle counts as finishing on it
 
@@ -201,11 +202,3 @@ def _cycles(topology: Topology, kind: str, algorithm: str, groups: tuple, nbytes
     finished = Network(env, topology).run(collective_messages(kind, algorithm, groups, nbytes, topology))
     env.run(until=finished)
     return int(env.now)
-
-
-def best_algorithm(topology: Topology, kind: str, groups, nbytes: float) -> tuple[str, int]:
-    """The fastest of the `auto` candidates that applies to every group (ties: ALGORITHMS order), and its cycles."""
-    names = [a for a in ALGORITHMS[kind] if a in AUTO[kind] and all(a in applicable(kind, topology, g) for g in groups)]
-    timed = [(collective_cycles(topology, kind, a, groups, nbytes), i, a) for i, a in enumerate(names)]
-    cycles, _, name = min(timed)
-    return name, cycles

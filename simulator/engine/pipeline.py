@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import simpy
 
 from simulator.engine.network import Network
+from simulator.engine.units import UnitSpan
 from simulator.hardware.topology import Topology
-from simulator.mapping.collectives import collective_messages
+from simulator.ir.program import Message
+from simulator.mapping.collectives import per_link
 
 
 @dataclass(frozen=True)
@@ -29,22 +31,25 @@ class PipelineRun:
     cycles: int
     spans: tuple[Span, ...]
     link_bytes: tuple[float, ...]
+    link_spans: tuple[UnitSpan, ...] = ()  # each send on each link it crosses (op = the sending stage)
 
 
 def run_pipeline(topology: Topology, stage_cycles: list[int], microbatches: int,
-                 sends: list[tuple[tuple[int, int], ...]], send_bytes: int) -> PipelineRun:
-    """`sends[s]`: the chip pairs from stage s to s + 1, each carrying `send_bytes` per micro-batch."""
+                 sends: tuple[tuple[Message, ...], ...]) -> PipelineRun:
+    """`sends[s]`: the messages stage s sends stage s + 1 after each micro-batch (mapping builds them)."""
     env = simpy.Environment()
     network = Network(env, topology)
     stages = len(stage_cycles)
     arrived = [[env.event() for _ in range(microbatches)] for _ in range(stages)]
     spans: list[Span] = []
+    link_spans: list[UnitSpan] = []
+    links = [per_link(messages, topology) for messages in sends]
 
     def send(s: int, j: int):
         start = env.now
-        messages = collective_messages("send", "direct", [list(pair) for pair in sends[s]], send_bytes, topology)
-        yield network.run(messages)
+        yield network.run(sends[s])
         spans.append(Span(s, j, "send", start, env.now))
+        link_spans.extend(UnitSpan(f"link {link}", s, start, env.now, b) for link, b in links[s])
         arrived[s + 1][j].succeed()
 
     def stage(s: int):
@@ -61,4 +66,6 @@ def run_pipeline(topology: Topology, stage_cycles: list[int], microbatches: int,
         env.process(stage(s))
     env.run()
     spans.sort(key=lambda x: (x.start, x.stage, x.kind))
-    return PipelineRun(int(env.now), tuple(spans), tuple(network.link_bytes))
+    link_spans.sort(key=lambda x: (x.start, x.unit))
+    return PipelineRun(int(env.now), tuple(spans), tuple(network.link_bytes), tuple(link_spans))
+

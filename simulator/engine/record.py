@@ -39,3 +39,5 @@ class OpRecord:
     comm_bytes: int = 0  # collectives: each chip's buffer (see ir/ops.py CollectiveOp)
     link_bytes: float = 0.0  # collectives: bytes put on links, summed over every link of every route
     algorithm: str = ""  # collectives: ring, bidir_ring, torus, direct, switch_reduce
+    unit: str = ""  # the unit kind that ran it: systolic | vector | links
+    note: str = ""  # what the mapping traded (e.g. compute cycles for overlapping the first load)

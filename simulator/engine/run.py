@@ -1,155 +1,148 @@
-"""Discrete-event run of an op graph on one chip, and of its collectives over the system's links.
+"""Discrete-event run of one block of a Program on one chip, and of its collectives over the links.
 
-Each op waits for its dependencies, then for cores (one per tile, at most all) and for a share of
-memory bandwidth: at least its cores' fair share, more if it is free, never more than its cores'
-DMA ports can pull. It holds both for its duration: the chip's fixed per-op overhead (launch,
-prologue, tail) plus the time the hardware timing model computes from that share. Reservations keep
-bandwidth conserved when independent ops overlap.
+Each compute step waits for its dependencies, then for its cores (CorePool) and a share of memory
+bandwidth (the memory level's timing model, engine/units.py). It holds both for its duration: the
+chip's fixed per-op overhead (launch, prologue, tail) plus the time the hardware timing model computes
+from that share, for the tile and cores mapping chose.
 
-Collectives take no cores and no memory bandwidth: after the fixed per-op overhead they launch their
-messages on the network (engine/network.py) for every group of their parallel axis at once, since
-every chip of a stage runs the same program, and end when the last message lands. Compute ops that do
-not depend on a collective run during it: that is overlapped communication.
+Collectives take no cores and no memory bandwidth: after the fixed per-op overhead every group of the
+collective sends its messages at once (engine/network.py), and the collective ends when the last
+message lands. A collective that no other collective of the block can overlap (`CommStep.alone`) runs
+on idle links, so its time is its idle-link time, computed once per kind, bytes, groups and algorithm
+and reused. A collective whose groups are single chips is a no-op and takes no time. Compute steps that
+do not depend on a collective run during it: that is overlapped communication.
 """
 
-import math
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass
 
 import simpy
 
-from simulator.engine.network import Network, best_algorithm
+from simulator.engine.network import Network, collective_cycles
 from simulator.engine.record import OpRecord
-from simulator.hardware.bandwidth import bandwidth_demand
+from simulator.engine.units import MEMORY_MODELS, CorePool, UnitSpan
 from simulator.hardware.chip import Chip
-from simulator.hardware.timing import OpTiming, gemm_timing, vector_cores, vector_timing
-from simulator.hardware.topology import Topology
-from simulator.ir.ops import CollectiveOp, GemmOp, Op, OpGraph
-from simulator.mapping.collectives import applicable, collective_messages
-from simulator.mapping.gemm import choose_tile, gemm_cores
-
-
-@dataclass(frozen=True, eq=False)
-class Fabric:
-    """What collectives need: the links, the chip groups of each parallel axis that run a collective
-    together, and the algorithm (`auto`, or one that does not fit every group: the fastest `auto`
-    candidate, each simulated alone)."""
-
-    topology: Topology
-    groups: dict[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict)
-    algorithm: str = "auto"
-
-    def choose(self, op: CollectiveOp) -> str:
-        groups = self.groups.get(op.axis, ())
-        if not groups:
-            return ""
-        if all(self.algorithm in applicable(op.kind, self.topology, g) for g in groups):
-            return self.algorithm
-        return best_algorithm(self.topology, op.kind, groups, op.bytes)[0]
+from simulator.hardware.timing import OpTiming, gemm_timing, vector_timing
+from simulator.ir.ops import GemmOp
+from simulator.ir.program import Block, CommStep, ComputeStep
+from simulator.mapping.program import shape_key
 
 
 @dataclass(frozen=True)
-class GraphRun:
+class BlockRun:
     records: list[OpRecord]
-    link_bytes: tuple[float, ...]  # per link of the fabric's topology; () without one
+    link_bytes: tuple[float, ...]  # per link of the topology; () without one
+    spans: tuple[UnitSpan, ...]  # what each unit did, one copy of the block
 
 
-class _Timer:
-    """Times ops, reusing the result for ops of identical shape, cores and bandwidth."""
+class Timer:
+    """Times compute steps, reusing the result for steps of identical shape, cores and bandwidth share.
+    One per chip, kept as long as the chip: every pass and block of a run shares it."""
 
     def __init__(self, chip: Chip):
         self.chip = chip
         self._cache: dict = {}
+        self.reused = 0
 
-    def cores(self, op: Op) -> int:
-        if isinstance(op, GemmOp):
-            return gemm_cores(self.chip, op, choose_tile(self.chip, op))
-        return vector_cores(self.chip, op)
-
-    def time(self, op: Op, cores: int, units: int) -> OpTiming:
-        key = (_shape_key(op), cores, units)
-        if key not in self._cache:
-            fraction = units / self.chip.cores
-            if isinstance(op, GemmOp):
-                self._cache[key] = gemm_timing(self.chip, op, choose_tile(self.chip, op), cores, fraction)
-            else:
-                self._cache[key] = vector_timing(self.chip, op, cores, fraction)
-        return self._cache[key]
-
-
-def _shape_key(op: Op) -> tuple:
-    if isinstance(op, GemmOp):
-        return ("gemm", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, op.b_dtype, op.a_on_chip, op.c_on_chip)
-    return ("vector", op.kind, op.elements, op.dtype, op.inputs, op.outputs, op.ops_per_element)
+    def time(self, step: ComputeStep, units: int) -> OpTiming:
+        key = (shape_key(step.op), step.cores, units)
+        found = self._cache.get(key)
+        if found is not None:
+            self.reused += 1
+            return found
+        fraction = units / self.chip.cores
+        if isinstance(step.op, GemmOp):
+            found = gemm_timing(self.chip, step.op, step.tile, step.cores, fraction)
+        else:
+            found = vector_timing(self.chip, step.op, step.cores, fraction)
+        self._cache[key] = found
+        return found
 
 
-def simulate(chip: Chip, graph: OpGraph, fabric: Fabric | None = None) -> list[OpRecord]:
-    """Run every op of `graph` on `chip`; records come back in workload order."""
-    return run_graph(chip, graph, fabric).records
+_TIMERS: "weakref.WeakKeyDictionary[Chip, Timer]" = weakref.WeakKeyDictionary()
 
 
-def run_graph(chip: Chip, graph: OpGraph, fabric: Fabric | None = None) -> GraphRun:
+def timer_for(chip: Chip) -> Timer:
+    timer = _TIMERS.get(chip)
+    if timer is None:
+        timer = _TIMERS[chip] = Timer(chip)
+    return timer
+
+
+def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> BlockRun:
+    """Run one copy of `block`; records come back in program order."""
     env = simpy.Environment()
-    network = Network(env, fabric.topology) if fabric else None
-    cores = simpy.Container(env, capacity=chip.cores, init=chip.cores)
-    bandwidth = simpy.Container(env, capacity=chip.cores, init=chip.cores)  # units of 1/cores
-    done = {op.name: env.event() for op in graph.ops}
-    timer = _Timer(chip)
+    network = Network(env, topology) if topology is not None else None
+    links = [0.0] * len(topology.links) if topology is not None else []
+    cores = CorePool(env, chip)
+    hbm = MEMORY_MODELS[memory](env, chip)
+    done = {step.op.name: env.event() for step in block.steps}
+    timer = timer_for(chip)
     records: dict[int, OpRecord] = {}
+    spans: list[UnitSpan] = []
+    overhead = chip.op_overhead_cycles
 
-    def communicate(index: int, op: CollectiveOp):
+    def communicate(index: int, step: CommStep):
+        op = step.op
         if op.deps:
             yield simpy.AllOf(env, [done[d] for d in op.deps])
         start = env.now
-        yield env.timeout(chip.op_overhead_cycles)
-        algorithm = fabric.choose(op) if fabric else ""
         sent = 0.0
-        if algorithm:
-            messages = collective_messages(op.kind, algorithm, fabric.groups[op.axis], op.bytes, fabric.topology)
-            sent = sum(m.bytes * len(fabric.topology.route(m.src, m.dst)) for m in messages)
-            yield network.run(messages)
-        records[index] = _collective_record(index, op, start, env.now, chip.op_overhead_cycles, algorithm, sent)
+        if step.algorithm:
+            yield env.timeout(overhead)
+            if step.alone:
+                yield env.timeout(collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes))
+                for link, nbytes in step.link_bytes:
+                    links[link] += nbytes
+            else:
+                yield network.run(step.messages)
+            sent = sum(b for _, b in step.link_bytes)
+            spans.extend(UnitSpan(f"link {link}", index, start, env.now, b) for link, b in step.link_bytes)
+        records[index] = _collective_record(index, step, start, env.now, overhead if step.algorithm else 0, sent)
         done[op.name].succeed()
 
-    def run(index: int, op: Op):
+    def compute(index: int, step: ComputeStep):
+        op = step.op
         if op.deps:
             yield simpy.AllOf(env, [done[d] for d in op.deps])
-        want = timer.cores(op)
-        yield cores.get(want)
-        yield bandwidth.get(want)
-        demand = max(want, math.ceil(bandwidth_demand(chip, want) * chip.cores - 1e-9))
-        extra = min(demand - want, int(bandwidth.level))
-        if extra > 0:
-            yield bandwidth.get(extra)
-        units = want + max(extra, 0)
-        timing = timer.time(op, want, units)
+        want = step.cores
+        yield from cores.acquire(want)
+        units = yield from hbm.acquire(want)
+        timing = timer.time(step, units)
         start = env.now
-        yield env.timeout(chip.op_overhead_cycles + timing.cycles)
-        yield bandwidth.put(units)
-        yield cores.put(want)
-        records[index] = _record(index, op, timing, units / chip.cores, start, env.now, chip.op_overhead_cycles)
+        yield env.timeout(overhead + timing.cycles)
+        yield from hbm.release(units)
+        yield from cores.release(want)
+        end = env.now
+        records[index] = _record(index, step, timing, units / chip.cores, start, end, overhead)
+        spans.append(UnitSpan("cores", index, start, end, 0.0))
+        if timing.hbm_read + timing.hbm_write:
+            spans.append(UnitSpan(hbm.name, index, start, end, float(timing.hbm_read + timing.hbm_write)))
         done[op.name].succeed()
 
-    for op in graph.ops:
-        if not isinstance(op, CollectiveOp):
-            timer.cores(op)  # plan every op first: bad dtypes or tiles that fit nowhere fail before the run
-    for index, op in enumerate(graph.ops):
-        env.process(communicate(index, op) if isinstance(op, CollectiveOp) else run(index, op))
+    for index, step in enumerate(block.steps):
+        env.process(communicate(index, step) if isinstance(step, CommStep) else compute(index, step))
     env.run()
-    links = tuple(network.link_bytes) if network else ()
-    return GraphRun([records[i] for i in range(len(graph.ops))], links)
+    if network is not None:
+        links = [a + b for a, b in zip(links, network.link_bytes, strict=True)]
+    spans.sort(key=lambda s: (s.start, s.op, s.unit))
+    return BlockRun([records[i] for i in range(len(block.steps))], tuple(links), tuple(spans))
 
 
-def _collective_record(index, op: CollectiveOp, start, end, overhead, algorithm, sent) -> OpRecord:
+def _collective_record(index: int, step: CommStep, start: int, end: int, overhead: int, sent: float) -> OpRecord:
+    op = step.op
     return OpRecord(
         index=index, name=op.name, type=op.type, kind=op.kind, group=op.group, dtype="none", shape=op.shape,
         tile="", cores=0, bandwidth_fraction=0.0, work_units=0, waves=0, start=start, end=end, cycles=end - start,
         compute_cycles=0, stall_cycles=0, overhead_cycles=overhead, macs=0, flops=0, vector_ops=0.0, hbm_read=0,
         hbm_write=0, l2_read=0, sram_read=0, sram_write=0, a_reads=0, b_reads=0, acc_reads=0, acc_writes=0,
-        min_bytes=0, comm_bytes=op.bytes, link_bytes=sent, algorithm=algorithm,
+        min_bytes=0, comm_bytes=op.bytes, link_bytes=sent, algorithm=step.algorithm, unit="links",
     )
 
 
-def _record(index: int, op: Op, t: OpTiming, fraction: float, start: int, end: int, overhead: int) -> OpRecord:
+def _record(index: int, step: ComputeStep, t: OpTiming, fraction: float, start: int, end: int,
+            overhead: int) -> OpRecord:
+    op = step.op
     is_gemm = isinstance(op, GemmOp)
     return OpRecord(
         index=index, name=op.name, type=op.type, kind="gemm" if is_gemm else op.kind, group=op.group,
@@ -160,5 +153,5 @@ def _record(index: int, op: Op, t: OpTiming, fraction: float, start: int, end: i
         vector_ops=0.0 if is_gemm else op.vector_ops, hbm_read=t.hbm_read, hbm_write=t.hbm_write,
         l2_read=t.l2_read, sram_read=t.sram_read, sram_write=t.sram_write, a_reads=t.a_reads,
         b_reads=t.b_reads, acc_reads=t.acc_reads, acc_writes=t.acc_writes,
-        min_bytes=op.min_read_bytes + op.min_write_bytes,
+        min_bytes=op.min_read_bytes + op.min_write_bytes, unit=step.unit, note=step.note,
     )

@@ -11,20 +11,11 @@ from simulator.config.dtypes import DTYPE_BITS, nbytes
 from simulator.hardware.bandwidth import core_share
 from simulator.hardware.chip import Chip
 from simulator.ir.ops import GemmOp, VectorOp
+from simulator.ir.program import Tile
 from simulator.kernels.pipeline import gemm_core_time, gemm_hbm_read_bytes, stream_core_time
 from simulator.kernels.systolic import DATAFLOWS, core_step_cycles, sram_accesses
 
 ACC_BYTES = 4  # partial sums are fp32 / int32
-
-
-@dataclass(frozen=True)
-class Tile:
-    m: int
-    n: int
-    k: int
-
-    def __str__(self):
-        return f"{self.m}×{self.n}×{self.k}"
 
 
 @dataclass(frozen=True)

@@ -156,13 +156,14 @@ class CollectiveOp:
     name: str
     kind: str  # one of COLLECTIVE_KINDS
     bytes: int
-    axis: str  # one of PARALLEL_AXES: which chips take part
+    axis: str  # one of PARALLEL_AXES: which chips take part ("" with explicit `chips`)
     deps: tuple[str, ...] = ()
     group: str = "communication"
+    chips: tuple[int, ...] = ()  # explicit chips (hand-written op lists); else every group of `axis`
     type: str = field(default="collective", init=False)
 
     def __post_init__(self):
-        if self.kind not in COLLECTIVE_KINDS or self.axis not in PARALLEL_AXES:
+        if self.kind not in COLLECTIVE_KINDS or self.axis not in PARALLEL_AXES and not (self.chips and not self.axis):
             raise ValueError(f"collective {self.name}: kind {self.kind!r} / axis {self.axis!r} not known")
 
     compute_dtype = "none"

@@ -4,18 +4,8 @@ The network (engine/network.py) then times the messages over the actual links, s
 concurrent groups, hop counts and link sharing come out of the simulation instead of assumptions.
 """
 
-from dataclasses import dataclass
-
 from simulator.hardware.topology import Topology
-
-
-@dataclass(frozen=True)
-class Message:
-    src: int
-    dst: int
-    bytes: float
-    deps: tuple[int, ...] = ()  # indices of earlier messages in the same tuple that must have ARRIVED first
-
+from simulator.ir.program import Message
 
 ALGORITHMS = {
     "all_reduce": ("ring", "bidir_ring", "torus", "direct", "switch_reduce"),
@@ -69,6 +59,15 @@ def collective_messages(kind: str, algorithm: str, groups, nbytes: float, topolo
             raise ValueError(f"{algorithm} does not apply to {kind} on chips {group} of a {topology.kind} topology")
         _BUILDERS[algorithm](dag, kind, group, float(nbytes), topology)
     return tuple(dag.messages)
+
+
+def per_link(messages, topology: Topology) -> tuple[tuple[int, float], ...]:
+    """(link, bytes) over every message's route, by link."""
+    out: dict[int, float] = {}
+    for m in messages:
+        for link in topology.route(m.src, m.dst):
+            out[link] = out.get(link, 0.0) + m.bytes
+    return tuple(sorted(out.items()))
 
 
 def _ring_steps(dag: _Dag, order, steps: int, piece: float, first_deps: dict) -> dict[int, list[int]]:

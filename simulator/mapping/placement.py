@@ -15,9 +15,11 @@ class Placement:
 
     def groups(self, axis: str, stage: int) -> tuple[tuple[int, ...], ...]:
         """Every group of `axis` in pipeline stage `stage`, over all data-parallel replicas: their
-        collectives run at the same moment and may share links."""
+        collectives run at the same moment and may share links. A dp group spans the replicas itself;
+        a pp group is a chain through the stages of one replica."""
         p = self.parallel
-        return tuple(tuple(g) for d in range(p.dp) for g in p.groups(axis, pp=stage, dp=d) if len(g) > 1)
+        replicas = [0] if axis == "dp" else range(p.dp)
+        return tuple(tuple(g) for d in replicas for g in p.groups(axis, pp=stage, dp=d) if len(g) > 1)
 
     def sends(self, stage: int) -> tuple[tuple[int, int], ...]:
         """(from, to) chip pairs carrying activations from `stage` to the next: each chip to its

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from simulator.engine.passes import PassRun
+from simulator.engine.program import PassRun
 from simulator.hardware.chip import Chip
 from simulator.results.energy import run_energy
 from simulator.results.metrics import BYTE_COLUMNS, op_rows

@@ -8,7 +8,7 @@ Overlapped communication (links busy while compute runs) is reported beside them
 
 import pandas as pd
 
-from simulator.engine.passes import PassRun, SegmentRun
+from simulator.engine.program import PassRun, SegmentRun
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import Topology
 from simulator.mapping.placement import Placement

@@ -207,33 +207,30 @@ def _ranges(chips: list[int]) -> str:
 
 
 def _link_tracks(builder: _Builder, result, ops: pd.DataFrame, cutoff: int | None, pid: int) -> float:
-    """Each collective copy as a slice on every link its messages cross, with the bytes it put there; each
-    pipeline send likewise. Returns the bytes drawn (all of the run's link bytes when nothing is cut)."""
+    """Each collective copy as a slice on every link its messages crossed, with the bytes it put there;
+    each pipeline send likewise: the engine's link spans, placed where the copy ran. Returns the bytes
+    drawn (all of the run's link bytes when nothing is cut)."""
     placement = getattr(result, "placement", None)
     if placement is None:
         return 0.0
-    from simulator.mapping.collectives import collective_messages
-
     topology = placement.topology
     name = lambda node: "switch" if node >= topology.chips else str(node)  # noqa: E731
     slices = []  # (start, end, link, name, cat, bytes, args)
     per_op = _collective_link_bytes(result)
     for row in ops[ops["type"] == "collective"].to_dict("records"):
         key = (int(row["pass"]), int(row["stage"]), str(row["segment"]), int(row["index"]))
-        for link, nbytes in per_op[key].items():
+        for link, nbytes in per_op.get(key, ()):
             slices.append((int(row["start"]), int(row["end"]), link, str(row["name"]), "collective", nbytes,
                            {"kind": row["kind"], "algorithm": row["algorithm"], "copy": int(row["copy"]),
                             "microbatch": int(row["microbatch"]), "pass": int(row["pass"])}))
     offset = 0
     for i, run in enumerate(result.runs):
-        for x in run.spans:
-            if x.kind != "send" or cutoff is not None and offset + x.start > cutoff:
+        microbatch = {(x.stage, x.start, x.end): x.microbatch for x in run.spans if x.kind == "send"}
+        for x in run.send_spans:  # op = the sending stage
+            if cutoff is not None and offset + x.start > cutoff:
                 continue
-            pairs = [list(pair) for pair in placement.sends(x.stage)]
-            messages = collective_messages("send", "direct", pairs, run.pass_.activation_bytes, topology)
-            for link, nbytes in _per_link(messages, topology).items():
-                slices.append((offset + x.start, offset + x.end, link, f"send stage {x.stage}→{x.stage + 1}", "send",
-                               nbytes, {"microbatch": x.microbatch, "pass": i}))
+            slices.append((offset + x.start, offset + x.end, _link_index(x.unit), f"send stage {x.op}→{x.op + 1}",
+                           "send", x.bytes, {"microbatch": microbatch[(x.op, x.start, x.end)], "pass": i}))
         offset += run.cycles
     if not slices:
         return 0.0
@@ -247,34 +244,19 @@ def _link_tracks(builder: _Builder, result, ops: pd.DataFrame, cutoff: int | Non
     return float(sum(s[5] for s in slices))
 
 
-def _per_link(messages, topology) -> dict[int, float]:
-    out: dict[int, float] = {}
-    for m in messages:
-        for link in topology.route(m.src, m.dst):
-            out[link] = out.get(link, 0.0) + m.bytes
-    return out
+def _link_index(unit: str) -> int:
+    return int(unit.removeprefix("link "))
 
 
-def _collective_link_bytes(result) -> dict[tuple, dict[int, float]]:
-    """Bytes per link of one copy of each collective, keyed (pass, stage, segment, op index): its messages
-    rebuilt for every group of its axis in that stage, as the engine sent them (engine/run.py)."""
-    from simulator.mapping.collectives import collective_messages
-
-    placement = result.placement
-    out, cache = {}, {}
+def _collective_link_bytes(result) -> dict[tuple, list[tuple[int, float]]]:
+    """(link, bytes) of one copy of each collective, keyed (pass, stage, segment, op index): the engine's
+    link spans of that copy."""
+    out: dict[tuple, list[tuple[int, float]]] = {}
     for i, run in enumerate(result.runs):
         for seg in run.segments:
-            for r in seg.records:
-                if r.type != "collective":
-                    continue
-                op = seg.segment.graph.ops[r.index]
-                key = (op.kind, r.algorithm, op.axis, seg.stage, op.bytes)
-                if key not in cache:
-                    groups = placement.groups(op.axis, seg.stage)
-                    messages = (collective_messages(op.kind, r.algorithm, groups, op.bytes, placement.topology)
-                                if r.algorithm else ())
-                    cache[key] = _per_link(messages, placement.topology)
-                out[(i, seg.stage, seg.segment.name, r.index)] = cache[key]
+            for x in seg.spans:
+                if x.unit.startswith("link "):
+                    out.setdefault((i, seg.stage, seg.segment.name, x.op), []).append((_link_index(x.unit), x.bytes))
     return out
 
 

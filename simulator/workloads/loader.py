@@ -6,13 +6,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from simulator.config.schema import DType
+from simulator.config.schema import DType, Size
 from simulator.config.validation import validate
 from simulator.config.yamlio import deep_merge, parse_override, read_mapping, set_path
 from simulator.errors import ConfigError
-from simulator.ir.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
+from simulator.ir.ops import COLLECTIVE_KINDS, PARALLEL_AXES, VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
 from simulator.workloads.model import Model, model_from_mapping
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.scenario import Scenario
@@ -49,10 +50,33 @@ class VectorSpec(_Strict):
     after: list[str] | None = None
 
 
+class CollectiveSpec(_Strict):
+    """A collective among chips of the system, as nccl-tests runs one: `bytes` is each chip's buffer."""
+
+    name: str
+    type: Literal["collective"]
+    kind: Literal[COLLECTIVE_KINDS]
+    bytes: Size
+    chips: Any  # N (chips 0 … N−1) or a list of chip indices
+    axis: Literal[PARALLEL_AXES] | None = None  # a label for reports; the chips are `chips`
+    after: list[str] | None = None
+
+    @field_validator("chips")
+    @classmethod
+    def _chips(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+            return v
+        if (isinstance(v, list) and v and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in v)):
+            return v
+        raise PydanticCustomError("chips", "must be a chip count ≥ 1 (chips 0 … N−1) or a non-empty list of "
+                                           "chip indices ≥ 0", {})
+
+
 class WorkloadSpec(_Strict):
     name: str
     description: str = ""
-    ops: Annotated[list[Annotated[GemmSpec | VectorSpec, Field(discriminator="type")]], Field(min_length=1)]
+    ops: Annotated[list[Annotated[GemmSpec | VectorSpec | CollectiveSpec, Field(discriminator="type")]],
+                   Field(min_length=1)]
 
 
 
@@ -167,6 +191,9 @@ def to_graph(spec: WorkloadSpec) -> OpGraph:
         deps = tuple(s.after) if s.after is not None else previous
         if s.type == "gemm":
             ops.append(GemmOp(s.name, s.m, s.n, s.k, s.dtype, s.out_dtype or s.dtype, s.repeat, deps))
+        elif s.type == "collective":
+            chips = tuple(range(s.chips)) if isinstance(s.chips, int) else tuple(s.chips)
+            ops.append(CollectiveOp(s.name, s.kind, s.bytes, s.axis or "", deps, chips=chips))
         else:
             inputs, outputs, ops_per = VECTOR_KINDS[s.kind]
             ops.append(VectorOp(

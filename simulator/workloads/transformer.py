@@ -26,9 +26,9 @@ holds). Collectives sit in program order; the op after one waits for it.
   `moe_dispatch` (all-to-all of tokens × top-k × hidden), the chip's experts/e experts on the tokens
   routed to them (`expert_loads` of the busiest chip of the group), `moe_combine` (the same bytes), then
   the shared experts and the weighted sum.
-- Pipeline parallel: segments are not split; the engine gives each stage its share of the layer
-  repeats (the embedding to the first, the head to the last). `Pass.activation_bytes` is what one
-  stage sends the next per micro-batch. Data parallel adds nothing to the graph.
+- Pipeline parallel: segments are not split; mapping gives each stage its share of the layer
+  repeats (`Segment.place`: the embedding to the first, the head to the last).
+  `Pass.activation_bytes` is what one stage sends the next per micro-batch. Data parallel adds nothing to the graph.
 
 `Pass.weight_bytes`, `kv_read_bytes` and `kv_write_bytes` are one chip's, over all layers (as if pp = 1).
 """
@@ -51,6 +51,7 @@ class Segment:
     name: str  # embedding | layer | head
     graph: OpGraph
     repeat: int  # identical copies run back to back
+    place: str = "spread"  # on a pipeline: first | last stage, or the copies spread over the stages
 
 
 @dataclass(frozen=True)
@@ -332,8 +333,8 @@ def lower_pass(model: Model, scenario: Scenario, phase: str, new: int, context: 
         _head(whole, model, batch, split)
         segments = (Segment("all", OpGraph(f"{tag}.unrolled", tuple(whole.ops)), 1),)
     else:
-        repeats = {"embedding": 1, "layer": model.layers, "head": 1}
-        segments = tuple(Segment(name, OpGraph(f"{tag}.{name}", tuple(part.ops)), repeats[name])
+        repeats = {"embedding": (1, "first"), "layer": (model.layers, "spread"), "head": (1, "last")}
+        segments = tuple(Segment(name, OpGraph(f"{tag}.{name}", tuple(part.ops)), *repeats[name])
                          for name, part in zip(repeats, parts, strict=True))
     return Pass(phase, batch, new, context, segments, weight_bytes,
                 kv_read_bytes=batch * context * kv_per_token, kv_write_bytes=batch * new * kv_per_token,

@@ -6,9 +6,11 @@ import pytest
 import simpy
 
 from simulator.config.schema import SystemConfig
-from simulator.engine.network import Network, best_algorithm, collective_cycles
+from simulator.engine.network import Network, collective_cycles
 from simulator.hardware.topology import build_topology
-from simulator.mapping.collectives import ALGORITHMS, AUTO, SWITCH_CHUNKS, Message, applicable, collective_messages
+from simulator.ir.program import Message
+from simulator.mapping.collectives import ALGORITHMS, AUTO, SWITCH_CHUNKS, applicable, collective_messages
+from simulator.mapping.program import best_algorithm
 
 B, ALPHA = 100, 1000  # 100 GB/s and 1 us at 1 GHz: bytes per cycle and cycles per hop
 LINK = {"bandwidth": "100 GB/s", "latency": "1 us"}
@@ -185,7 +187,7 @@ def test_the_same_run_twice_is_identical():
 ])
 @pytest.mark.parametrize("nbytes", [1e3, 1e8])
 def test_best_algorithm_is_the_fastest_auto_candidate_that_applies(t, groups, nbytes):
-    name, cycles = best_algorithm(t, "all_reduce", groups, nbytes)
+    name, cycles = best_algorithm(t, "all_reduce", groups, nbytes, collective_cycles)
     timed = {a: collective_cycles(t, "all_reduce", a, groups, nbytes)
              for a in applicable("all_reduce", t, groups[0]) if a in AUTO["all_reduce"]}
     assert cycles == timed[name] == min(timed.values())
@@ -199,4 +201,4 @@ def test_switch_reduce_wins_big_buffers_and_direct_wins_small_ones_on_a_switch()
     timed = {size: {a: collective_cycles(t, "all_reduce", a, [range(8)], size) for a in names} for size in (1e3, 1e9)}
     assert min(timed[1e9], key=timed[1e9].get) == "switch_reduce"
     assert min(timed[1e3], key=timed[1e3].get) == "direct"
-    assert best_algorithm(t, "all_reduce", [range(8)], 1e9)[0] in AUTO["all_reduce"]
+    assert best_algorithm(t, "all_reduce", [range(8)], 1e9, collective_cycles)[0] in AUTO["all_reduce"]

@@ -5,13 +5,15 @@ import pytest
 from simulator.api import run_llm
 from simulator.config.loader import load_chip
 from simulator.config.schema import SystemConfig
-from simulator.engine.network import best_algorithm
+from simulator.engine.network import collective_cycles
 from simulator.engine.pipeline import run_pipeline
-from simulator.engine.run import Fabric, run_graph
+from simulator.engine.run import run_block
 from simulator.errors import ConfigError
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
 from simulator.ir.ops import CollectiveOp, GemmOp, OpGraph
+from simulator.mapping.collectives import collective_messages
+from simulator.mapping.program import Fabric, Mapper, best_algorithm
 from simulator.results.system import segment_split
 from simulator.workloads.loader import load_workload
 from tests.conftest import make_chip
@@ -19,6 +21,15 @@ from tests.conftest import make_chip
 
 def _workload(name: str, *overrides: str):
     return load_workload(f"workloads/{name}.yaml", list(overrides))
+
+
+def run_graph(chip, graph, fabric):
+    """Map `graph` onto `fabric` and run it: one block."""
+    return run_block(chip, Mapper(chip, collective_cycles).block(graph, fabric), fabric.topology)
+
+
+def _sends(topology, pairs, nbytes):
+    return tuple(collective_messages("send", "direct", [list(p) for p in stage], nbytes, topology) for stage in pairs)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +99,7 @@ def test_pipeline_bubble_matches_closed_form(p, m):
     topology = build_topology(system, 1e9)
     t = 1000
     sends = [((s, s + 1),) for s in range(p - 1)]
-    run = run_pipeline(topology, [t] * p, m, sends, 0)
+    run = run_pipeline(topology, [t] * p, m, _sends(topology, sends, 0))
     assert run.cycles == (m + p - 1) * t
     for s in range(p):
         busy = sum(x.end - x.start for x in run.spans if x.stage == s and x.kind == "compute")
@@ -100,7 +111,7 @@ def test_pipeline_sends_overlap_the_next_microbatch():
     micro-batch's send (and the fill) delays the last stage."""
     system = SystemConfig(chips=2, topology="ring", link={"bandwidth": "1 GB/s", "latency": 0})
     topology = build_topology(system, 1e9)  # 1 byte per cycle
-    run = run_pipeline(topology, [1000, 1000], 4, [((0, 1),)], 300)
+    run = run_pipeline(topology, [1000, 1000], 4, _sends(topology, [((0, 1),)], 300))
     assert run.cycles == 1000 + 300 + 4 * 1000
 
 
@@ -128,7 +139,7 @@ def test_collective_overlaps_independent_compute():
     run = run_graph(chip, graph, fabric)
     ar, b = run.records[1], run.records[2]
     assert b.start < ar.end and ar.start < b.end
-    from simulator.engine.passes import SegmentRun
+    from simulator.engine.program import SegmentRun
     from simulator.workloads.transformer import Segment
 
     split = segment_split(SegmentRun(Segment("x", graph, 1), run.records, 0, 1))
@@ -144,7 +155,7 @@ def test_auto_algorithm_is_no_slower_than_any_fixed_one(dgx, slice8):
         topology = build_topology(chip.config.system, chip.clock_hz)
         group = (tuple(range(8)),)
         for size in (1 << 12, 1 << 20, 1 << 28):
-            _, best = best_algorithm(topology, "all_reduce", group, size)
+            _, best = best_algorithm(topology, "all_reduce", group, size, collective_cycles)
             for algorithm in ("ring", "bidir_ring"):
                 graph = OpGraph("ar", (CollectiveOp("ar", "all_reduce", size, "tp"),))
                 fixed = run_graph(chip, graph, Fabric(topology, {"tp": group}, algorithm)).records[0]
@@ -189,8 +200,8 @@ def test_a_named_algorithm_that_fits_only_some_groups_falls_back_to_auto():
 
     fits = [("torus" in applicable("all_reduce", topology, g)) for g in groups]
     assert any(fits) and not all(fits)
-    assert Fabric(topology, {"tp": groups}, "torus").choose(op) == best_algorithm(topology, "all_reduce", groups,
-                                                                                  1 << 20)[0]
+    chosen = Mapper(chip, collective_cycles).comm_step(op, Fabric(topology, {"tp": groups}, "torus"), True)
+    assert chosen.algorithm == best_algorithm(topology, "all_reduce", groups, 1 << 20, collective_cycles)[0]
 
 
 def test_expert_parallel_conserves_flops_and_moves_the_dispatched_tokens(h100, slice8):

@@ -340,3 +340,32 @@ def test_unknown_field_in_a_vector_op_lists_vector_fields(tmp_path):
 def test_bad_value_from_set_names_the_set():
     err = error_of(DEMO, ["ops.1.m=0"])
     assert (err.source, err.field, err.value) == ("--set ops.1.m=0", "ops.1.m", 0)
+
+
+# ------------------------------------------------------------------------------------------ collectives
+
+
+def test_collective_op_takes_a_chip_count_or_a_list(tmp_path):
+    from simulator.ir.ops import CollectiveOp
+
+    path = write(tmp_path, "  - {name: a, type: collective, kind: all_reduce, bytes: 1 MiB, chips: 4}\n"
+                           "  - {name: b, type: collective, kind: all_gather, bytes: 4096, chips: [1, 3], axis: dp}\n")
+    a, b = load_workload(path).ops
+    assert isinstance(a, CollectiveOp) and a.chips == (0, 1, 2, 3) and a.bytes == 1 << 20 and a.axis == ""
+    assert b.chips == (1, 3) and b.axis == "dp" and b.deps == ("a",) and b.kind == "all_gather"
+
+
+@pytest.mark.parametrize("op,field,piece", [
+    ("kind: all_sum, bytes: 8, chips: 2", "kind", "'all_reduce'"),
+    ("kind: all_reduce, bytes: 8, chips: 0", "chips", "a chip count ≥ 1"),
+    ("kind: all_reduce, bytes: 8, chips: []", "chips", "non-empty list"),
+    ("kind: all_reduce, bytes: 8, chips: [-1, 2]", "chips", "chip indices ≥ 0"),
+    ("kind: all_reduce, bytes: 8, chips: two", "chips", "chip count"),
+    ("kind: all_reduce, bytes: -3, chips: 2", "bytes", ""),
+    ("kind: all_reduce, bytes: 8", "chips", "required field is missing"),
+    ("kind: all_reduce, bytes: 8, chips: 2, axis: zz", "axis", "'dp'"),
+])
+def test_bad_collective_fields_are_one_line(tmp_path, op, field, piece):
+    err = error_of(write(tmp_path, f"  - {{name: a, type: collective, {op}}}\n"))
+    assert err.field.startswith("ops.0") and field in err.field
+    assert piece in str(err)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator.api import simulate_passes
 from simulator.config.dtypes import DTYPE_BITS
-from simulator.engine.passes import simulate_passes
 from simulator.ir.ops import GemmOp
 from simulator.workloads.loader import bundled_dir
 from simulator.workloads.model import model_from_mapping

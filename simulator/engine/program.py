@@ -1,0 +1,74 @@
+"""Running a Program: each block once per stage, its copies by multiplication; then the stage schedule.
+
+Blocks are separated by barriers (every op of a block feeds its last op; see ir/program.py), so a stage
+takes the sum over its blocks of copies × one copy's cycles. A block mapping found identical to an
+earlier one (the same steps object) is run once. On a system every stage runs its own blocks with its
+own chip groups, then the pipeline schedule (engine/pipeline.py) runs the stages over the micro-batches.
+"""
+
+from dataclasses import dataclass
+
+from simulator.engine.pipeline import Span, run_pipeline
+from simulator.engine.record import OpRecord
+from simulator.engine.run import BlockRun, run_block
+from simulator.engine.units import UnitSpan
+from simulator.ir.program import Program
+
+
+@dataclass(frozen=True)
+class SegmentRun:
+    segment: object  # the block's source: the workload's segment
+    records: list[OpRecord]
+    offset: int  # cycle at which the first copy starts within its stage's first micro-batch
+    repeat: int  # copies this stage runs (a stage of a pipeline holds only some of the layers)
+    stage: int = 0
+    link_bytes: tuple[float, ...] = ()  # one copy's bytes per link
+    spans: tuple[UnitSpan, ...] = ()  # one copy's unit spans
+
+    @property
+    def cycles(self) -> int:
+        """One copy, start to end."""
+        return max(r.end for r in self.records)
+
+
+@dataclass(frozen=True)
+class PassRun:
+    pass_: object  # the pass's source: the workload's pass
+    segments: list[SegmentRun]
+    cycles: int
+    spans: tuple[Span, ...] = ()  # the pipeline timeline: compute and sends per stage and micro-batch
+    link_bytes: tuple[float, ...] = ()  # the whole pass, per link
+    send_spans: tuple[UnitSpan, ...] = ()  # pipeline sends on each link (op = the sending stage)
+
+
+def run_program(program: Program, progress=None) -> list[PassRun]:
+    """`progress(done, total)` is called after each pass, for long generations."""
+    chip, topology = program.chip, program.topology
+    cache: dict[int, BlockRun] = {}
+    runs = []
+    for i, p in enumerate(program.passes):
+        segments, stage_cycles = [], []
+        for stage, placed in enumerate(p.stages):
+            offset = 0
+            for item in placed:
+                key = id(item.block.steps)
+                if key not in cache:
+                    cache[key] = run_block(chip, item.block, topology)
+                done = cache[key]
+                run = SegmentRun(item.block.source, done.records, offset, item.repeat, stage, done.link_bytes,
+                                 done.spans)
+                offset += item.repeat * run.cycles
+                segments.append(run)
+            stage_cycles.append(offset)
+        if not p.pipelined:
+            runs.append(PassRun(p.source, segments, stage_cycles[0]))
+        else:
+            pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends)
+            links = list(pipe.link_bytes)
+            for seg in segments:
+                for j, b in enumerate(seg.link_bytes):
+                    links[j] += b * seg.repeat * p.microbatches
+            runs.append(PassRun(p.source, segments, pipe.cycles, pipe.spans, tuple(links), pipe.link_spans))
+        if progress:
+            progress(i + 1, len(program.passes))
+    return runs

@@ -1,0 +1,69 @@
+"""The hardware units the engine runs ops on, as simpy resources: a chip's cores, its memory levels (each
+through a timing model chosen by name), and its links (engine/network.py).
+
+A unit knows nothing of workloads: it is asked for capacity by a step of the Program and gives it back
+when the step ends. Each unit's work is recorded as spans (unit, op, start, end, bytes), which results
+and the trace read as they are.
+"""
+
+import math
+from dataclasses import dataclass
+
+import simpy
+
+from simulator.hardware.bandwidth import bandwidth_demand
+from simulator.hardware.chip import Chip
+
+
+@dataclass(frozen=True)
+class UnitSpan:
+    unit: str  # cores | hbm | link <index>
+    op: int  # the op's index in its block
+    start: int
+    end: int
+    bytes: float = 0.0
+
+
+class CorePool:
+    """The chip's cores: a step holds as many as it has tiles (at most all) for its whole duration."""
+
+    name = "cores"
+
+    def __init__(self, env: simpy.Environment, chip: Chip):
+        self._pool = simpy.Container(env, capacity=chip.cores, init=chip.cores)
+
+    def acquire(self, cores: int):
+        yield self._pool.get(cores)
+
+    def release(self, cores: int):
+        yield self._pool.put(cores)
+
+
+class RateMemory:
+    """Timing model `rate`: the level's achievable bandwidth, shared in units of 1/cores of it.
+
+    A step holds at least its cores' fair share and takes more while it is free, never more than its
+    cores' DMA ports can pull (hardware/bandwidth.py). Holding a share for the step's whole duration
+    keeps bandwidth conserved when independent steps overlap; the step's time is computed by the
+    hardware timing functions from the share it got."""
+
+    name = "hbm"
+
+    def __init__(self, env: simpy.Environment, chip: Chip):
+        self.chip = chip
+        self._share = simpy.Container(env, capacity=chip.cores, init=chip.cores)
+
+    def acquire(self, cores: int):
+        """Yields until the share is held; the generator's value is the units held (of chip.cores)."""
+        yield self._share.get(cores)
+        demand = max(cores, math.ceil(bandwidth_demand(self.chip, cores) * self.chip.cores - 1e-9))
+        extra = min(demand - cores, int(self._share.level))
+        if extra > 0:
+            yield self._share.get(extra)
+        return cores + max(extra, 0)
+
+    def release(self, units: int):
+        yield self._share.put(units)
+
+
+MEMORY_MODELS = {"rate": RateMemory}  # timing models of a shared memory level, by name

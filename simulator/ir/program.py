@@ -1,0 +1,111 @@
+"""The Program: what mapping decided, once, for every op of a run; the engine and results only read it.
+
+A Program is a list of passes; a pass holds, per pipeline stage, the blocks that stage runs back to back.
+A block is a list of steps run `repeat` times: the exactness argument of repeat blocks (every op of a
+block feeds its last op, so the engine is idle at the block's boundary and N copies take N × one) is
+stated here, over blocks, not over what the blocks mean to a workload. `source` and `label` are the
+workload's own objects and names; nothing below results looks inside them.
+"""
+
+from dataclasses import dataclass, field
+
+from simulator.ir.ops import CollectiveOp, GemmOp, VectorOp
+
+
+@dataclass(frozen=True)
+class Tile:
+    m: int
+    n: int
+    k: int
+
+    def __str__(self):
+        return f"{self.m}×{self.n}×{self.k}"
+
+
+@dataclass(frozen=True)
+class Message:
+    src: int
+    dst: int
+    bytes: float
+    deps: tuple[int, ...] = ()  # indices of earlier messages in the same tuple that must have ARRIVED first
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Data one op moves between two memory levels: `bytes` in all, in `count` requests of one pattern."""
+
+    src: str  # memory level name (hbm, l2, sram, …)
+    dst: str
+    bytes: int
+    count: int
+    pattern: str  # tile (2-D blocks of a GEMM operand) | stream (contiguous chunks)
+
+
+@dataclass(frozen=True)
+class ComputeStep:
+    """A GEMM or vector op mapped onto a compute unit kind: how many cores, which tile, what it moves."""
+
+    op: GemmOp | VectorOp
+    unit: str  # the compute unit kind that runs it: systolic | vector
+    cores: int
+    tile: Tile | None  # GEMMs: the SRAM tile; vector ops: None (chunks follow from SRAM size)
+    transfers: tuple[Transfer, ...]
+    note: str = ""  # what the mapping traded, e.g. compute cycles for overlapping the first load
+
+
+@dataclass(frozen=True)
+class CommStep:
+    """A collective mapped onto the links: every group of its chips runs it at once, as `messages`.
+
+    `alone`: no other collective of the block can be in flight at the same time (every other one is an
+    ancestor or a descendant), so the links are idle when it starts and its timing can be reused."""
+
+    op: CollectiveOp
+    algorithm: str  # "" when every group has one chip: a no-op
+    groups: tuple[tuple[int, ...], ...]
+    messages: tuple[Message, ...]
+    link_bytes: tuple[tuple[int, float], ...]  # (link, bytes) over every message's route
+    alone: bool = False
+
+
+Step = ComputeStep | CommStep
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """Steps in program order; `deps` of each op name earlier steps of the same block."""
+
+    label: str
+    steps: tuple[Step, ...]
+    source: object = None  # the workload's own object (e.g. its segment); opaque below results
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One block as a stage runs it: `repeat` copies back to back."""
+
+    block: Block
+    repeat: int
+
+
+@dataclass(frozen=True)
+class PassProgram:
+    """One pass: per stage its blocks; then the stages run `microbatches` micro-batches in order, stage
+    s sending `send_bytes` to stage s + 1 as `sends[s]` (messages over the links) after each."""
+
+    stages: tuple[tuple[Placed, ...], ...]
+    microbatches: int = 1
+    sends: tuple[tuple[Message, ...], ...] = ()
+    send_bytes: int = 0
+    pipelined: bool = False  # a system run: the stage schedule runs even for one stage
+    source: object = None  # the workload's own pass object
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """Everything a run needs: the chip, the links (None on one chip) and the passes."""
+
+    chip: object  # hardware.chip.Chip (ir sits below hardware, so it is not named here)
+    passes: tuple[PassProgram, ...]
+    topology: object = None  # hardware.topology.Topology
+    reused: dict = field(default_factory=dict)  # what mapping found identical and mapped once

@@ -1,0 +1,223 @@
+"""Mapping: op graph × system → Program, once, before anything runs.
+
+Per compute op its unit kind, cores, tile and transfers; per collective the chip groups of its axis, the
+algorithm and its message DAG; per pass the blocks each pipeline stage runs and the sends between
+stages. Identical work is mapped once: a step by its shape, a block by its ops and its stage.
+
+Choosing a collective algorithm (`auto`) times each candidate on idle links; the timing function is
+handed in (`time_collective`, the engine's network) so that mapping never imports the engine.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from simulator.errors import TortoiseError
+from simulator.hardware.chip import Chip
+from simulator.hardware.timing import gemm_traffic, vector_cores
+from simulator.hardware.topology import Topology
+from simulator.ir.ops import CollectiveOp, GemmOp, Op, OpGraph
+from simulator.ir.program import Block, CommStep, ComputeStep, PassProgram, Placed, Program, Step, Transfer
+from simulator.mapping.collectives import ALGORITHMS, AUTO, applicable, collective_messages, per_link
+from simulator.mapping.gemm import choose_tile, gemm_cores
+from simulator.mapping.placement import Placement
+
+# (topology, kind, algorithm, groups, bytes) → cycles on otherwise idle links
+CollectiveTimer = Callable[[Topology, str, str, tuple, float], int]
+AXES = ("tp", "ep", "pp", "dp")
+
+
+class MappingError(TortoiseError):
+    """The work cannot be placed on the system (e.g. a collective over chips the system does not have)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Fabric:
+    """What collectives are mapped onto: the links, the chip groups of each axis in one stage (every
+    group runs the collective at once), and the algorithm policy (`auto`, or a name; a name that does
+    not fit every group falls back to the fastest `auto` candidate)."""
+
+    topology: Topology
+    groups: dict[str, tuple[tuple[int, ...], ...]]
+    algorithm: str = "auto"
+
+    @classmethod
+    def of(cls, placement: Placement, stage: int) -> "Fabric":
+        return cls(placement.topology, {axis: placement.groups(axis, stage) for axis in AXES}, placement.algorithm)
+
+
+def best_algorithm(topology: Topology, kind: str, groups, nbytes: float, time: CollectiveTimer) -> tuple[str, int]:
+    """The fastest `auto` candidate that applies to every group (ties: ALGORITHMS order), and its cycles."""
+    groups = tuple(tuple(g) for g in groups)
+    names = [a for a in ALGORITHMS[kind] if a in AUTO[kind] and all(a in applicable(kind, topology, g) for g in groups)]
+    timed = [(time(topology, kind, a, groups, float(nbytes)), i, a) for i, a in enumerate(names)]
+    cycles, _, name = min(timed)
+    return name, cycles
+
+
+class Mapper:
+    """Maps ops, graphs and passes for one chip (and its fabric); remembers what it mapped."""
+
+    def __init__(self, chip: Chip, time_collective: CollectiveTimer | None = None):
+        self.chip = chip
+        self.time_collective = time_collective
+        self._steps: dict = {}  # shape → (unit, cores, tile, transfers, note)
+        self._blocks: dict = {}
+        self._algorithms: dict = {}
+        self.reused = {"steps": 0, "blocks": 0}
+
+    # compute ---------------------------------------------------------------------------------------
+
+    def compute_step(self, op: Op) -> ComputeStep:
+        key = shape_key(op)
+        mapped = self._steps.get(key)
+        if mapped is None:
+            mapped = self._steps[key] = self._map_compute(op)
+        else:
+            self.reused["steps"] += 1
+        return ComputeStep(op, *mapped)
+
+    def _map_compute(self, op: Op) -> tuple:
+        chip = self.chip
+        if isinstance(op, GemmOp):
+            tile = choose_tile(chip, op)
+            cores = gemm_cores(chip, op, tile)
+            loads, hbm_read, hbm_write = gemm_traffic(chip, op, tile, cores)
+            steps = op.batch * -(-op.m // tile.m) * -(-op.n // tile.n) * -(-op.k // tile.k)
+            outputs = op.batch * -(-op.m // tile.m) * -(-op.n // tile.n)
+            near = "l2" if chip.l2 else "hbm"
+            transfers = [Transfer("hbm", "l2", hbm_read, steps, "tile")] if chip.l2 else []
+            transfers += [Transfer(near, "sram", loads, steps, "tile"), Transfer("sram", "hbm", hbm_write, outputs,
+                                                                                  "tile")]
+            return "systolic", cores, tile, tuple(t for t in transfers if t.bytes), ""
+        cores = vector_cores(chip, op)
+        transfers = (Transfer("hbm", "sram", op.min_read_bytes, cores, "stream"),
+                     Transfer("sram", "hbm", op.min_write_bytes, cores, "stream"))
+        return "vector", cores, None, tuple(t for t in transfers if t.bytes), ""
+
+    # communication ---------------------------------------------------------------------------------
+
+    def comm_step(self, op: CollectiveOp, fabric: Fabric | None, alone: bool) -> CommStep:
+        groups = self._groups(op, fabric)
+        if not groups:
+            return CommStep(op, "", (), (), (), alone)
+        key = (op.kind, op.bytes, groups, id(fabric.topology), fabric.algorithm)
+        if key not in self._algorithms:
+            topology = fabric.topology
+            algorithm = fabric.algorithm
+            if not all(algorithm in applicable(op.kind, topology, g) for g in groups):
+                if self.time_collective is None:
+                    raise MappingError(f"collective {op.name}: choosing an algorithm needs a collective timer")
+                algorithm = best_algorithm(topology, op.kind, groups, op.bytes, self.time_collective)[0]
+            messages = collective_messages(op.kind, algorithm, groups, op.bytes, topology)
+            self._algorithms[key] = (algorithm, messages, per_link(messages, topology))
+        algorithm, messages, links = self._algorithms[key]
+        return CommStep(op, algorithm, groups, messages, links, alone)
+
+    def _groups(self, op: CollectiveOp, fabric: Fabric | None) -> tuple[tuple[int, ...], ...]:
+        """The chip groups that run `op` together; () when each group is one chip (a no-op)."""
+        chips = self.chip.config.system.chips
+        if op.chips:
+            if len(set(op.chips)) != len(op.chips):
+                raise MappingError(f"op {op.name}: chips = {list(op.chips)}: each chip may be named once")
+            bad = [c for c in op.chips if not 0 <= c < chips]
+            if bad:
+                have = "1 chip" if chips == 1 else f"chips 0–{chips - 1}"
+                raise MappingError(f"op {op.name}: chips = {list(op.chips)}: chip {bad[0]} is not on {self.chip.name}, "
+                                   f"which has {have} (system.chips = {chips}); use fewer chips or a bigger system")
+            return (tuple(op.chips),) if len(op.chips) > 1 else ()
+        if fabric is None:
+            return ()
+        return fabric.groups.get(op.axis, ())
+
+    # graphs and passes -----------------------------------------------------------------------------
+
+    def block(self, graph: OpGraph, fabric: Fabric | None, label: str = "", source=None) -> Block:
+        key = (graph.ops, id(fabric) if fabric else None)
+        found = self._blocks.get(key)
+        if found is not None:
+            self.reused["blocks"] += 1
+            return Block(label or graph.name, found.steps, source)
+        alone = lone_collectives(graph)
+        steps: list[Step] = []
+        for op in graph.ops:
+            if isinstance(op, CollectiveOp):
+                steps.append(self.comm_step(op, fabric, op.name in alone))
+            else:
+                steps.append(self.compute_step(op))
+        block = self._blocks[key] = Block(label or graph.name, tuple(steps), source)
+        return block
+
+
+def shape_key(op: Op) -> tuple:
+    if isinstance(op, GemmOp):
+        return ("gemm", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, op.b_dtype, op.a_on_chip, op.c_on_chip)
+    return ("vector", op.kind, op.elements, op.dtype, op.inputs, op.outputs, op.ops_per_element)
+
+
+def lone_collectives(graph: OpGraph) -> set[str]:
+    """Collectives that no other collective of the graph can overlap: every other one is an ancestor or a
+    descendant. The links are idle while such a one runs, so its time on idle links is its time."""
+    ancestors: dict[str, set[str]] = {}
+    for op in graph.ops:
+        seen: set[str] = set()
+        for d in op.deps:
+            seen.add(d)
+            seen |= ancestors.get(d, set())
+        ancestors[op.name] = seen
+    comm = [op.name for op in graph.ops if isinstance(op, CollectiveOp)]
+    return {a for a in comm if all(b == a or b in ancestors[a] or a in ancestors[b] for b in comm)}
+
+
+def map_graph(chip: Chip, graph: OpGraph, topology: Topology | None = None,
+              time_collective: CollectiveTimer | None = None) -> Program:
+    """A hand-written op graph: one block, one pass; its collectives name their chips explicitly."""
+    mapper = Mapper(chip, time_collective)
+    fabric = Fabric(topology, {}, chip.config.system.collectives) if topology is not None else None
+    for op in graph.ops:
+        if isinstance(op, CollectiveOp) and not op.chips and fabric is not None:
+            raise MappingError(f"collective {op.name}: an op-list workload names its chips (chips: N or a list)")
+    block = mapper.block(graph, fabric)
+    return Program(chip, (PassProgram(((Placed(block, 1),),)),), topology, mapper.reused)
+
+
+def map_passes(chip: Chip, passes, placement: Placement | None, time_collective: CollectiveTimer | None = None,
+               ) -> Program:
+    """Lowered passes (objects with `segments` of `graph`, `repeat`, `place`; `microbatches`,
+    `activation_bytes`) on one chip or on a placement's chips."""
+    mapper = Mapper(chip, time_collective)
+    stages = placement.parallel.pp if placement else 1
+    fabrics = [Fabric.of(placement, s) for s in range(stages)] if placement else [None]
+    sends = _sends(placement, stages)
+    out = []
+    for p in passes:
+        per_stage = []
+        for stage in range(stages):
+            placed = [Placed(mapper.block(seg.graph, fabrics[stage], seg.name, seg), repeat)
+                      for seg, repeat in stage_segments(p.segments, stage, placement)]
+            per_stage.append(tuple(placed))
+        messages = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
+                                             placement.topology) for pairs in sends) if placement else ()
+        out.append(PassProgram(tuple(per_stage), p.microbatches, messages, p.activation_bytes,
+                               placement is not None, p))
+    return Program(chip, tuple(out), placement.topology if placement else None, mapper.reused)
+
+
+def stage_segments(segments, stage: int, placement: Placement | None) -> list[tuple[object, int]]:
+    """(segment, copies) a stage runs: `place` first / last puts a segment on one end of the pipeline,
+    `spread` shares its copies out over the stages (earlier stages take the remainder)."""
+    if placement is None or placement.parallel.pp == 1:
+        return [(s, s.repeat) for s in segments]
+    last = placement.parallel.pp - 1
+    out = []
+    for s in segments:
+        if s.place == "first":
+            out.append((s, s.repeat if stage == 0 else 0))
+        elif s.place == "last":
+            out.append((s, s.repeat if stage == last else 0))
+        else:
+            out.append((s, placement.stage_layers(s.repeat)[stage]))
+    return [(s, n) for s, n in out if n]
+
+
+def _sends(placement: Placement | None, stages: int) -> list[tuple[tuple[int, int], ...]]:
+    return [placement.sends(s) for s in range(stages - 1)] if placement else []
