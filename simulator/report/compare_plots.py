@@ -5,8 +5,9 @@ import numpy as np
 
 from simulator.errors import TortoiseError
 from simulator.report.folders import Folder
-from simulator.report.style import PALETTE, axis_label, figure, metric
+from simulator.report.style import PALETTE, figure
 from simulator.report.sweep_plots import Request, rows
+from simulator.results.catalogue import metric
 
 # (column, what it is) — latency is the run's time: TPOT for decode, TTFT for prefill, end to end for generate
 KEY_METRICS = ("seconds", "tokens_per_s", "mfu", "mbu", "energy_per_token_j")
@@ -55,11 +56,10 @@ def bars(folder: Folder, request: Request):
         ax.set_xticks(range(len(workloads)), workloads, rotation=20 if len(workloads) > 1 else 0, ha="right"
                       if len(workloads) > 1 else "center", fontsize=8)
         ax.grid(axis="x", visible=False)
-        better = {True: "higher is better", False: "lower is better", None: ""}[m.higher_is_better]
+        better = f"{m.better} is better" if m.better != "none" else "no better direction"
         ax.set_title(f"{m.label}\n({better})", fontsize=10)
-        base = ", ".join(f"{v * m.scale:.3g}" for v in values.loc[baseline])
-        ax.set_xlabel(f"{baseline}: {base} {axis_label(column).removeprefix(m.label).strip(' ()')}".strip(),
-                      fontsize=8)
+        base = ", ".join(m.text(v) for v in values.loc[baseline])
+        ax.set_xlabel(f"{baseline}: {base}", fontsize=8)
     axes[0, 0].set_ylabel(f"ratio to {baseline}")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(designs), bbox_to_anchor=(0.5, 1.06))

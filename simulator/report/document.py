@@ -18,7 +18,8 @@ import simulator
 from simulator import __version__
 from simulator.errors import TortoiseError
 from simulator.report.folders import Folder
-from simulator.report.style import RC, axis_label, metric
+from simulator.report.style import RC, axis_label
+from simulator.results.catalogue import metric
 
 SECTIONS = ("Configurations", "Key metrics", "Plots", "Assumptions")
 MAX_TABLE_ROWS = 60
@@ -74,7 +75,7 @@ def _fmt(value, column: str | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if column is not None and isinstance(value, int | float) and not isinstance(value, bool):
-        value = value * metric(column).scale
+        value = metric(column).display(value)
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e3 else f"{value:,.0f}"
     return str(value)
@@ -124,15 +125,21 @@ def _configurations(folder: Folder) -> list:
                 f"{', '.join(map(str, m.get('workloads', [])))}.",
                 Table(CHIP_COLUMNS, [_chip_row(h, h) for h in m.get("hardware", [])]), axes]
     s = folder.meta
-    rows = [["chip", s.get("chip")], ["clock (GHz)", _fmt(s.get("clock_hz", 0) / 1e9)],
-            ["peak per chip (TFLOP/s)", _fmt(s.get("peak_tflops", 0) / (s.get("chips_used", 1) or 1))],
-            ["HBM per chip (GB)", _fmt(s.get("hbm_capacity", 0) / 1e9)],
-            ["HBM bandwidth per chip (TB/s)", _fmt(s.get("hbm_bandwidth_tb_s"))],
+    rows = [["chip", s.get("chip")], [axis_label("clock_hz"), _fmt(s.get("clock_hz", 0), "clock_hz")],
+            [_per_chip("peak_tflops"), _fmt(s.get("peak_tflops", 0) / (s.get("chips_used", 1) or 1), "peak_tflops")],
+            [_per_chip("hbm_capacity"), _fmt(s.get("hbm_capacity", 0), "hbm_capacity")],
+            [_per_chip("hbm_bandwidth_tb_s"), _fmt(s.get("hbm_bandwidth_tb_s"), "hbm_bandwidth_tb_s")],
             ["chips used (topology)", f"{s.get('chips_used', 1)} of {s.get('chips', 1)}"
              + (f" ({s['topology']})" if "topology" in s else "")],
             ["workload", f"{s.get('workload')}: {s.get('model', '')} {s.get('phase', '')}, batch {s.get('batch', '')}"],
             ["model", s.get("model_description", "")]]
     return ["The chip as the run's summary.json records it (overrides included).", Table(["", "value"], rows)]
+
+
+def _per_chip(column: str) -> str:
+    """`peak per chip (TFLOP/s)`: the catalogue's label and unit, for one chip of the system."""
+    m = metric(column)
+    return f"{m.label} per chip ({m.display_unit})"
 
 
 RUN_METRICS = ("seconds", "ttft_s", "tpot_s", "e2e_s", "tokens_per_s", "tokens_per_s_per_user", "mfu", "mbu",

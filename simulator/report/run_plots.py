@@ -6,7 +6,8 @@ import pandas as pd
 
 from simulator.errors import TortoiseError
 from simulator.report.folders import Folder
-from simulator.report.style import ENERGY_PARTS, PALETTE, figure, human_energy_unit, human_time_unit
+from simulator.report.style import PALETTE, figure, human_energy_unit, human_time_unit
+from simulator.results.catalogue import ENERGY_PARTS, metric
 from simulator.results.timeline import expand_copies
 
 TIME_PARTS = {"compute": "#1f77b4", "memory stall": "#ff7f0e", "overhead": "#9e9e9e", "communication": "#2ca02c"}
@@ -50,13 +51,14 @@ def roofline(folder: Folder):
     ridge = max(p / bandwidth for p in peaks.values()) if bandwidth else 10
     hi = max(placed["arithmetic_intensity"].max() * 3, ridge * 10)
     x = np.geomspace(lo, hi, 200)
+    rate, bw = metric("peak_tflops").display_unit, metric("hbm_bandwidth_tb_s").display_unit  # TFLOP/s, TB/s
     for i, (dtype, peak) in enumerate(sorted(peaks.items(), key=lambda kv: -kv[1])):
         roof = np.minimum(peak, x * bandwidth) if bandwidth else np.full_like(x, peak)
         ax.plot(x, roof, color="black", lw=1.4, ls=("-", "--", ":", "-.")[i % 4], zorder=1)
-        ax.annotate(f"{dtype} peak {peak:,.0f} TFLOP/s", (hi, peak), ha="right", va="bottom", fontsize=8,
+        ax.annotate(f"{dtype} peak {peak:,.0f} {rate}", (hi, peak), ha="right", va="bottom", fontsize=8,
                     xytext=(0, 2), textcoords="offset points")
     if bandwidth:
-        ax.annotate(f"HBM {bandwidth:g} TB/s", (lo * 1.5, lo * 1.5 * bandwidth), rotation=0, fontsize=8,
+        ax.annotate(f"HBM {bandwidth:g} {bw}", (lo * 1.5, lo * 1.5 * bandwidth), rotation=0, fontsize=8,
                     ha="left", va="bottom", xytext=(0, 4), textcoords="offset points")
     groups = list(dict.fromkeys(placed.sort_values("group")["group"]))
     for i, group in enumerate(groups):
@@ -69,8 +71,9 @@ def roofline(folder: Folder):
     top = max(peaks.values())
     ax.set_ylim(min(placed["achieved_tflops"].min() / 3, top / 1e4), top * 3)
     ax.set_xlim(lo, hi)
-    ax.set_xlabel("arithmetic intensity (FLOP/B of HBM traffic)")
-    ax.set_ylabel("achieved (TFLOP/s per chip)")
+    intensity, achieved = metric("arithmetic_intensity"), metric("achieved_tflops")
+    ax.set_xlabel(f"{intensity.label} ({intensity.display_unit} of HBM traffic)")
+    ax.set_ylabel(f"{achieved.label} ({achieved.display_unit} per chip)")
     ax.set_title(f"Roofline: {_on(folder)}")
     legend = ax.legend(title="op group (size = time share)", loc="upper left", fontsize=8, title_fontsize=8, ncol=2)
     for handle in legend.legend_handles:

@@ -9,7 +9,8 @@ import pandas as pd
 
 from simulator.errors import TortoiseError
 from simulator.report.folders import Folder, apply_where, require_columns, varying
-from simulator.report.style import PALETTE, axis_label, figure, metric, scaled
+from simulator.report.style import PALETTE, axis_label, figure, scaled
+from simulator.results.catalogue import METRICS, metric
 
 MAX_LINES = 12
 MAX_PANELS = 6
@@ -214,26 +215,25 @@ def pareto_front(x, y, x_higher: bool, y_higher: bool) -> np.ndarray:
     return ~(ge & gt).any(axis=1)
 
 
-def _direction(column: str, flag: str) -> bool:
-    better = metric(column).higher_is_better
-    if better is None:
-        known = ", ".join(sorted(c for c, m in _directional().items()))
+def _direction(column: str, flag: str, columns=()) -> bool:
+    """True when higher is better, by the metric catalogue; an error naming the directional metrics the
+    table has (or the catalogue's, without a table) when the column has no better direction."""
+    m = metric(column)
+    if m.better == "none":
+        present = [c for c in columns if metric(c).better != "none"]
+        known = present or sorted(c for c, x in METRICS.items() if x.better != "none")
+        known = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
         raise TortoiseError(f"plot --kind pareto: {flag} {column!r} has no better direction; use a metric such as "
                             f"{known}")
-    return better
-
-
-def _directional() -> dict:
-    from simulator.report.style import METRICS
-
-    return {c: m for c, m in METRICS.items() if m.higher_is_better is not None}
+    return m.better == "higher"
 
 
 def pareto(folder: Folder, request: Request):
     if not request.x or not request.y:
         raise TortoiseError("plot --kind pareto: give two metrics, e.g. --x tokens_per_s --y energy_per_token_j")
     table, errors = rows(folder, request, [request.x, request.y, request.hue])
-    x_up, y_up = _direction(request.x, "--x"), _direction(request.y, "--y")
+    columns = list(folder.table.columns) if folder.table is not None else []
+    x_up, y_up = _direction(request.x, "--x", columns), _direction(request.y, "--y", columns)
     table = table[np.isfinite(table[request.x].astype(float)) & np.isfinite(table[request.y].astype(float))]
     units = folder.units
     xs, ys = scaled(request.x, table[request.x], units), scaled(request.y, table[request.y], units)

@@ -16,39 +16,14 @@ from simulator import __version__
 from simulator.errors import TortoiseError
 from simulator.overrides import split_overrides
 from simulator.progress import ProgressBar
-from simulator.results.output import format_bytes, format_pct, format_time
+from simulator.results.catalogue import Metric, best, metric
 from simulator.results.row import flat_row
 
-
-@dataclass(frozen=True)
-class Metric:
-    column: str
-    label: str
-    better: str  # "lower", "higher" or "" (neither: a property of the workload, or a share)
-    kind: str  # how to print it: time, rate, pct, energy, power, bytes, number
-
-
-# The rows of the table, in order; a metric missing from every design's row is left out.
-METRICS = (
-    Metric("ttft_s", "TTFT", "lower", "time"),
-    Metric("tpot_s", "TPOT", "lower", "time"),
-    Metric("e2e_s", "end to end", "lower", "time"),
-    Metric("seconds", "run time", "lower", "time"),
-    Metric("tokens_per_s", "tokens/s", "higher", "rate"),
-    Metric("tokens_per_s_per_user", "tokens/s per user", "higher", "rate"),
-    Metric("mfu", "MFU", "higher", "pct"),
-    Metric("mbu", "MBU", "higher", "pct"),
-    Metric("mxu_utilization", "MXU utilization", "higher", "pct"),
-    Metric("roofline_fraction", "roofline fraction", "higher", "pct"),
-    Metric("energy_per_token_j", "energy per token", "lower", "energy"),
-    Metric("energy_j", "energy", "lower", "energy"),
-    Metric("average_power_w", "average power", "lower", "power"),
-    Metric("memory_required", "HBM footprint", "", "bytes"),
-    Metric("hbm_capacity", "HBM capacity", "higher", "bytes"),
-    Metric("peak_tflops", "peak TFLOP/s", "higher", "number"),
-    Metric("hbm_bandwidth_tb_s", "HBM TB/s", "higher", "number"),
-    Metric("link_bytes", "link bytes", "lower", "bytes"),
-)
+# The rows of the table, in order; a metric missing from every design's row is left out. Labels, units and
+# which direction is better come from the metric catalogue (simulator/results/catalogue.py).
+ROWS = ("ttft_s", "tpot_s", "e2e_s", "seconds", "tokens_per_s", "tokens_per_s_per_user", "mfu", "mbu",
+        "mxu_utilization", "roofline_fraction", "energy_per_token_j", "energy_j", "average_power_w",
+        "memory_required", "hbm_capacity", "peak_tflops", "hbm_bandwidth_tb_s", "link_bytes")
 LATENCY = ("ttft_s", "tpot_s", "e2e_s")  # `seconds` repeats whichever of these the phase has
 
 
@@ -68,12 +43,12 @@ class Comparison:
 
     def metrics(self, workload: str) -> list[Metric]:
         rows = [r for r in self.rows if r["workload"] == workload]
-        present = [m for m in METRICS if any(_number(r.get(m.column)) is not None for r in rows)]
-        if any(m.column in LATENCY for m in present):
-            present = [m for m in present if m.column != "seconds"]
+        present = [metric(n) for n in ROWS if any(_number(r.get(n)) is not None for r in rows)]
+        if any(m.name in LATENCY for m in present):
+            present = [m for m in present if m.name != "seconds"]
         groups = _groups(rows)
-        present += [Metric(f"group_s.{g}", f"{g} time", "lower", "time") for g in groups]
-        present += [Metric(f"time_share.{g}", f"{g} share", "", "pct") for g in groups]
+        present += [metric(f"group_s.{g}") for g in groups]
+        present += [metric(f"time_share.{g}") for g in groups]
         return present
 
     def value(self, design: str, workload: str, column: str):
@@ -83,13 +58,19 @@ class Comparison:
             return share * seconds if share is not None and seconds is not None else None
         return _number(row.get(column))
 
+    def best(self, workload: str, column: str) -> list[str]:
+        """The designs with the best value of the metric on the workload (ties included), by the catalogue's
+        direction; none for a metric with no direction, or when fewer than two designs have a value."""
+        ok = [r["design"] for r in self.rows if r["workload"] == workload and r["status"] == "ok"]
+        return best(column, {d: self.value(d, workload, column) for d in ok})
+
     def ratios(self) -> pd.DataFrame:
         """ratios.csv: per workload × metric, each design's value, then `design/baseline` for the others."""
         out = []
         for w in self.workloads:
             for m in self.metrics(w):
-                values = {d: self.value(d, w, m.column) for d in self.designs}
-                row = {"workload": w, "metric": m.column} | values
+                values = {d: self.value(d, w, m.name) for d in self.designs}
+                row = {"workload": w, "metric": m.name} | values
                 row |= {f"{d}/{self.baseline}": ratio(values[d], values[self.baseline]) for d in self.designs[1:]}
                 out.append(row)
         columns = ["workload", "metric", *self.designs, *(f"{d}/{self.baseline}" for d in self.designs[1:])]
@@ -191,46 +172,33 @@ def _short(labels: list[str]) -> list[str]:
     return stems if len(set(stems)) == len(stems) else labels
 
 
-def _show(value, kind: str) -> str:
-    if value is None:
-        return "—"
-    if kind == "time":
-        return format_time(value)
-    if kind == "pct":
-        return format_pct(value)
-    if kind == "bytes":
-        return format_bytes(value)
-    if kind == "energy":
-        return f"{value * 1e3:.3f} mJ" if value < 1 else f"{value:.3f} J"
-    if kind == "power":
-        return f"{value:.1f} W"
-    if kind == "rate":
-        return f"{value:,.1f}"
-    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-
-
 def table_text(comparison: Comparison) -> str:
-    """Per workload: metric rows × design columns, then each design's ratio to the baseline, and which
-    direction is better; per op group its time (with share and bound: the bottleneck per op type)."""
+    """Per workload: metric rows (labelled with their unit) × design columns, then each design's ratio to the
+    baseline, which direction is better and which design that makes best; per op group its time (with share
+    and bound: the bottleneck per op type)."""
     c = comparison
     short = _short(c.designs)
+    name = dict(zip(c.designs, short, strict=True))
     base = short[0]
     lines = []
     for w in c.workloads:
         rows = {r["design"]: r for r in c.rows if r["workload"] == w}
-        cells = [["metric", *short, *(f"{s}/{base}" for s in short[1:]), "better"]]
+        cells = [["metric", *short, *(f"{s}/{base}" for s in short[1:]), "better", "best"]]
         for m in c.metrics(w):
-            values = [c.value(d, w, m.column) for d in c.designs]
-            shown = [_show(v, m.kind) if rows[d]["status"] == "ok" else "error" for d, v in zip(c.designs, values,
-                                                                                                 strict=True)]
-            if m.column.startswith("group_s."):
-                g = m.column[8:]
-                shown = [s if v is None else f"{s} {format_pct(rows[d].get('time_share.' + g, 0.0))} "
-                         f"{rows[d].get('bound.' + g, '')}" for s, v, d in zip(shown, values, c.designs, strict=True)]
-            elif m.column.startswith("time_share."):
+            if m.name.startswith("time_share."):
                 continue  # shown beside the group's time
+            values = [c.value(d, w, m.name) for d in c.designs]
+            shown = [m.text(v, unit=False) if rows[d]["status"] == "ok" else "error"
+                     for d, v in zip(c.designs, values, strict=True)]
+            if m.name.startswith("group_s."):
+                share = metric("time_share." + m.name[8:])
+                shown = [s if v is None else f"{s} {share.text(rows[d].get(share.name, 0.0))} "
+                         f"{rows[d].get('bound.' + m.name[8:], '')}" for s, v, d in zip(shown, values, c.designs,
+                                                                                       strict=True)]
             ratios = [ratio(v, values[0]) for v in values[1:]]
-            cells.append([m.label, *shown, *("—" if r is None else f"{r:.3g}×" for r in ratios), m.better or "—"])
+            winners = c.best(w, m.name)
+            cells.append([m.heading, *shown, *("—" if r is None else f"{r:.3g}×" for r in ratios),
+                          m.better if m.better != "none" else "—", _winners(winners, values, name)])
         widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
         lines.append(f"{w}: {' vs '.join(short)} (ratios to {base}; group rows: time, share of the run, bound)")
         for row in cells:
@@ -243,6 +211,15 @@ def table_text(comparison: Comparison) -> str:
     if short != c.designs or any("#" in d for d in c.designs):
         lines.append("designs: " + ", ".join(f"{s} = {d}" for s, d in zip(short, c.designs, strict=True)))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _winners(winners: list[str], values: list, name: dict[str, str]) -> str:
+    """`h100`, `a, b` for a tie between some, `tie` when every design with a value ties, `—` for none."""
+    if not winners:
+        return "—"
+    if len(winners) > 1 and len(winners) == sum(_number(v) is not None for v in values):
+        return "tie"
+    return ", ".join(name[d] for d in winners)
 
 
 def compare_command(args) -> int:
