@@ -1,7 +1,7 @@
 """The golden table: every bundled preset × bundled workload (plus a few parallel plans on the systems),
 cycles and key metrics, compared exactly with tests/golden.csv.
 
-A change that moves a number must be deliberate: regenerate with `python tests/test_golden.py --write`
+A change that moves a number must be deliberate: regenerate with `python -m tests.test_golden --write`
 and say in the commit message why each number moved. The same runs check the invariants every result
 must keep (cycles ≥ roofline, the table's end equals the summary's cycles)."""
 
@@ -137,5 +137,5 @@ def diff() -> None:
 if __name__ == "__main__":
     commands = {"--write": write, "--diff": diff}
     if sys.argv[1:2] not in [[c] for c in commands]:
-        sys.exit("usage: python tests/test_golden.py --write | --diff  (regenerate tests/golden.csv | show what moved)")
+        sys.exit("usage: python -m tests.test_golden --write | --diff  (regenerate tests/golden.csv | show what moved)")
     commands[sys.argv[1]]()

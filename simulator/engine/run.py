@@ -71,6 +71,8 @@ def timer_for(chip: Chip) -> Timer:
 
 def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> BlockRun:
     """Run one copy of `block`; records come back in program order."""
+    if block.sequential:
+        return _run_in_turn(chip, block, topology, memory)
     env = simpy.Environment()
     network = Network(env, topology) if topology is not None else None
     links = [0.0] * len(topology.links) if topology is not None else []
@@ -127,6 +129,37 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> 
         links = [a + b for a, b in zip(links, network.link_bytes, strict=True)]
     spans.sort(key=lambda s: (s.start, s.op, s.unit))
     return BlockRun([records[i] for i in range(len(block.steps))], tuple(links), tuple(spans))
+
+
+def _run_in_turn(chip: Chip, block: Block, topology, memory: str) -> BlockRun:
+    """A sequential block: each step starts when the one before ends, on an idle chip and idle links, so
+    it gets exactly what the simulated units would give it then (all the cores it asks for, the memory
+    share `acquire` grants on an idle level, its idle-link time) and no events are needed."""
+    links = [0.0] * len(topology.links) if topology is not None else []
+    timer, share = timer_for(chip), MEMORY_MODELS[memory].share_when_idle
+    overhead = chip.op_overhead_cycles
+    records, spans, now = [], [], 0
+    for index, step in enumerate(block.steps):
+        start = now
+        if isinstance(step, CommStep):
+            op, sent = step.op, 0.0
+            if step.algorithm:
+                now += overhead + collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes)
+                for link, nbytes in step.link_bytes:
+                    links[link] += nbytes
+                    spans.append(UnitSpan(f"link {link}", index, start, now, nbytes))
+                sent = sum(b for _, b in step.link_bytes)
+            records.append(_collective_record(index, step, start, now, overhead if step.algorithm else 0, sent))
+            continue
+        units = share(chip, step.cores)
+        timing = timer.time(step, units)
+        now += overhead + timing.cycles
+        records.append(_record(index, step, timing, units / chip.cores, start, now, overhead))
+        spans.append(UnitSpan("cores", index, start, now, 0.0))
+        if timing.hbm_read + timing.hbm_write:
+            spans.append(UnitSpan("hbm", index, start, now, float(timing.hbm_read + timing.hbm_write)))
+    spans.sort(key=lambda s: (s.start, s.op, s.unit))
+    return BlockRun(records, tuple(links), tuple(spans))
 
 
 def _collective_record(index: int, step: CommStep, start: int, end: int, overhead: int, sent: float) -> OpRecord:

@@ -56,14 +56,23 @@ class RateMemory:
     def acquire(self, cores: int):
         """Yields until the share is held; the generator's value is the units held (of chip.cores)."""
         yield self._share.get(cores)
-        demand = max(cores, math.ceil(bandwidth_demand(self.chip, cores) * self.chip.cores - 1e-9))
-        extra = min(demand - cores, int(self._share.level))
+        extra = min(_demand(self.chip, cores) - cores, int(self._share.level))
         if extra > 0:
             yield self._share.get(extra)
         return cores + max(extra, 0)
 
+    @staticmethod
+    def share_when_idle(chip: Chip, cores: int) -> int:
+        """The units `acquire` gives `cores` cores when nothing else holds any."""
+        return cores + max(min(_demand(chip, cores) - cores, chip.cores - cores), 0)
+
     def release(self, units: int):
         yield self._share.put(units)
+
+
+def _demand(chip: Chip, cores: int) -> int:
+    """Units of bandwidth `cores` cores' DMA ports can use, at least their own."""
+    return max(cores, math.ceil(bandwidth_demand(chip, cores) * chip.cores - 1e-9))
 
 
 MEMORY_MODELS = {"rate": RateMemory}  # timing models of a shared memory level, by name

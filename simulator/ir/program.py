@@ -73,11 +73,15 @@ Step = ComputeStep | CommStep
 
 @dataclass(frozen=True, eq=False)
 class Block:
-    """Steps in program order; `deps` of each op name earlier steps of the same block."""
+    """Steps in program order; `deps` of each op name earlier steps of the same block.
+
+    `sequential`: every step depends on the one before it, so they run one at a time, each on an idle
+    chip: the engine can time it step after step without simulating contention."""
 
     label: str
     steps: tuple[Step, ...]
     source: object = None  # the workload's own object (e.g. its segment); opaque below results
+    sequential: bool = False
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ class Mapper:
         found = self._blocks.get(key)
         if found is not None:
             self.reused["blocks"] += 1
-            return Block(label or graph.name, found.steps, source)
+            return Block(label or graph.name, found.steps, source, found.sequential)
         alone = lone_collectives(graph)
         steps: list[Step] = []
         for op in graph.ops:
@@ -144,7 +144,8 @@ class Mapper:
                 steps.append(self.comm_step(op, fabric, op.name in alone))
             else:
                 steps.append(self.compute_step(op))
-        block = self._blocks[key] = Block(label or graph.name, tuple(steps), source)
+        sequential = all(i == 0 or graph.ops[i - 1].name in op.deps for i, op in enumerate(graph.ops))
+        block = self._blocks[key] = Block(label or graph.name, tuple(steps), source, sequential)
         return block
 
 
