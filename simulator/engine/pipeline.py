@@ -35,15 +35,18 @@ class PipelineRun:
 
 
 def run_pipeline(topology: Topology, stage_cycles: list[int], microbatches: int,
-                 sends: tuple[tuple[Message, ...], ...]) -> PipelineRun:
-    """`sends[s]`: the messages stage s sends stage s + 1 after each micro-batch (mapping builds them)."""
+                 sends: tuple[tuple[Message, ...], ...], idle_send_cycles: list[int] | None = None) -> PipelineRun:
+    """`sends[s]`: the messages stage s sends stage s + 1 after each micro-batch (mapping builds them);
+    `idle_send_cycles[s]`: how long they take on idle links, when the caller knows (see `_in_turn`)."""
+    links = [per_link(messages, topology) for messages in sends]
+    if idle_send_cycles is not None and _sends_never_meet(links, stage_cycles, idle_send_cycles):
+        return _in_turn(topology, stage_cycles, microbatches, links, idle_send_cycles)
     env = simpy.Environment()
     network = Network(env, topology)
     stages = len(stage_cycles)
     arrived = [[env.event() for _ in range(microbatches)] for _ in range(stages)]
     spans: list[Span] = []
     link_spans: list[UnitSpan] = []
-    links = [per_link(messages, topology) for messages in sends]
 
     def send(s: int, j: int):
         start = env.now
@@ -69,3 +72,44 @@ def run_pipeline(topology: Topology, stage_cycles: list[int], microbatches: int,
     link_spans.sort(key=lambda x: (x.start, x.unit))
     return PipelineRun(int(env.now), tuple(spans), tuple(network.link_bytes), tuple(link_spans))
 
+
+def _sends_never_meet(links, stage_cycles: list[int], idle: list[int]) -> bool:
+    """No two sends can share a link while in flight: each stage's sends use links no other stage's use,
+    and a stage's send ends before its next one starts (that one follows at least one more compute)."""
+    seen: set[int] = set()
+    for s, mine in enumerate(links):
+        used = {link for link, _ in mine}
+        if used & seen or idle[s] >= stage_cycles[s]:
+            return False
+        seen |= used
+    return all(c > 0 for c in stage_cycles)
+
+
+def _in_turn(topology: Topology, stage_cycles: list[int], microbatches: int, links, idle: list[int]) -> PipelineRun:
+    """The schedule when sends never meet: every send takes its idle-link time, so stage s starts micro-batch
+    j at max(its end of j − 1, stage s − 1's end of j + its send time) — the same recurrence the event run
+    follows, without the events."""
+    stages = len(stage_cycles)
+    spans: list[Span] = []
+    link_spans: list[UnitSpan] = []
+    arrive = [0] * microbatches
+    for s in range(stages):
+        free, nxt = 0, [0] * microbatches
+        for j in range(microbatches):
+            start = max(free, arrive[j]) if s else free
+            free = start + stage_cycles[s]
+            spans.append(Span(s, j, "compute", start, free))
+            if s + 1 < stages:
+                end = free + idle[s]
+                spans.append(Span(s, j, "send", free, end))
+                link_spans.extend(UnitSpan(f"link {link}", s, free, end, b) for link, b in links[s])
+                nxt[j] = end
+        arrive = nxt
+    carried = [0.0] * len(topology.links)
+    for s in range(stages - 1):
+        for link, b in links[s]:
+            for _ in range(microbatches):
+                carried[link] += b
+    spans.sort(key=lambda x: (x.start, x.stage, x.kind))
+    link_spans.sort(key=lambda x: (x.start, x.unit))
+    return PipelineRun(max(x.end for x in spans), tuple(spans), tuple(carried), tuple(link_spans))

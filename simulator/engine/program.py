@@ -8,6 +8,7 @@ own chip groups, then the pipeline schedule (engine/pipeline.py) runs the stages
 
 from dataclasses import dataclass
 
+from simulator.engine.network import collective_cycles
 from simulator.engine.pipeline import Span, run_pipeline
 from simulator.engine.record import OpRecord
 from simulator.engine.run import BlockRun, run_block
@@ -63,7 +64,8 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
         if not p.pipelined:
             runs.append(PassRun(p.source, segments, stage_cycles[0]))
         else:
-            pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends)
+            idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
+            pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends, idle)
             links = list(pipe.link_bytes)
             for seg in segments:
                 for j, b in enumerate(seg.link_bytes):

@@ -100,7 +100,8 @@ class PassProgram:
     stages: tuple[tuple[Placed, ...], ...]
     microbatches: int = 1
     sends: tuple[tuple[Message, ...], ...] = ()
-    send_bytes: int = 0
+    send_bytes: int = 0  # per chip pair
+    send_pairs: tuple[tuple[tuple[int, int], ...], ...] = ()  # (from, to) chips of each stage's sends
     pipelined: bool = False  # a system run: the stage schedule runs even for one stage
     source: object = None  # the workload's own pass object
 

@@ -198,7 +198,7 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
             per_stage.append(tuple(placed))
         messages = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
                                              placement.topology) for pairs in sends) if placement else ()
-        out.append(PassProgram(tuple(per_stage), p.microbatches, messages, p.activation_bytes,
+        out.append(PassProgram(tuple(per_stage), p.microbatches, messages, p.activation_bytes, tuple(sends),
                                placement is not None, p))
     return Program(chip, tuple(out), placement.topology if placement else None, mapper.reused)
 

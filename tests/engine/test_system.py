@@ -216,3 +216,18 @@ def test_expert_parallel_conserves_flops_and_moves_the_dispatched_tokens(h100, s
     model = split.workload.model
     tokens = 1024  # one sequence of the batch of 8 per chip
     assert set(comm["comm_bytes"]) == {tokens * model.experts_per_token * model.hidden * 2}
+
+
+@pytest.mark.parametrize("p,m,compute,nbytes", [(2, 4, [1000, 1000], 300), (4, 3, [900, 1200, 700, 1000], 50),
+                                                (3, 5, [500, 500, 500], 10_000)])
+def test_pipeline_timed_in_turn_equals_its_event_run(p, m, compute, nbytes):
+    """When sends never share a link in flight, the schedule computed from idle-link send times is the event
+    run's, span for span; a send longer than its stage's compute falls back to the event run."""
+    system = SystemConfig(chips=p, topology="ring", link={"bandwidth": "1 GB/s", "latency": "10 ns"})
+    topology = build_topology(system, 1e9)
+    pairs = [((s, s + 1),) for s in range(p - 1)]
+    sends = _sends(topology, pairs, nbytes)
+    idle = [collective_cycles(topology, "send", "direct", pair, nbytes) for pair in pairs]
+    fast, slow = run_pipeline(topology, compute, m, sends, idle), run_pipeline(topology, compute, m, sends)
+    assert (fast.cycles, fast.spans, fast.link_bytes, fast.link_spans) == \
+        (slow.cycles, slow.spans, slow.link_bytes, slow.link_spans)
