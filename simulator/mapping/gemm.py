@@ -1,38 +1,119 @@
-"""Tile selection for GEMMs: enumerate SRAM-fitting tiles, rank by a quick estimate, time the best exactly.
+"""Tile selection for GEMMs: enumerate SRAM-fitting tiles aligned to the array, rank them, time the best exactly.
 
-Like a library's autotuner, this picks the tile the timing model says is fastest on the whole chip;
-ties go to fewer HBM bytes, then to the larger tile, so the choice is deterministic.
+Edges. Along the two spatial dimensions of the dataflow (os: M on rows, N on columns; ws: K on rows, N on
+columns; is: K on rows, M on columns) a tile edge is a multiple of the array edge it maps onto (the array
+edge × 1, 2, 4, …, also × the MXU count, since a core splits a tile across its MXUs), or the whole
+dimension: no fold is partial except at the GEMM's own edge. The streamed (temporal) dimension (K for os,
+M for ws, N for is) may be cut into chunks of 16 … 8192; the whole dimension is always a candidate.
+
+Ranking. Like a library's autotuner, the chooser picks the tile the timing model says is fastest on the
+whole chip; ties go to fewer compute cycles, fewer HBM bytes, then the larger tile, so the choice is
+deterministic. Each chunk of the streamed dimension pays the folds' fill and drain skew again; what a cut
+buys is overlap of the first load (and the last store) with compute. A chip whose memory has no latency
+at any level is an idealized memory, SCALE-Sim's model: the array's cycles are the figure that counts and
+memory time is reported beside them as stalls. There the chooser ranks by compute cycles first and total
+cycles second, so it never trades array cycles for that overlap. `tile_note` says when a choice did.
 """
 
-from functools import lru_cache
+import weakref
+from dataclasses import dataclass
+from functools import lru_cache, wraps
+from itertools import takewhile
 
 from simulator.config.dtypes import nbytes
 from simulator.errors import CapacityError
 from simulator.hardware.bandwidth import core_share
 from simulator.hardware.chip import Chip
-from simulator.hardware.timing import Tile, gemm_timing, tile_fits, tile_step_cycles
+from simulator.hardware.timing import OpTiming, Tile, gemm_timing, tile_fits, tile_step_cycles
 from simulator.ir.ops import GemmOp
 
-SIZES = tuple(2**i for i in range(4, 14))  # 16 … 8192
-EXACT_CANDIDATES = 6
+SIZES = tuple(2**i for i in range(4, 14))  # temporal edges: 16 … 8192 (clipped), and the whole dimension
+MULTIPLES = tuple(2**i for i in range(10))  # spatial edges: array edge × 1 … 512, and the whole dimension
+EXACT_CANDIDATES = 6  # timed exactly: the best by the quick estimates
+SPATIAL = {"os": ("m", "n"), "ws": ("k", "n"), "is": ("k", "m")}  # (on the array's rows, on its columns)
+TEMPORAL = {"os": "k", "ws": "m", "is": "n"}
 
 
-def _sizes(dim: int) -> list[int]:
-    return sorted({min(dim, s) for s in SIZES})
+def _temporal_sizes(dim: int) -> list[int]:
+    return sorted({min(dim, s) for s in SIZES} | {dim})
+
+
+def _spatial_sizes(dim: int, edge: int, mxus: int) -> list[int]:
+    steps = {edge * j for j in MULTIPLES} | {edge * mxus * j for j in MULTIPLES}
+    return sorted({s for s in steps if s < dim} | {dim})
+
+
+def _axis_sizes(chip: Chip, op: GemmOp) -> dict[str, list[int]]:
+    mxu = chip.mxu
+    on_rows, on_cols = SPATIAL[mxu.dataflow]
+    sizes = {TEMPORAL[mxu.dataflow]: _temporal_sizes(getattr(op, TEMPORAL[mxu.dataflow]))}
+    sizes[on_rows] = _spatial_sizes(getattr(op, on_rows), mxu.rows, mxu.count)
+    sizes[on_cols] = _spatial_sizes(getattr(op, on_cols), mxu.cols, mxu.count)
+    return sizes
 
 
 def candidate_tiles(chip: Chip, op: GemmOp) -> list[Tile]:
-    tiles = [Tile(m, n, k) for m in _sizes(op.m) for n in _sizes(op.n) for k in _sizes(op.k)]
-    return [t for t in tiles if tile_fits(chip, op, t)]
+    """Every SRAM-fitting tile of the edges above. The footprint grows with each edge, so a walk along
+    an axis stops at the first edge that does not fit."""
+    sizes = _axis_sizes(chip, op)
+    tiles = []
+    for m in sizes["m"]:
+        for n in sizes["n"]:
+            fitting = list(takewhile(lambda t: tile_fits(chip, op, t), (Tile(m, n, k) for k in sizes["k"])))
+            if not fitting:
+                break
+            tiles += fitting
+    return tiles
 
 
-def _estimate(chip: Chip, op: GemmOp, tile: Tile) -> float:
-    """Steps of the critical core × the slower of compute and load per full-size step."""
+def _classes(total: int, size: int) -> list[tuple[int, int]]:
+    """(length, count) of the full and the edge block when `total` is cut into blocks of `size`."""
+    full, edge = divmod(total, size)
+    return [(size, full)] * (full > 0) + [(edge, 1)] * (edge > 0)
+
+
+class _Steps:
+    """Cycles of one core's tile steps, each shape computed once per choice."""
+
+    def __init__(self, chip: Chip, op: GemmOp):
+        self.chip, self.op, self._cache = chip, op, {}
+
+    def __call__(self, m: int, n: int, k: int) -> int:
+        key = (m, n, k)
+        cycles = self._cache.get(key)
+        if cycles is None:
+            cycles = self._cache[key] = tile_step_cycles(self.chip, Tile(m, n, k), self.op.compute_dtype)
+        return cycles
+
+    def output_tile(self, m: int, n: int, tk: int) -> int:
+        """Cycles of one m×n output tile over all of K in chunks of `tk`."""
+        return sum(count * self(m, n, kk) for kk, count in _classes(self.op.k, tk))
+
+
+def _grid(chip: Chip, op: GemmOp, tile: Tile) -> tuple[int, int, int, int, int]:
+    """(row blocks, column blocks, K chunks, cores, tiles on the critical core)."""
     mt, nt, kt = -(-op.m // tile.m), -(-op.n // tile.n), -(-op.k // tile.k)
     tiles = op.batch * mt * nt
     cores = min(chip.cores, tiles)
-    waves = -(-tiles // cores)
-    step = tile_step_cycles(chip, tile, op.compute_dtype)
+    return mt, nt, kt, cores, -(-tiles // cores)
+
+
+def _compute_estimate(chip: Chip, op: GemmOp, tile: Tile, steps: _Steps) -> int:
+    """Compute cycles of the critical core (core 0): exact on one core or in one wave; otherwise as if all
+    of core 0's tiles were full-size (core 0 gets tile 0, which is)."""
+    _, _, _, cores, mine = _grid(chip, op, tile)
+    if cores == 1:
+        busy = op.batch * sum(cm * cn * steps.output_tile(mm, nn, tile.k)
+                              for mm, cm in _classes(op.m, tile.m) for nn, cn in _classes(op.n, tile.n))
+    else:
+        busy = mine * steps.output_tile(min(tile.m, op.m), min(tile.n, op.n), tile.k)
+    return busy - 1
+
+
+def _estimate(chip: Chip, op: GemmOp, tile: Tile, steps: _Steps) -> float:
+    """Steps of the critical core × the slower of compute and load per full-size step."""
+    mt, nt, kt, cores, waves = _grid(chip, op, tile)
+    step = steps(tile.m, tile.n, tile.k)
     load_bytes = tile.m * tile.k * op.a_bytes + nbytes(tile.k * tile.n, op.b_dtype)
     # Rough HBM share of loads: a wave re-reads each block about once per distinct neighbour.
     miss = 1.0 if chip.l2 is None else min(1.0, (1 / min(nt, cores) + 1 / min(mt, max(1, cores // nt))) / 2)
@@ -40,34 +121,134 @@ def _estimate(chip: Chip, op: GemmOp, tile: Tile) -> float:
     return waves * kt * max(step, load) + load
 
 
+def memory_ideal(chip: Chip) -> bool:
+    """Zero latency at every level of the load path (DMA, L2, HBM): an idealized memory, as SCALE-Sim's,
+    on which tiles are ranked by the array's cycles first (see the module docstring)."""
+    return not (chip.dma_latency or chip.hbm.latency or (chip.l2 is not None and chip.l2.latency))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    tile: Tile  # the chosen tile
+    timings: dict  # Tile → OpTiming of every tile timed exactly
+    fewest_estimated: Tile  # the tile with the fewest estimated compute cycles
+
+
 def choose_tile(chip: Chip, op: GemmOp) -> Tile:
     """The fastest SRAM-fitting tile for this GEMM shape on this chip (cached per shape, not name)."""
-    tile = _choose(chip, _shape_only(op))
-    if tile is None:
+    plan = _plan(chip, _shape_only(op))
+    if plan is None:
         raise CapacityError(
             f"{chip.name}: no tile of GEMM {op.name} ({op.shape}, {op.dtype}) fits core.sram.size = "
             f"{chip.sram.size} B with {chip.sram.stages} stages; raise core.sram.size or lower core.sram.stages"
         )
-    return tile
+    return plan.tile
 
 
 def _shape_only(op: GemmOp) -> GemmOp:
     return GemmOp("", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, (), op.b_dtype, op.a_on_chip, op.c_on_chip)
 
 
-@lru_cache(maxsize=4096)
-def _choose(chip: Chip, op: GemmOp) -> Tile | None:
+def _order(tile: Tile) -> tuple:
+    return -tile.m * tile.n, -tile.k, tile.m, tile.n
+
+
+def _per_config(maxsize: int):
+    """lru_cache over (chip, op) keyed on the chip's config value, not the Chip object: a freshly loaded chip
+    with the same config reuses every choice (the first chip loaded with that config stands for it)."""
+
+    def wrap(fn):
+        cached = lru_cache(maxsize=maxsize)(fn)
+        return wraps(fn)(lambda chip, op: cached(_stand_in(chip), op))
+
+    return wrap
+
+
+_STAND_INS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # chip → the chip standing for its config
+_BY_CONFIG: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # repr(config) → that chip
+
+
+def _stand_in(chip: Chip) -> Chip:
+    if chip not in _STAND_INS:
+        _STAND_INS[chip] = _BY_CONFIG.setdefault(repr(chip.config), chip)
+    return _STAND_INS[chip]
+
+
+@_per_config(maxsize=4096)
+def _plan(chip: Chip, op: GemmOp) -> _Plan | None:
     candidates = candidate_tiles(chip, op)
     if not candidates:
         return None
-    ranked = sorted(candidates, key=lambda t: (_estimate(chip, op, t), -t.m * t.n, -t.k, t.m, t.n))
-    best = None
-    for tile in ranked[:EXACT_CANDIDATES]:
-        timing = gemm_timing(chip, op, tile, chip.cores)
-        key = (timing.cycles, timing.hbm_read, -tile.m * tile.n, -tile.k, tile.m, tile.n)
-        if best is None or key < best[0]:
-            best = (key, tile)
-    return best[1]
+    steps = _Steps(chip, op)
+    total = {t: _estimate(chip, op, t, steps) for t in candidates}
+    compute = {t: _compute_estimate(chip, op, t, steps) for t in candidates}
+    by_compute = min(candidates, key=lambda t: (compute[t], total[t], *_order(t)))
+    ideal = memory_ideal(chip)
+    if ideal:
+        ranked = sorted(candidates, key=lambda t: (compute[t], total[t], *_order(t)))
+    else:
+        ranked = sorted(candidates, key=lambda t: (total[t], compute[t], *_order(t)))
+    timings = {t: gemm_timing(chip, op, t, chip.cores) for t in ranked[:EXACT_CANDIDATES]}
+
+    def rank(t: Tile) -> tuple:
+        timing = timings[t]
+        first = (timing.compute_cycles, timing.cycles) if ideal else (timing.cycles, timing.compute_cycles)
+        return *first, timing.hbm_read, *_order(t)
+
+    return _Plan(min(timings, key=rank), timings, by_compute)
+
+
+@_per_config(maxsize=4096)
+def _fewest(chip: Chip, op: GemmOp) -> tuple[Tile, OpTiming]:
+    """The tile with the fewest compute cycles among those timed exactly and the fewest estimated."""
+    plan = _plan(chip, op)
+    timings = dict(plan.timings)
+    if plan.fewest_estimated not in timings:
+        timings[plan.fewest_estimated] = gemm_timing(chip, op, plan.fewest_estimated, chip.cores)
+    tile = min(timings, key=lambda t: (timings[t].compute_cycles, timings[t].cycles, *_order(t)))
+    return tile, timings[tile]
+
+
+def tile_note(chip: Chip, op: GemmOp, tile: Tile) -> str:
+    """"" when `tile` has the fewest compute cycles the chooser found among SRAM-fitting tiles; else one
+    sentence: what the tile did (cut the streamed dimension, left partial folds, spread over cores) and the
+    compute cycles that cost against the cycles in all, e.g. "K cut into 4 chunks (not 1) to overlap loads
+    with compute: +1,234 compute cycles, -2,345 cycles in all (vs tile 128×128×4096)"."""
+    shape = _shape_only(op)
+    plan = _plan(chip, shape)
+    if plan is None:
+        return ""
+    timing = plan.timings.get(tile) or gemm_timing(chip, op, tile, chip.cores)
+    fewest, best = _fewest(chip, shape)
+    extra = timing.compute_cycles - best.compute_cycles
+    if extra <= 0:
+        return ""
+    mxu = chip.mxu
+    # K chunks are pipeline steps on every dataflow; the streamed dimension's chunks are steps or tiles.
+    stepped = {"k", TEMPORAL[mxu.dataflow]}
+    cuts = [(d, _chunks(op, tile, d), _chunks(op, fewest, d)) for d in ("m", "n", "k") if d in stepped]
+    cuts = [(d, mine, theirs) for d, mine, theirs in cuts if mine > theirs]
+    if cuts:
+        what = ", ".join(f"{d.upper()} cut into {mine:,} chunks (not {theirs:,})" for d, mine, theirs in cuts)
+        what += " to overlap loads with compute"
+    elif _partial_folds(chip, op, tile):
+        what = f"tile {tile} leaves partial folds on the {mxu.rows}×{mxu.cols} array"
+    else:
+        what = f"tile {tile} spreads over {timing.cores} cores in {timing.waves} waves"
+    return (f"{what}: +{extra:,} compute cycles, {timing.cycles - best.cycles:+,} cycles in all "
+            f"(vs tile {fewest})")
+
+
+def _chunks(op: GemmOp, tile: Tile, dim: str) -> int:
+    return -(-getattr(op, dim) // getattr(tile, dim))
+
+
+def _partial_folds(chip: Chip, op: GemmOp, tile: Tile) -> bool:
+    """Some spatial tile edge short of the whole dimension is not a multiple of its array edge."""
+    mxu = chip.mxu
+    on_rows, on_cols = SPATIAL[mxu.dataflow]
+    return any(getattr(tile, d) != getattr(op, d) and getattr(tile, d) % edge
+               for d, edge in ((on_rows, mxu.rows), (on_cols, mxu.cols)))
 
 
 def gemm_cores(chip: Chip, op: GemmOp, tile: Tile) -> int:

@@ -18,7 +18,7 @@ from simulator.hardware.topology import Topology
 from simulator.ir.ops import CollectiveOp, GemmOp, Op, OpGraph
 from simulator.ir.program import Block, CommStep, ComputeStep, PassProgram, Placed, Program, Step, Transfer
 from simulator.mapping.collectives import ALGORITHMS, AUTO, applicable, collective_messages, per_link
-from simulator.mapping.gemm import choose_tile, gemm_cores
+from simulator.mapping.gemm import choose_tile, gemm_cores, tile_note
 from simulator.mapping.placement import Placement
 
 # (topology, kind, algorithm, groups, bytes) → cycles on otherwise idle links
@@ -88,7 +88,7 @@ class Mapper:
             transfers = [Transfer("hbm", "l2", hbm_read, steps, "tile")] if chip.l2 else []
             transfers += [Transfer(near, "sram", loads, steps, "tile"), Transfer("sram", "hbm", hbm_write, outputs,
                                                                                   "tile")]
-            return "systolic", cores, tile, tuple(t for t in transfers if t.bytes), ""
+            return "systolic", cores, tile, tuple(t for t in transfers if t.bytes), tile_note(chip, op, tile)
         cores = vector_cores(chip, op)
         transfers = (Transfer("hbm", "sram", op.min_read_bytes, cores, "stream"),
                      Transfer("sram", "hbm", op.min_write_bytes, cores, "stream"))

@@ -155,3 +155,11 @@ def test_program_steps_of_a_system_name_their_groups():
     program = map_llm(chip, [r.pass_ for r in result.runs], result.placement)
     comm = [s for placed in program.passes[0].stages[0] for s in placed.block.steps if isinstance(s, CommStep)]
     assert comm and all(s.groups == (tuple(range(8)),) and s.messages and s.alone for s in comm)
+
+
+def test_an_op_record_says_when_its_mapping_traded_compute_cycles(h100):
+    """The chooser's trade-off note reaches the op record (mapping/gemm.tile_note)."""
+    record = run_graph(h100, OpGraph("g", (GemmOp("router", 32, 128, 2048),))).records[0]
+    assert "compute cycles" in record.note and record.unit == "systolic"
+    exact = run_graph(make_chip(), OpGraph("g", (GemmOp("g", 32, 2060, 13),))).records[0]
+    assert exact.note == ""
