@@ -115,3 +115,29 @@ def test_a_sequential_block_timed_in_turn_equals_its_event_run():
             slow = run_block(chip, replace(block, sequential=False), program.topology)
             assert fast.records == slow.records
             assert fast.link_bytes == slow.link_bytes and fast.spans == slow.spans
+
+
+def test_a_new_memory_model_plugs_in(monkeypatch):
+    """docs/architecture.md's worked example, verbatim: a model that gives one step at a time the whole
+    bandwidth serializes two independent vector ops that `rate` runs side by side."""
+    import re
+    from pathlib import Path
+
+    from simulator.engine import units
+    from simulator.engine.run import run_block
+    from simulator.ir.ops import OpGraph, VectorOp
+    from simulator.mapping.program import Mapper
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    code = re.search(r"```python\n(class WholeLevel.*?)```", doc, re.S).group(1)
+    registered: dict = {}
+    exec(code, vars(units) | {"MEMORY_MODELS": registered})  # noqa: S102
+    monkeypatch.setitem(units.MEMORY_MODELS, "whole", registered["whole"])
+    chip = make_chip("cores=4")
+    ops = (VectorOp("a", "add", 32, "bf16", 2, 1), VectorOp("b", "add", 32, "bf16", 2, 1))  # one core each
+    block = Mapper(chip).block(OpGraph("g", ops), None)
+    rate = run_block(chip, block, memory="rate").records
+    whole = run_block(chip, block, memory="whole").records
+    assert rate[0].start == rate[1].start == 0  # side by side under `rate`
+    assert whole[0].start == 0 and whole[1].start == whole[0].end  # one at a time
+    assert whole[0].bandwidth_fraction == 1.0
