@@ -39,7 +39,7 @@ def run_pipeline(topology: Topology, stage_cycles: list[int], microbatches: int,
     """`sends[s]`: the messages stage s sends stage s + 1 after each micro-batch (mapping builds them);
     `idle_send_cycles[s]`: how long they take on idle links, when the caller knows (see `_in_turn`)."""
     links = [per_link(messages, topology) for messages in sends]
-    if idle_send_cycles is not None and _sends_never_meet(links, stage_cycles, idle_send_cycles):
+    if idle_send_cycles is not None and _sends_never_meet(links, stage_cycles, idle_send_cycles, microbatches):
         return _in_turn(topology, stage_cycles, microbatches, links, idle_send_cycles)
     env = simpy.Environment()
     network = Network(env, topology)
@@ -73,16 +73,21 @@ def run_pipeline(topology: Topology, stage_cycles: list[int], microbatches: int,
     return PipelineRun(int(env.now), tuple(spans), tuple(network.link_bytes), tuple(link_spans))
 
 
-def _sends_never_meet(links, stage_cycles: list[int], idle: list[int]) -> bool:
-    """No two sends can share a link while in flight: each stage's sends use links no other stage's use,
-    and a stage's send ends before its next one starts (that one follows at least one more compute)."""
+def _sends_never_meet(links, stage_cycles: list[int], idle: list[int], microbatches: int) -> bool:
+    """No two sends can share a link while in flight: with one micro-batch the stages run one after
+    another; else each stage's sends use links no other stage's use, and a stage's send ends before its
+    next one starts (that one follows at least one more compute)."""
+    if not all(c > 0 for c in stage_cycles):
+        return False
+    if microbatches == 1:
+        return True
     seen: set[int] = set()
     for s, mine in enumerate(links):
         used = {link for link, _ in mine}
         if used & seen or idle[s] >= stage_cycles[s]:
             return False
         seen |= used
-    return all(c > 0 for c in stage_cycles)
+    return True
 
 
 def _in_turn(topology: Topology, stage_cycles: list[int], microbatches: int, links, idle: list[int]) -> PipelineRun:

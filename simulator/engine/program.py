@@ -8,6 +8,8 @@ own chip groups, then the pipeline schedule (engine/pipeline.py) runs the stages
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from simulator.engine.network import collective_cycles
 from simulator.engine.pipeline import Span, run_pipeline
 from simulator.engine.record import OpRecord
@@ -66,11 +68,11 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
         else:
             idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
             pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends, idle)
-            links = list(pipe.link_bytes)
+            links = np.array(pipe.link_bytes, dtype=float)
             for seg in segments:
-                for j, b in enumerate(seg.link_bytes):
-                    links[j] += b * seg.repeat * p.microbatches
-            runs.append(PassRun(p.source, segments, pipe.cycles, pipe.spans, tuple(links), pipe.link_spans))
+                if seg.link_bytes:
+                    links += np.asarray(seg.link_bytes) * (seg.repeat * p.microbatches)
+            runs.append(PassRun(p.source, segments, pipe.cycles, pipe.spans, tuple(links.tolist()), pipe.link_spans))
         if progress:
             progress(i + 1, len(program.passes))
     return runs

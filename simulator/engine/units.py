@@ -8,6 +8,7 @@ and the trace read as they are.
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import simpy
 
@@ -62,6 +63,7 @@ class RateMemory:
         return cores + max(extra, 0)
 
     @staticmethod
+    @lru_cache(maxsize=4096)
     def share_when_idle(chip: Chip, cores: int) -> int:
         """The units `acquire` gives `cores` cores when nothing else holds any."""
         return cores + max(min(_demand(chip, cores) - cores, chip.cores - cores), 0)

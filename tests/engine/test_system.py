@@ -219,10 +219,12 @@ def test_expert_parallel_conserves_flops_and_moves_the_dispatched_tokens(h100, s
 
 
 @pytest.mark.parametrize("p,m,compute,nbytes", [(2, 4, [1000, 1000], 300), (4, 3, [900, 1200, 700, 1000], 50),
-                                                (3, 5, [500, 500, 500], 10_000)])
+                                                (3, 5, [500, 500, 500], 10_000), (3, 1, [500, 500, 500], 10_000),
+                                                (4, 1, [10, 2000, 30, 700], 5_000)])
 def test_pipeline_timed_in_turn_equals_its_event_run(p, m, compute, nbytes):
     """When sends never share a link in flight, the schedule computed from idle-link send times is the event
-    run's, span for span; a send longer than its stage's compute falls back to the event run."""
+    run's, span for span (with one micro-batch the stages run one after another, so sends never meet); a send
+    longer than its stage's compute with more micro-batches falls back to the event run."""
     system = SystemConfig(chips=p, topology="ring", link={"bandwidth": "1 GB/s", "latency": "10 ns"})
     topology = build_topology(system, 1e9)
     pairs = [((s, s + 1),) for s in range(p - 1)]
