@@ -1,10 +1,10 @@
 """Where a `path=value` override goes: the hardware config or the workload (used by `run --set` and sweeps)."""
 
-from simulator.config.schema import ChipConfig
+from simulator.config.schema import ChipConfig, SystemConfig
 from simulator.errors import ConfigError
 from simulator.workloads.loader import LLMWorkloadSpec, WorkloadSpec
 
-HARDWARE_KEYS = set(ChipConfig.model_fields)
+HARDWARE_KEYS = set(ChipConfig.model_fields) | set(SystemConfig.model_fields)  # either file layout
 WORKLOAD_KEYS = set(WorkloadSpec.model_fields) | set(LLMWorkloadSpec.model_fields)
 
 

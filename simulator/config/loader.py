@@ -1,12 +1,92 @@
-"""Load a hardware config: read YAML, resolve `preset:` chains, apply --set overrides, validate."""
+"""Load hardware: read YAML, resolve `preset:` chains, apply --set overrides, validate.
+
+Two layouts are read (docs/configuration.md, "Kinds"), told apart by a top-level `chip:`:
+- the System layout: the file is a System (`chip:`, `chips:`, `topology:`, `link:`; the chip's compute units
+  and memory levels are lists of kinds), validated as SystemConfig;
+- the chip layout, today's presets: one chip (`core.mxu`, `core.vector`, `core.sram`, `memory.l2`,
+  `memory.hbm`) with an optional `system:` section. It is validated in its own shape (ChipLayout below), so
+  its errors and `--set` paths stay its own, and is then turned into the same objects (chip_layout_system).
+"""
 
 from pathlib import Path
 
+from pydantic import field_validator
+
+from simulator.config import units
 from simulator.config.presets import preset_names, preset_path
-from simulator.config.schema import ChipConfig
+from simulator.config.schema import (
+    NETWORK_FIELDS,
+    CacheConfig,
+    ChipConfig,
+    CoreConfig,
+    Count,
+    DMAConfig,
+    DRAMConfig,
+    EnergyConfig,
+    Frequency,
+    Latency,
+    MemoryLevels,
+    NetworkConfig,
+    ScratchpadConfig,
+    Size,
+    Strict,
+    SystemConfig,
+    SystolicConfig,
+    VectorConfig,
+    positive_clock,
+)
 from simulator.config.validation import validate
-from simulator.config.yamlio import deep_merge, parse_override, read_mapping, set_path
+from simulator.config.yamlio import deep_merge, parse_override, read_mapping, set_path, source_of
 from simulator.errors import ConfigError
+
+
+class ChipLayoutCore(Strict):
+    mxu: SystolicConfig
+    vector: VectorConfig
+    sram: ScratchpadConfig
+    accumulators: Size = 0
+    dma: DMAConfig
+
+
+class ChipLayoutMemory(Strict):
+    l2: CacheConfig | None = None  # optional shared on-chip level between the cores and HBM
+    hbm: DRAMConfig
+
+
+class ChipLayout(Strict):
+    """A file in the chip layout, field for field; the fields mean what ChipConfig's and NetworkConfig's do."""
+
+    name: str
+    description: str = ""
+    sources: list[str] = []
+    clock: Frequency
+    cores: Count
+    core: ChipLayoutCore
+    memory: ChipLayoutMemory
+    op_overhead: Latency = units.Latency(0, True)
+    system: NetworkConfig = NetworkConfig()
+    energy: EnergyConfig = EnergyConfig()
+
+    _check_clock = field_validator("clock")(positive_clock)
+
+
+def chip_layout_system(c: ChipLayout) -> SystemConfig:
+    """The System a chip-layout file describes. Built from objects already validated, so nothing is checked
+    twice; the chip and the System both carry the file's name, description and sources."""
+    network = {field: getattr(c.system, field) for field in NETWORK_FIELDS}
+    core = CoreConfig.model_construct(compute=(c.core.mxu, c.core.vector), sram=c.core.sram,
+                                      accumulators=c.core.accumulators, dma=c.core.dma)
+    memory = MemoryLevels.model_construct(tuple(level for level in (c.memory.l2, c.memory.hbm) if level is not None))
+    chip = ChipConfig.model_construct(name=c.name, description=c.description, sources=c.sources, clock=c.clock,
+                                      cores=c.cores, core=core, memory=memory, op_overhead=c.op_overhead,
+                                      system=SystemConfig.model_construct(**network), energy=c.energy)
+    return SystemConfig.model_construct(**network, name=c.name, description=c.description, sources=c.sources,
+                                        chip=chip)
+
+
+SHARED_FIELDS = ("name", "description", "sources")
+CHIP_LAYOUT_FIELDS = tuple(f for f in ChipLayout.model_fields if f not in SHARED_FIELDS)
+SYSTEM_LAYOUT_FIELDS = tuple(f for f in SystemConfig.model_fields if f not in SHARED_FIELDS)
 
 
 def resolve_hardware_path(spec: str) -> Path:
@@ -36,15 +116,50 @@ def raw_hardware(path: Path, provenance: dict, chain: tuple = ()) -> dict:
     if base_path.resolve() in chain:
         raise ConfigError(str(path), "preset", name, "presets refer to each other in a cycle")
     base = raw_hardware(base_path, provenance, chain + (Path(path).resolve(),))
+    if ("chip" in base) != ("chip" in data) and set(data) - set(SHARED_FIELDS):
+        layouts = ("the System layout (chip:, chips:, topology:, …)", "the chip layout (core:, memory:, system:, …)")
+        theirs, ours = layouts if "chip" in base else layouts[::-1]
+        raise ConfigError(str(path), "preset", name, f"is written in {theirs} and this file in {ours}; a file "
+                          "extends a preset of its own layout")
     return deep_merge(base, data, str(path), provenance)
 
 
-def load_chip(spec: str | Path, overrides: list[str] = ()) -> ChipConfig:
-    """The validated chip for a file or preset name, with `--set path=value` overrides applied."""
+def load_system(spec: str | Path, overrides: list[str] = ()) -> SystemConfig:
+    """The validated System for a file or preset name (either layout), with `--set path=value` overrides
+    applied; the paths are those of the file's own layout."""
     path = resolve_hardware_path(str(spec))
     provenance: dict = {}
     data = raw_hardware(path, provenance)
+    system_layout = "chip" in data  # decided by the file, so an override cannot switch layouts
     for text in overrides:
         keys, value = parse_override(text)
         set_path(data, keys, value, f"--set {text}", provenance)
-    return validate(ChipConfig, data, str(path), provenance)
+    _refuse_other_layout(data, system_layout, str(path), provenance)
+    if not system_layout:
+        return chip_layout_system(validate(ChipLayout, data, str(path), provenance))
+    system = validate(SystemConfig, data, str(path), provenance)
+    if system.chip is None:
+        raise ConfigError(source_of(provenance, ("chip",), str(path)), "chip", None,
+                          "a System needs its chip (name, clock, cores, core, memory)")
+    return system
+
+
+def load_chip(spec: str | Path, overrides: list[str] = ()) -> ChipConfig:
+    """The validated chip for a file or preset name, with `--set path=value` overrides applied: the System's
+    chip under the System's name, its `system` the System's network (SystemConfig.chip_config)."""
+    return load_system(spec, overrides).chip_config()
+
+
+def _refuse_other_layout(data: dict, system_layout: bool, source: str, provenance: dict) -> None:
+    other = CHIP_LAYOUT_FIELDS if system_layout else SYSTEM_LAYOUT_FIELDS
+    key = next((k for k in data if k in other), None)
+    if key is None:
+        return
+    if system_layout:
+        allowed = ("a System file has chips, topology and link at its top level, not under system:" if key == "system"
+                   else f"a chip field; in a System file (one with chip:) it is chip.{key}")
+    else:
+        allowed = ("a System file's field; this file is in the chip layout (core:, memory:, system:), where the "
+                   "chip's fields sit at the top level" if key == "chip"
+                   else f"a System file's field; in the chip layout (this file) it is system.{key}")
+    raise ConfigError(source_of(provenance, (key,), source), key, data[key], allowed)

@@ -1,15 +1,31 @@
-"""Typed, frozen hardware schema. Unknown keys are rejected; readable units become numbers here."""
+"""Typed, frozen hardware schema. Unknown keys are rejected; readable units become numbers here.
+
+Hardware roles are kinds (docs/configuration.md, "Kinds"): a core's compute units are `systolic`, `vector`
+or `simd`; the memory levels beyond the cores are an ordered list of `scratchpad`, `cache` and `dram`, each
+with a timing `model`; a System (`SystemConfig`, the top-level object) is chips of one kind in a topology.
+A kind is a class here, registered by name in COMPUTE_KINDS or MEMORY_KINDS.
+"""
 
 import math
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    RootModel,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from simulator.config import units
-from simulator.config.dtypes import DTYPES
+from simulator.config.dtypes import DTYPE_BITS, DTYPES
 from simulator.config.presets import preset_dir
 from simulator.config.yamlio import read_mapping
 
@@ -60,8 +76,57 @@ def _fraction(value: float) -> float:
     return value
 
 
-class MXUConfig(Strict):
-    """Systolic arrays of one core: `count` arrays of rows × cols processing elements (PEs)."""
+def _one_of(names) -> str:
+    """'a', 'b' or 'c', as pydantic words a Literal's choices."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _fail(loc: tuple, kind: str, message: str, value, ctx: dict | None = None) -> ValidationError:
+    """An error at `loc` inside the model being validated (pydantic puts the outer path in front): for checks
+    across fields or list entries that blame one of them. validation.py turns it into one line."""
+    return ValidationError.from_exception_data("hardware", [{"type": PydanticCustomError(kind, message, ctx or {}),
+                                                             "loc": loc, "input": value}])
+
+
+def _by_kind(kinds: dict, what: str) -> BeforeValidator:
+    """Validate a mapping as the class its `kind` names. A missing or unknown kind is one error on `kind` that
+    lists the kinds; an unknown field lists the fields of the kind chosen (validation.py's own listing only
+    knows unions tagged by `type`)."""
+    choices = _one_of(kinds)
+
+    def choose(value):
+        if isinstance(value, tuple(kinds.values())):
+            return value
+        if not isinstance(value, dict):
+            raise PydanticCustomError("dict_type", "must be a group of fields (a mapping)")
+        name = value.get("kind")
+        cls = kinds.get(name) if isinstance(name, str) else None
+        if cls is None:
+            raise PydanticCustomError("kind", "must be one of {kinds} ({what})",
+                                      {"kinds": choices, "what": what, "field": "kind"})
+        try:
+            return cls.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:
+                raise PydanticCustomError("extra_in_kind", "unknown field; allowed here: {fields}",
+                                          {"fields": ", ".join(cls.model_fields), "field": first["loc"][0]}) from None
+            raise
+
+    return BeforeValidator(choose)
+
+
+def _union(kinds: dict):
+    return Union[tuple(kinds.values())]  # noqa: UP007 — built from the registry, not written out
+
+
+# ---- compute units of a core, by kind ---------------------------------------------------------------------
+
+
+class SystolicConfig(Strict):
+    """`kind: systolic` — systolic arrays of one core: `count` arrays of rows × cols processing elements (PEs).
+    AMX-like matrix tiles of a CPU are systolic units of their own shape."""
 
     count: Count = 1
     rows: Count
@@ -72,31 +137,130 @@ class MXUConfig(Strict):
     pipelined: bool = False
     # MACs each PE completes per cycle for a dtype; a dtype missing here cannot run on the MXU.
     macs_per_pe: dict[DType, float] = {"bf16": 1.0, "fp16": 1.0, "fp8": 1.0, "int8": 1.0}
+    kind: Literal["systolic"] = "systolic"  # last, so the chip layout's core.mxu lists its fields as before
 
     _check_rates = field_validator("macs_per_pe")(_positive_rates)
 
 
+MXUConfig = SystolicConfig  # the chip layout's name (core.mxu)
+
+
 class VectorConfig(Strict):
-    """SIMD unit of one core for elementwise work and reductions."""
+    """`kind: vector` — the vector unit of one core for elementwise work and reductions: lanes × ops per lane."""
 
     lanes: Count
     ops_per_lane: dict[DType, float] = {"fp32": 1.0, "bf16": 1.0, "fp16": 1.0}
+    kind: Literal["vector"] = "vector"
 
     _check_rates = field_validator("ops_per_lane")(_positive_rates)
 
 
-class SRAMConfig(Strict):
-    """The core's local scratchpad (TPU VMEM, GPU shared memory) that tiles are staged in."""
+class SIMDConfig(Strict):
+    """`kind: simd` — CPU-style SIMD pipes of one core: `count` pipes `width` bits wide, so a dtype of b bits has
+    width / b lanes, each doing `ops_per_lane` ops per cycle (an FMA counts 2). Validated and reported as peak
+    rates (Chip.peak_simd_ops_per_cycle); no op is timed on it yet."""
+
+    count: Count = 1  # pipes (issue ports) per core, e.g. 2 FMA units
+    width: Count  # bits per register, e.g. 512 for AVX-512
+    ops_per_lane: dict[DType, float] = {"fp32": 1.0}
+    kind: Literal["simd"] = "simd"
+
+    _check_rates = field_validator("ops_per_lane")(_positive_rates)
+
+    @model_validator(mode="after")
+    def _whole_lanes(self):
+        for dtype in self.ops_per_lane:
+            if self.width % DTYPE_BITS[dtype]:
+                raise _fail(("width",), "simd_width", "must be a multiple of {bits} bits, the size of {dtype}",
+                            self.width, {"bits": DTYPE_BITS[dtype], "dtype": dtype})
+        return self
+
+    def lanes(self, dtype: str) -> int:
+        return self.width // DTYPE_BITS[dtype]
+
+
+# A new compute kind is a class above registered here; the timing that runs ops on it is hardware/'s and engine/'s.
+COMPUTE_KINDS = {"systolic": SystolicConfig, "vector": VectorConfig, "simd": SIMDConfig}
+ComputeUnitConfig = Annotated[_union(COMPUTE_KINDS), _by_kind(COMPUTE_KINDS, "the compute unit kinds")]
+
+
+# ---- memory levels, by kind -------------------------------------------------------------------------------
+
+# Memory timing models by name. engine/units.py MEMORY_MODELS implements each one (a test checks that the two
+# agree); config cannot import the engine, so a new model is named here and implemented there.
+MEMORY_MODELS = ("rate",)
+
+
+def _positive_size(example: str):
+    def check(v):
+        if v <= 0:
+            raise PydanticCustomError("size", "must be a size > 0 (e.g. {example})", {"example": example})
+        return v
+
+    return check
+
+
+class _Level(Strict):
+    """What every memory level has; a kind adds its own fields after these."""
 
     size: Size
-    stages: Annotated[int, Field(strict=True, ge=2, le=16)] = 2  # input buffers in flight (2 = double buffering)
+    # The datasheet peak: rooflines and MBU use it; the timing model moves data at bandwidth × efficiency.
+    bandwidth: Rate
+    latency: Latency = units.Latency(0, True)
+    # The fraction of the datasheet bandwidth that streaming kernels reach.
+    efficiency: Annotated[float, Field(strict=True)] = 1.0
+    model: Literal[MEMORY_MODELS] = "rate"  # the timing model (engine/units.py MEMORY_MODELS)
 
-    @field_validator("size")
-    @classmethod
-    def _nonzero(cls, v):
-        if v <= 0:
-            raise PydanticCustomError("size", "must be a size > 0 (e.g. 228 KiB)")
-        return v
+    _check_size = field_validator("size")(_positive_size("80 GB, 32 GiB"))
+    _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
+    _check_efficiency = field_validator("efficiency")(_fraction)
+
+
+class ScratchpadConfig(_Level):
+    """`kind: scratchpad` — software-managed SRAM that tiles are staged in. As a core's `sram` (TPU VMEM, GPU shared
+    memory) its size is per core and its bandwidth is not modelled (None): loads are limited by the DMA port."""
+
+    bandwidth: Rate | None = None
+    stages: Annotated[int, Field(strict=True, ge=2, le=16)] = 2  # input buffers in flight (2 = double buffering)
+    name: str = "sram"
+    kind: Literal["scratchpad"] = "scratchpad"
+
+    _check_size = field_validator("size")(_positive_size("228 KiB"))
+    _check_bandwidth = field_validator("bandwidth")(lambda v: v if v is None else _nonzero_bandwidth(v))
+
+
+SRAMConfig = ScratchpadConfig  # the chip layout's name (core.sram)
+
+
+class CacheConfig(_Level):
+    """`kind: cache` — a hardware-managed level shared by the cores: a GPU's L2, a TPU v4's CMEM."""
+
+    name: str = "l2"
+    kind: Literal["cache"] = "cache"
+
+
+class DRAMConfig(_Level):
+    """`kind: dram` — off-chip memory: HBM, GDDR, DDR, LPDDR."""
+
+    name: str = "hbm"
+    kind: Literal["dram"] = "dram"
+
+
+# A new memory kind is a class above registered here (and, if the timing reads it, a place in MemoryLevels).
+MEMORY_KINDS = {"scratchpad": ScratchpadConfig, "cache": CacheConfig, "dram": DRAMConfig}
+MemoryLevelConfig = Annotated[_union(MEMORY_KINDS), _by_kind(MEMORY_KINDS, "the memory level kinds")]
+
+
+def _listed(example: str, hint: str = "") -> BeforeValidator:
+    """A list in the file (validated into a tuple): anything else is one error that shows the form."""
+
+    def check(value):
+        if not isinstance(value, list | tuple):
+            raise PydanticCustomError("listed", "must be a list, e.g. {example}{hint}",
+                                      {"example": example, "hint": hint})
+        return value
+
+    return BeforeValidator(check)
 
 
 class DMAConfig(Strict):
@@ -109,37 +273,91 @@ class DMAConfig(Strict):
 
 
 class CoreConfig(Strict):
-    mxu: MXUConfig
-    vector: VectorConfig
-    sram: SRAMConfig
+    """One core; every core of the chip is alike. Today's timing runs GEMMs on its one systolic unit and
+    elementwise ops on its one vector unit; simd units beside them report peak rates only."""
+
+    compute: Annotated[tuple[ComputeUnitConfig, ...], _listed("[{kind: systolic, …}, {kind: vector, …}]")]
+    sram: ScratchpadConfig  # the core's own scratchpad, the nearest memory level
     # Where partial sums of the output tile live (GPU register file, TPU accumulators); 0 = in SRAM.
     accumulators: Size = 0
     dma: DMAConfig
 
+    @model_validator(mode="after")
+    def _one_systolic_and_one_vector(self):
+        kinds = [unit.kind for unit in self.compute]
+        for kind, role in (("systolic", "GEMMs run on it"), ("vector", "elementwise ops and reductions run on it")):
+            where = [i for i, k in enumerate(kinds) if k == kind]
+            if not where:
+                raise _fail(("compute",), "compute", "needs one unit of kind {kind}: {role}", None,
+                            {"kind": kind, "role": role})
+            if len(where) > 1:
+                raise _fail(("compute", where[1], "kind"), "compute",
+                            "a second {kind} unit; a core has one today (give the first more count or lanes)",
+                            kind, {"kind": kind})
+        return self
 
-class MemoryLevelConfig(Strict):
-    size: Size
-    bandwidth: Rate  # the datasheet peak; rooflines and MBU use it
-    latency: Latency = units.Latency(0, True)
-    # The fraction of the datasheet bandwidth that streaming kernels reach; the timing model uses
-    # bandwidth × efficiency.
-    efficiency: Annotated[float, Field(strict=True)] = 1.0
+    def _unit(self, kind: str):
+        return next(unit for unit in self.compute if unit.kind == kind)
 
-    _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
-    _check_efficiency = field_validator("efficiency")(_fraction)
+    @property
+    def mxu(self) -> SystolicConfig:
+        return self._unit("systolic")
 
-    @field_validator("size")
-    @classmethod
-    def _nonzero(cls, v):
-        if v <= 0:
-            raise PydanticCustomError("size", "must be a size > 0 (e.g. 80 GB, 32 GiB)")
-        return v
+    @property
+    def vector(self) -> VectorConfig:
+        return self._unit("vector")
+
+    @property
+    def simd(self) -> tuple[SIMDConfig, ...]:
+        return tuple(unit for unit in self.compute if unit.kind == "simd")
 
 
-class MemoryConfig(Strict):
-    # Optional shared on-chip level between the cores and HBM: a GPU's L2, a TPU v4's CMEM.
-    l2: MemoryLevelConfig | None = None
-    hbm: MemoryLevelConfig
+class MemoryLevels(RootModel[Annotated[tuple[MemoryLevelConfig, ...], _listed(
+        "[{kind: cache, …}, {kind: dram, …}], nearest first", "; a mapping of l2 and hbm is the chip layout's")]]):
+    """The chip's memory levels beyond its cores, nearest first. Today's timing reads an optional shared cache
+    (`l2`) and one DRAM (`hbm`) behind it, so the list is `[dram]` or `[cache, dram]`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="after")
+    def _supported(self):
+        levels = self.root
+        if not levels:
+            raise _fail((), "levels", "needs a dram level (the farthest, last in the list)", levels)
+        for i, level in enumerate(levels):
+            last = i == len(levels) - 1
+            if level.kind == "dram" and not last:
+                problem = "one dram level, the last in the list, today"
+            elif level.kind != "dram" and last:
+                problem = "the last (farthest) level must be of kind dram today"
+            elif level.kind == "cache" and i > 0:
+                problem = "one cache level today: the timing reads one shared level between the cores and DRAM"
+            elif level.kind == "scratchpad":
+                problem = "a scratchpad shared by the cores is not modelled yet; each core's own is core.sram"
+            else:
+                continue
+            raise _fail((i, "kind"), "levels", problem, level.kind)
+        return self
+
+    def __iter__(self):
+        return iter(self.root)
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+    def __getitem__(self, index):
+        return self.root[index]
+
+    @property
+    def dram(self) -> DRAMConfig:
+        return self.root[-1]
+
+    @property
+    def cache(self) -> CacheConfig | None:
+        return self.root[0] if len(self.root) > 1 else None
+
+    hbm = dram  # the chip layout's names: memory.hbm, memory.l2
+    l2 = cache
 
 
 class LinkConfig(Strict):
@@ -155,11 +373,14 @@ class LinkConfig(Strict):
     _check_efficiency = field_validator("efficiency")(_fraction)
 
 
+# The kinds of hardware/topology.py's TOPOLOGY_KINDS registry, which builds each one's links and routes (a test
+# checks that the two agree; config cannot import hardware). A new topology is named here and built there.
 TOPOLOGIES = ("ring", "torus2d", "torus3d", "switch", "fully_connected", "explicit")
 
 
-class SystemConfig(Strict):
-    """Chips of the same kind joined by links. One chip needs nothing else."""
+class NetworkConfig(Strict):
+    """How chips of one kind are joined: how many, in which topology, over which link. One chip needs nothing
+    else. The chip layout's `system:` section; a System file has these fields at its top level."""
 
     chips: Count = 1
     topology: Literal[TOPOLOGIES] = "switch"
@@ -209,6 +430,44 @@ class SystemConfig(Strict):
         return self
 
 
+NETWORK_FIELDS = tuple(NetworkConfig.model_fields)
+
+
+class SystemConfig(NetworkConfig):
+    """The System, the top-level hardware object: `chips` chips of the one kind `chip` describes, joined by
+    `link`s in a `topology`. `chip` is None only where a network is described alone (topology tests, and
+    ChipConfig.system, the network a chip sits in)."""
+
+    name: str | None = None  # what runs are called (dgx_h100); None: the chip's name
+    description: str = ""
+    sources: list[str] = []
+    chip: "ChipConfig | None" = None
+
+    @model_validator(mode="after")
+    def _chip_knows_its_system(self):
+        if self.chip is not None:
+            network = self.network()
+            if self.chip.system not in (SystemConfig(), network):
+                raise _fail(("chip", "system"), "system", "a System's chip has no system of its own: chips, "
+                            "topology and link sit at the top level of the file", None)
+            # Set once here, while the object is being built: today's readers of chip.config.system find it.
+            object.__setattr__(self, "chip", self.chip.model_copy(update={"system": network}))
+        return self
+
+    def network(self) -> "SystemConfig":
+        """This System without its chip, name and sources: what ChipConfig.system holds."""
+        return SystemConfig.model_construct(**{field: getattr(self, field) for field in NETWORK_FIELDS})
+
+    def chip_config(self) -> "ChipConfig":
+        """The chip as a run sees it (what load_chip returns): under this System's name, description and sources
+        where it gives them, with `system` this System's network."""
+        chip = self.chip
+        words = {"name": self.name or chip.name, "description": self.description or chip.description,
+                 "sources": self.sources or chip.sources}
+        same = all(getattr(chip, field) == value for field, value in words.items())
+        return chip if same else chip.model_copy(update=words)
+
+
 def energy_nodes_path() -> Path:
     """The technology-node energy table, shipped with the presets (configs/energy/nodes.yaml)."""
     return preset_dir() / "energy" / "nodes.yaml"
@@ -256,26 +515,40 @@ class EnergyConfig(Strict):
         return v
 
 
+def positive_clock(v: float) -> float:
+    if v <= 0:
+        raise PydanticCustomError("clock", "must be a frequency > 0 (e.g. 940 MHz, 1.05 GHz)")
+    return v
+
+
 class ChipConfig(Strict):
+    """One chip kind: a clock, `cores` alike cores (compute units, a scratchpad, a DMA port each) and the memory
+    levels beyond them, nearest first."""
+
     name: str
     description: str = ""
     sources: list[str] = []
     clock: Frequency
     cores: Count
     core: CoreConfig
-    memory: MemoryConfig
+    memory: MemoryLevels
     # Fixed time every op pays on top of its data and compute time: kernel launch, prologue and tail
     # on a GPU; dispatch and sync on a TPU.
     op_overhead: Latency = units.Latency(0, True)
-    system: SystemConfig = SystemConfig()  # how many such chips, and how they are linked
+    # The network of the System this chip is part of (its `chip` is None), for the code that reads
+    # chip.config.system; the System itself is the top-level object (SystemConfig, loader.load_system).
+    system: SystemConfig = Field(default_factory=lambda: SystemConfig())
     energy: EnergyConfig = EnergyConfig()  # energy per MAC, per byte moved, and static power
 
-    @field_validator("clock")
-    @classmethod
-    def _nonzero_clock(cls, v):
-        if v <= 0:
-            raise PydanticCustomError("clock", "must be a frequency > 0 (e.g. 940 MHz, 1.05 GHz)")
-        return v
+    _check_clock = field_validator("clock")(positive_clock)
+
+    @model_validator(mode="after")
+    def _network_only(self):
+        if self.system.chip is not None:
+            raise _fail(("system", "chip"), "system", "a chip's system is the network it sits in and holds no chip",
+                        None)
+        return self
 
 
+SystemConfig.model_rebuild()
 assert set(DTYPES) == set(DType.__args__)

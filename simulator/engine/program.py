@@ -56,7 +56,7 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
             for item in placed:
                 key = id(item.block.steps)
                 if key not in cache:
-                    cache[key] = run_block(chip, item.block, topology)
+                    cache[key] = run_block(chip, item.block, topology, chip.memory_model)
                 done = cache[key]
                 run = SegmentRun(item.block.source, done.records, offset, item.repeat, stage, done.link_bytes,
                                  done.spans)

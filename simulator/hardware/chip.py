@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from functools import cached_property
 
-from simulator.config.schema import ChipConfig, MemoryLevelConfig
+from simulator.config.schema import ChipConfig
 from simulator.errors import ConfigError
 from simulator.hardware.energy import EnergyRates, energy_rates
 
@@ -11,14 +11,19 @@ from simulator.hardware.energy import EnergyRates, energy_rates
 @dataclass(frozen=True)
 class MemoryLevel:
     name: str
-    size: int
-    bytes_per_cycle: float  # datasheet peak: rooflines and MBU
+    size: int  # a scratchpad's per core, a shared level's per chip
+    bytes_per_cycle: float | None  # datasheet peak: rooflines and MBU (None: not modelled, a core's scratchpad)
     latency: int
-    achievable_bytes_per_cycle: float  # peak × efficiency: what the timing model moves data at
+    achievable_bytes_per_cycle: float | None  # peak × efficiency: what the timing model moves data at
+    kind: str = "dram"  # scratchpad | cache | dram
+    model: str = "rate"  # the timing model (engine/units.py MEMORY_MODELS)
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: caches key on the chip object
 class Chip:
+    """Reads its config's kinds: `mxu` is the core's systolic unit, `vector` its vector unit, `sram` its
+    scratchpad; `l2` and `hbm` are the cache and DRAM of `memory_levels`."""
+
     config: ChipConfig
 
     @property
@@ -33,13 +38,18 @@ class Chip:
     def cores(self) -> int:
         return self.config.cores
 
-    @property
+    @cached_property
     def mxu(self):
         return self.config.core.mxu
 
-    @property
+    @cached_property
     def vector(self):
         return self.config.core.vector
+
+    @cached_property
+    def simd(self) -> tuple:
+        """The core's simd units (peak rates only: no op is timed on them yet)."""
+        return self.config.core.simd
 
     @property
     def sram(self):
@@ -67,19 +77,30 @@ class Chip:
         """Joules per MAC, vector op, byte moved per level and per link hop, and static watts."""
         return energy_rates(self.config)
 
-    def _level(self, name: str, level: MemoryLevelConfig | None) -> MemoryLevel | None:
+    def _level(self, name: str, level) -> MemoryLevel | None:
         if level is None:
             return None
-        peak = level.bandwidth.bytes_per_cycle(self.clock_hz)
-        return MemoryLevel(name, level.size, peak, level.latency.cycles(self.clock_hz), peak * level.efficiency)
+        peak = None if level.bandwidth is None else level.bandwidth.bytes_per_cycle(self.clock_hz)
+        return MemoryLevel(name, level.size, peak, level.latency.cycles(self.clock_hz),
+                           None if peak is None else peak * level.efficiency, level.kind, level.model)
+
+    @cached_property
+    def memory_levels(self) -> tuple[MemoryLevel, ...]:
+        """Every memory level, nearest first: the core's scratchpad, then the chip's levels (named as in the file)."""
+        return tuple(self._level(level.name, level) for level in (self.sram, *self.config.memory))
+
+    @cached_property
+    def memory_model(self) -> str:
+        """The timing model of the DRAM level, by its engine/units.py MEMORY_MODELS name."""
+        return self.config.memory.dram.model
 
     @cached_property
     def hbm(self) -> MemoryLevel:
-        return self._level("hbm", self.config.memory.hbm)
+        return self._level("hbm", self.config.memory.dram)  # the timing code's names, whatever the file calls them
 
     @cached_property
     def l2(self) -> MemoryLevel | None:
-        return self._level("l2", self.config.memory.l2)
+        return self._level("l2", self.config.memory.cache)
 
     def mxu_rate(self, dtype: str) -> float:
         """MACs per PE per cycle for `dtype`, or a one-line error if the MXU cannot run it."""
@@ -106,6 +127,15 @@ class Chip:
 
     def peak_vector_ops_per_cycle(self, dtype: str) -> float:
         return self.cores * self.vector.lanes * self.vector_rate(dtype)
+
+    def peak_simd_ops_per_cycle(self, dtype: str) -> float:
+        """Ops per cycle of every simd unit of every core for `dtype` (lanes = width / dtype bits)."""
+        units = [u for u in self.simd if dtype in u.ops_per_lane]
+        if not units:
+            have = sorted({d for u in self.simd for d in u.ops_per_lane})
+            raise ConfigError(self.name, "core.compute", dtype, "no simd unit has a rate for that dtype"
+                              + ("; they support " + ", ".join(have) if have else "; this core has no simd unit"))
+        return self.cores * sum(u.count * u.lanes(dtype) * u.ops_per_lane[dtype] for u in units)
 
     def seconds(self, cycles: float) -> float:
         return cycles / self.clock_hz

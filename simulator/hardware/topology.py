@@ -3,11 +3,15 @@
 Collectives are modelled as messages over these links (mapping/collectives.py, engine/network.py), so
 contention and hop counts come from the topology itself rather than from per-topology formulas. Node
 ids: chips are 0..chips-1; the switch of a "switch" topology is node `chips`.
+
+Topology kinds are a registry (TOPOLOGY_KINDS): each kind names the function that lists its links and the one
+that routes a message over them. A new kind is an entry there and its name in config/schema.py TOPOLOGIES.
 """
 
 import itertools
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -39,7 +43,7 @@ class Topology:
     @property
     def switch(self) -> int | None:
         """The switch's node id, or None without one."""
-        return self.chips if self.kind == "switch" else None
+        return self.chips if TOPOLOGY_KINDS[self.kind].switch else None
 
     @cached_property
     def _link_of(self) -> dict[tuple[int, int], int]:
@@ -59,20 +63,21 @@ class Topology:
         key = (src, dst)
         route = self._routes.get(key)
         if route is None:
-            nodes = self.chips + (self.kind == "switch")
+            nodes = self.chips + (self.switch is not None)
             if not (0 <= src < nodes and 0 <= dst < nodes):
                 raise ValueError(f"route {src} → {dst}: nodes are 0..{nodes - 1}")
             route = self._routes[key] = () if src == dst else self._find_route(src, dst)
         return route
 
     def _find_route(self, src: int, dst: int) -> tuple[int, ...]:
-        if self.kind == "switch":
-            return tuple(self._link_of[hop] for hop in ((src, self.chips), (self.chips, dst)) if hop[0] != hop[1])
-        if self.kind == "fully_connected":
-            return (self._link_of[(src, dst)],)
-        if self.kind == "explicit":
-            return self._bfs_route(src, dst)
-        return self._grid_route(src, dst)
+        return TOPOLOGY_KINDS[self.kind].route(self, src, dst)
+
+    def _switch_route(self, src: int, dst: int) -> tuple[int, ...]:
+        """Up to the switch and down from it (a route from or to the switch is one link)."""
+        return tuple(self._link_of[hop] for hop in ((src, self.chips), (self.chips, dst)) if hop[0] != hop[1])
+
+    def _direct_route(self, src: int, dst: int) -> tuple[int, ...]:
+        return (self._link_of[(src, dst)],)
 
     def _grid_route(self, src: int, dst: int) -> tuple[int, ...]:
         """Dimension order (x, y, z), each axis the shortest way round; ties go +."""
@@ -121,7 +126,7 @@ class Topology:
     def hops(self, src: int, dst: int) -> int:
         """Links crossed; through the switch (to it, from it, or across it) counts as one hop."""
         route = self.route(src, dst)
-        return min(len(route), 1) if self.kind == "switch" else len(route)
+        return min(len(route), 1) if self.switch is not None else len(route)
 
     def latency(self, src: int, dst: int) -> int:
         return self.hops(src, dst) * self.hop_latency
@@ -230,24 +235,35 @@ def build_topology(system: SystemConfig, clock_hz: float) -> Topology:
     if n == 1 or link is None:
         return Topology(n, system.topology, tuple(system.dims or ()), (), 0, system.wraparound)
     peak = link.bandwidth.bytes_per_cycle(clock_hz) * link.count
-    pairs = _pairs(system)
+    pairs = TOPOLOGY_KINDS[system.topology].pairs(system)
     links = tuple(Link(i, a, b, peak * link.efficiency, peak) for i, (a, b) in enumerate(pairs))
     return Topology(n, system.topology, tuple(system.dims or ()), links, link.latency.cycles(clock_hz),
                     system.wraparound)
 
 
-def _pairs(system: SystemConfig) -> list[tuple[int, int]]:
-    """Directed (src, dst) pairs, each once, in a fixed order."""
+# ---- the kinds: which directed (src, dst) pairs are links, each once, in a fixed order; and how a message routes
+
+
+def _switch_pairs(system: SystemConfig) -> list[tuple[int, int]]:
+    n = system.chips
+    return [(c, n) for c in range(n)] + [(n, c) for c in range(n)]
+
+
+def _fully_connected_pairs(system: SystemConfig) -> list[tuple[int, int]]:
+    n = system.chips
+    return [(a, b) for a in range(n) for b in range(n) if a != b]
+
+
+def _explicit_pairs(system: SystemConfig) -> list[tuple[int, int]]:
+    out = []
+    for a, b in system.links:
+        out += [(a, b), (b, a)]
+    return list(dict.fromkeys(out))
+
+
+def _grid_pairs(system: SystemConfig) -> list[tuple[int, int]]:
+    """Ring and tori: each chip to its neighbour one step forward and back along every axis."""
     n, kind = system.chips, system.topology
-    if kind == "switch":
-        return [(c, n) for c in range(n)] + [(n, c) for c in range(n)]
-    if kind == "fully_connected":
-        return [(a, b) for a in range(n) for b in range(n) if a != b]
-    if kind == "explicit":
-        out = []
-        for a, b in system.links:
-            out += [(a, b), (b, a)]
-        return list(dict.fromkeys(out))
     grid = (n,) if kind == "ring" else tuple(system.dims)
     wrap = system.wraparound or kind == "ring"
     out = []
@@ -262,3 +278,20 @@ def _pairs(system: SystemConfig) -> list[tuple[int, int]]:
                 if other != chip:
                     out.append((chip, other))
     return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class TopologyKind:
+    pairs: Callable[[SystemConfig], list[tuple[int, int]]]  # the directed links, each once, in a fixed order
+    route: Callable[[Topology, int, int], tuple[int, ...]]  # link indices from src to dst (src != dst)
+    switch: bool = False  # a switch node, numbered `chips`, that every route crosses as one hop
+
+
+TOPOLOGY_KINDS: dict[str, TopologyKind] = {
+    "ring": TopologyKind(_grid_pairs, Topology._grid_route),
+    "torus2d": TopologyKind(_grid_pairs, Topology._grid_route),
+    "torus3d": TopologyKind(_grid_pairs, Topology._grid_route),
+    "switch": TopologyKind(_switch_pairs, Topology._switch_route, switch=True),
+    "fully_connected": TopologyKind(_fully_connected_pairs, Topology._direct_route),
+    "explicit": TopologyKind(_explicit_pairs, Topology._bfs_route),
+}

@@ -27,3 +27,33 @@ def test_op_overhead_in_cycles(text, cycles):
 def test_op_overhead_defaults_to_zero():
     assert make_chip().op_overhead_cycles == 0
     assert make_chip(base="tpu_v4").op_overhead_cycles == 0
+
+
+def test_memory_levels_are_ordered_nearest_first_with_their_kinds_and_models():
+    chip = make_chip("memory.l2.size=1 MiB", "memory.l2.bandwidth=4 TB/s")
+    assert [(level.kind, level.name) for level in chip.memory_levels] == [("scratchpad", "sram"), ("cache", "l2"),
+                                                                         ("dram", "hbm")]
+    sram, l2, hbm = chip.memory_levels
+    assert sram.size == chip.sram.size and sram.bytes_per_cycle is None  # the core's scratchpad: per core, no rate
+    assert (l2, hbm) == (chip.l2, chip.hbm)
+    assert [level.model for level in chip.memory_levels] == ["rate"] * 3
+    assert chip.memory_model == "rate"
+    assert [level.kind for level in make_chip().memory_levels] == ["scratchpad", "dram"]
+
+
+def test_the_timing_views_are_the_cores_units():
+    chip = make_chip(base="h100")
+    assert chip.mxu is chip.config.core.compute[0] and chip.mxu.kind == "systolic"
+    assert chip.vector is chip.config.core.compute[1] and chip.vector.kind == "vector"
+    assert chip.sram is chip.config.core.sram and chip.simd == ()
+    assert (chip.mxu.rows, chip.mxu.cols, chip.mxu.count) == (16, 32, 4)
+
+
+def test_chip_is_frozen_and_hashed_by_identity():
+    a, b = make_chip(), make_chip()
+    assert a == a and a != b and len({a, b}) == 2  # same config, two chips: caches keep them apart
+    with pytest.raises(AttributeError):
+        a.config = b.config
+    with pytest.raises(ValueError):  # pydantic: frozen instance
+        a.config.core.mxu.rows = 4
+    assert isinstance(a.memory_levels, tuple) and isinstance(a.config.core.compute, tuple)

@@ -1,13 +1,14 @@
 """Topologies: link counts, link rates, routes (dimension order, shortest way, switch, BFS), ring orders."""
 
 import itertools
+from pathlib import Path
 
 import pytest
 
 from simulator.config.loader import load_chip
-from simulator.config.schema import SystemConfig
+from simulator.config.schema import TOPOLOGIES, SystemConfig
 from simulator.errors import ConfigError
-from simulator.hardware.topology import build_topology
+from simulator.hardware.topology import TOPOLOGY_KINDS, build_topology
 
 LINK = {"bandwidth": "100 GB/s", "latency": "1 us"}  # 100 B/cycle and 1000 cycles at 1 GHz
 
@@ -171,3 +172,14 @@ def test_axes_of_a_subgrid_are_its_one_dimensional_rings():
     big = topo(64, "torus3d", dims=[4, 4, 4])
     rings = big.axes([0, 16, 32, 48])  # one z column
     assert rings == [[(0, 16, 32, 48)]]
+
+
+def test_the_topology_registry_builds_every_kind_the_config_accepts():
+    assert set(TOPOLOGY_KINDS) == set(TOPOLOGIES)
+    assert [kind for kind, entry in TOPOLOGY_KINDS.items() if entry.switch] == ["switch"]
+
+
+def test_a_system_file_builds_the_same_links_as_its_chip_layout_twin():
+    twin = load_chip(Path(__file__).resolve().parents[2] / "configs" / "examples" / "tpu_v4_2x2x2_system.yaml")
+    old, new = load_chip("tpu_v4_2x2x2").system, twin.system
+    assert build_topology(old, 1e9).links == build_topology(new, 1e9).links
