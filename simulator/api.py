@@ -1,8 +1,8 @@
 """One call from files to results, shared by the CLI, benchmarks and tests."""
 
 from dataclasses import dataclass
-
-import pandas as pd
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from simulator.config.loader import load_chip
 from simulator.config.schema import ChipConfig
@@ -16,12 +16,23 @@ from simulator.ir.ops import OpGraph
 from simulator.ir.program import Program
 from simulator.mapping.placement import Placement
 from simulator.mapping.program import map_graph, map_passes
-from simulator.results.llm import Scale, breakdown, llm_summary, llm_table
-from simulator.results.metrics import op_table, summarize
-from simulator.results.system import link_table, stage_table, system_summary, timeline_table
+from simulator.results.llm import Scale, breakdown_rows, llm_rows, llm_summary
+from simulator.results.llm import breakdown as breakdown_table
+from simulator.results.metrics import as_table, op_rows, summarize
+from simulator.results.system import (
+    LINK_COLUMNS,
+    TIMELINE_COLUMNS,
+    link_rows,
+    stage_rows,
+    system_summary,
+    timeline_rows,
+)
 from simulator.workloads.capacity import Footprint, check_capacity, footprint
 from simulator.workloads.loader import LLMWorkload, load_workload
 from simulator.workloads.transformer import lower
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -30,7 +41,11 @@ class RunResult:
     graph: OpGraph
     records: list[OpRecord]
     summary: dict
-    table: pd.DataFrame
+    rows: list[dict]  # the op table's rows; `table` is built from them on first read (pandas only then)
+
+    @cached_property
+    def table(self) -> "pd.DataFrame":
+        return as_table(self.rows)
 
 
 def run_graph(chip: Chip | ChipConfig, graph: OpGraph) -> RunResult:
@@ -39,7 +54,7 @@ def run_graph(chip: Chip | ChipConfig, graph: OpGraph) -> RunResult:
     topology = build_topology(system, chip.clock_hz) if system.chips > 1 else None
     program = map_graph(chip, graph, topology, collective_cycles)
     records = run_program(program)[0].segments[0].records
-    return RunResult(chip, graph, records, summarize(chip, graph.name, records), op_table(chip, records))
+    return RunResult(chip, graph, records, summarize(chip, graph.name, records), op_rows(chip, records))
 
 
 @dataclass(frozen=True)
@@ -49,12 +64,38 @@ class LLMResult:
     runs: list[PassRun]
     footprint: Footprint  # per chip
     summary: dict
-    table: pd.DataFrame  # one row per op per pass (and stage); layer ops once, with repeat = layers
-    breakdown: pd.DataFrame  # per op group
-    stages: pd.DataFrame | None = None  # systems: per pipeline stage, where each chip's time goes
-    links: pd.DataFrame | None = None  # systems: per link, bytes carried and utilization
-    timeline: pd.DataFrame | None = None  # systems: pipeline spans per stage and micro-batch
+    # The figures come from these rows; the tables below are built from them on first read (pandas only then).
+    rows: list[dict]  # `table`'s
+    breakdown_rows: list[dict]  # `breakdown`'s
+    stage_rows: list[dict] | None = None  # systems: `stages`'
+    link_rows: list[dict] | None = None  # systems: `links`'
+    timeline_rows: list[dict] | None = None  # systems: `timeline`'s
     placement: Placement | None = None  # systems: the topology and where the parallel ranks sit
+
+    @cached_property
+    def table(self) -> "pd.DataFrame":
+        """One row per op per pass (and stage); layer ops once, with repeat = layers."""
+        return as_table(self.rows)
+
+    @cached_property
+    def breakdown(self) -> "pd.DataFrame":
+        """Per op group."""
+        return breakdown_table(self.chip, self.table)
+
+    @cached_property
+    def stages(self) -> "pd.DataFrame | None":
+        """Systems: per pipeline stage, where each chip's time goes."""
+        return None if self.stage_rows is None else as_table(self.stage_rows)
+
+    @cached_property
+    def links(self) -> "pd.DataFrame | None":
+        """Systems: per link, bytes carried and utilization."""
+        return None if self.link_rows is None else as_table(self.link_rows, LINK_COLUMNS)
+
+    @cached_property
+    def timeline(self) -> "pd.DataFrame | None":
+        """Systems: pipeline spans per stage and micro-batch."""
+        return None if self.timeline_rows is None else as_table(self.timeline_rows, TIMELINE_COLUMNS)
 
 
 def placement_for(chip: Chip, workload: LLMWorkload) -> Placement | None:
@@ -88,16 +129,16 @@ def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LL
     if workload.scenario.check_capacity:
         check_capacity(fp, chip.hbm.size, workload.model, workload.scenario, chip.name, workload.source, parallel)
     runs = simulate_passes(chip, passes, progress, placement)
-    table = llm_table(chip, runs)
-    groups = breakdown(chip, table)
+    rows = llm_rows(chip, runs)
+    groups = breakdown_rows(chip, rows)
     scale = Scale(parallel.chips, parallel.stage_chips * parallel.microbatches * parallel.dp)
-    summary = llm_summary(chip, workload, runs, table, groups, fp, scale)
+    summary = llm_summary(chip, workload, runs, rows, groups, fp, scale)
     if placement is None:
-        return LLMResult(chip, workload, runs, fp, summary, table, groups)
-    stages = stage_table(chip, runs, parallel.stage_chips * parallel.dp)
-    links = link_table(chip, placement.topology, runs)
+        return LLMResult(chip, workload, runs, fp, summary, rows, groups)
+    stages = stage_rows(chip, runs, parallel.stage_chips * parallel.dp)
+    links = link_rows(chip, placement.topology, runs)
     summary |= system_summary(chip, placement, runs, stages, links)
-    return LLMResult(chip, workload, runs, fp, summary, table, groups, stages, links, timeline_table(chip, runs),
+    return LLMResult(chip, workload, runs, fp, summary, rows, groups, stages, links, timeline_rows(chip, runs),
                      placement)
 
 

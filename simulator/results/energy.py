@@ -6,11 +6,11 @@ links, and static power. Not counted: register files and accumulators, instructi
 the on-chip network between cores and memories, clocks, and DRAM refresh (see docs/energy.md).
 """
 
+import sys
 from collections.abc import Mapping
 
-import pandas as pd
-
 from simulator.hardware.energy import EnergyRates
+from simulator.results.row import column_sum, records
 
 DYNAMIC = ("mac", "vector", "sram", "l2", "hbm", "link")  # energy_<part>_j columns of an op row
 PARTS = (*DYNAMIC, "static")  # energy_<part>_j fields of a run summary
@@ -19,7 +19,7 @@ PARTS = (*DYNAMIC, "static")  # energy_<part>_j fields of a run summary
 def op_energy(rates: EnergyRates, r) -> dict[str, float]:
     """Dynamic energy of one copy of an op from its OpRecord (or an ops-table row): energy_<part>_j for each
     DYNAMIC part and energy_j, their sum. A collective's link bytes cover every group of its stage."""
-    get = r.__getitem__ if isinstance(r, Mapping | pd.Series) else lambda k: getattr(r, k)
+    get = r.__getitem__ if isinstance(r, Mapping) or _is_series(r) else r.__getattribute__
     macs, vector_ops, dtype = get("macs"), get("vector_ops"), get("dtype")
     parts = {
         "energy_mac_j": macs * rates.mac_j[dtype] if macs else 0.0,
@@ -32,15 +32,21 @@ def op_energy(rates: EnergyRates, r) -> dict[str, float]:
     return parts | {"energy_j": sum(parts.values())}
 
 
-def run_energy(rates: EnergyRates, table: pd.DataFrame, seconds: float, chips: int = 1, copies: int = 1,
+def _is_series(r) -> bool:
+    pd = sys.modules.get("pandas")  # a pandas row can only exist once pandas is imported
+    return pd is not None and isinstance(r, pd.Series)
+
+
+def run_energy(rates: EnergyRates, table, seconds: float, chips: int = 1, copies: int = 1,
                link_bytes: float | None = None) -> dict[str, float]:
-    """Whole-run energy over every chip used. `table` holds one chip's ops (with `repeat` copies each, when
-    present); the system runs `copies` such tables. Link energy comes from `link_bytes` (bytes × hops over
-    the whole system, pipeline sends included) when given, else from the table's collectives. Static power
-    is paid by `chips` chips for `seconds`."""
-    repeat = table["repeat"] if "repeat" in table.columns else 1
-    out = {f"energy_{p}_j": float((table[f"energy_{p}_j"] * repeat).sum()) * copies for p in DYNAMIC[:-1]}
-    out["energy_link_j"] = (float((table["energy_link_j"] * repeat).sum()) if link_bytes is None
+    """Whole-run energy over every chip used. `table` holds one chip's ops as row dicts or a DataFrame
+    (with `repeat` copies each, when present); the system runs `copies` such tables. Link energy comes from
+    `link_bytes` (bytes × hops over the whole system, pipeline sends included) when given, else from the
+    table's collectives. Static power is paid by `chips` chips for `seconds`."""
+    table = records(table)
+    repeat = "repeat" if table and "repeat" in table[0] else None
+    out = {f"energy_{p}_j": float(column_sum(table, f"energy_{p}_j", repeat)) * copies for p in DYNAMIC[:-1]}
+    out["energy_link_j"] = (float(column_sum(table, "energy_link_j", repeat)) if link_bytes is None
                             else link_bytes * rates.link_j)
     out["energy_static_j"] = rates.static_w * seconds * chips
     total = sum(out.values())

@@ -1,15 +1,23 @@
-"""LLM figures from simulated passes: TTFT, TPOT, tokens/s, MFU, MBU, and where the time goes."""
+"""LLM figures from simulated passes: TTFT, TPOT, tokens/s, MFU, MBU, and where the time goes.
 
+A run computes its figures from row dicts in plain Python (`llm_rows`, `breakdown_rows`, `llm_summary`);
+the pandas tables (`llm_table`, `breakdown`) are built from the same rows when someone reads them, with
+the same columns, dtypes, values and order."""
+
+import math
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from simulator.engine.program import PassRun
 from simulator.hardware.chip import Chip
 from simulator.results.energy import run_energy
-from simulator.results.metrics import BYTE_COLUMNS, op_rows
+from simulator.results.metrics import BYTE_COLUMNS, as_table, op_rows
+from simulator.results.row import column, column_sum, descending, records
 from simulator.workloads.capacity import Footprint
 from simulator.workloads.loader import LLMWorkload
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -22,7 +30,12 @@ LAYER_SCALING = ("exact: layers are identical and each starts after the previous
                  "so one layer is simulated and its time multiplied by the layer count")
 
 
-def llm_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
+def llm_table(chip: Chip, runs: list[PassRun]) -> "pd.DataFrame":
+    """The op table: `llm_rows` as a DataFrame."""
+    return as_table(llm_rows(chip, runs))
+
+
+def llm_rows(chip: Chip, runs: list[PassRun]) -> list[dict]:
     """One row per op per pass (a layer's ops once, with `repeat` = layers); times are the first copy's,
     shifted to the run's clock, and copy i starts `i × copy_cycles` later (results/timeline.py).
     `total_cycles` = cycles × repeat."""
@@ -41,21 +54,19 @@ def llm_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
                 rows.append(head | row | {"start": row["start"] + shift, "end": row["end"] + shift,
                                           "total_cycles": row["cycles"] * repeat})
         start += run.cycles
-    return pd.DataFrame(rows)
+    return rows
 
 
-def _weighted(table: pd.DataFrame, column: str) -> float:
-    return float((table[column] * table["repeat"]).sum())
+def _weighted(rows: list[dict], name: str) -> float:
+    return float(column_sum(rows, name, "repeat"))
 
 
-def _compute_floor(chip: Chip, table: pd.DataFrame) -> float:
+def _compute_floor(chip: Chip, rows: list[dict]) -> float:
     """Cycles the run's MACs take at peak, each GEMM at the peak of its own dtype."""
-    gemms = table[table["macs"] > 0]
-    return float(sum(macs * n / chip.peak_macs_per_cycle(d)
-                     for macs, n, d in zip(gemms["macs"], gemms["repeat"], gemms["dtype"], strict=True)))
+    return float(sum(r["macs"] * r["repeat"] / chip.peak_macs_per_cycle(r["dtype"]) for r in rows if r["macs"] > 0))
 
 
-def _utilization(chip: Chip, table: pd.DataFrame, runs: list[PassRun], scale: Scale) -> dict:
+def _utilization(chip: Chip, table: list[dict], runs: list[PassRun], scale: Scale) -> dict:
     """MFU against the peak of the run's mix of GEMM dtypes (the MAC-weighted harmonic mean), and MBU,
     both over every chip used. The table holds one chip of each stage for one micro-batch; `scale.copies`
     is how many such copies the system runs."""
@@ -76,7 +87,47 @@ def _utilization(chip: Chip, table: pd.DataFrame, runs: list[PassRun], scale: Sc
     }
 
 
-def breakdown(chip: Chip, table: pd.DataFrame) -> pd.DataFrame:
+def breakdown_rows(chip: Chip, rows: list[dict]) -> list[dict]:
+    """`breakdown` over the op rows in plain Python: the same columns, values and row order."""
+    parts: dict[str, list[tuple]] = {}  # per group, in order of first appearance (groupby sort=False)
+    for r in rows:
+        n, cycles = r["repeat"], r["total_cycles"]
+        parts.setdefault(r["group"], []).append((
+            cycles, n, r["flops"] * n, (r["hbm_read"] + r["hbm_write"]) * n, r["min_bytes"] * n, r["energy_j"] * n,
+            cycles if r["bound"] == "memory" else 0, cycles if r["bound"] == "network" else 0))
+    sums = {group: [_group_sum(c) for c in zip(*values, strict=True)] for group, values in parts.items()}
+    total = sum(v[0] for v in sums.values())
+    out = []
+    for group, (cycles, ops, flops, hbm_bytes, min_bytes, energy_j, memory, network) in sums.items():
+        if network * 2 >= (cycles if cycles > 0 else 1):
+            bound = "network"
+        else:
+            bound = "memory" if memory * 2 >= cycles else "compute"
+        out.append({
+            "group": group, "cycles": cycles, "ops": ops, "flops": flops, "hbm_bytes": hbm_bytes,
+            "min_bytes": min_bytes, "energy_j": energy_j, "seconds": float(cycles) / chip.clock_hz,
+            "share": float(cycles) / float(total) if total else 0.0, "bound": bound,
+            "arithmetic_intensity": float(flops) / float(min_bytes) if min_bytes > 0 else math.nan,
+        })
+    return [out[i] for i in descending(column(out, "cycles"))]
+
+
+def _group_sum(values: tuple):
+    """A groupby sum as pandas computes it: exact over integers, Kahan-compensated over floats."""
+    if not any(isinstance(v, float) for v in values):
+        return sum(values)
+    total = compensation = 0.0
+    for v in values:
+        y = float(v) - compensation
+        t = total + y
+        compensation = t - total - y
+        if compensation != compensation:  # an infinity: pandas drops the compensation
+            compensation = 0.0
+        total = t
+    return total
+
+
+def breakdown(chip: Chip, table: "pd.DataFrame") -> "pd.DataFrame":
     """Time, work, traffic and energy per op group (attention, mlp, norm, …), largest share first. Work,
     traffic and energy are one chip's of each stage for one micro-batch, as in the op table (a collective's
     link energy covers every group of its stage); the summary scales them to the whole system."""
@@ -103,9 +154,10 @@ def breakdown(chip: Chip, table: pd.DataFrame) -> pd.DataFrame:
     return g
 
 
-def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.DataFrame, groups: pd.DataFrame,
-                fp: Footprint, scale: Scale = Scale()) -> dict:
-    """Run-level figures; `groups` is the run's `breakdown`. Memory figures are per chip."""
+def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table, groups, fp: Footprint,
+                scale: Scale = Scale()) -> dict:
+    """Run-level figures from the op rows and `breakdown_rows` (or their tables). Memory figures are per chip."""
+    table, groups = records(table), records(groups)
     s, m = wl.scenario, wl.model
     cycles = sum(r.cycles for r in runs)
     seconds = chip.seconds(cycles)
@@ -120,7 +172,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
         "weights_dtype": s.weights, "activations_dtype": s.activations, "kv_cache_dtype": s.kv_cache,
         "fused_attention": s.fused_attention, "moe_imbalance": s.moe_imbalance,
         "layers": m.layers, "layers_simulated": 1, "layer_scaling": LAYER_SCALING,
-        "passes": len(runs), "ops": int(table["repeat"].sum()),
+        "passes": len(runs), "ops": int(column_sum(table, "repeat")),
         "cycles": cycles, "seconds": seconds,
     }
     if prefill:
@@ -151,7 +203,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
     )
     if prefill and decode:
         for phase, group in (("prefill", prefill), ("decode", decode)):
-            u = _utilization(chip, table[table["phase"] == phase], group, scale)
+            u = _utilization(chip, [r for r in table if r["phase"] == phase], group, scale)
             summary[f"{phase}_mfu"], summary[f"{phase}_mbu"] = u["mfu"], u["mbu"]
     compute_floor = overall["compute_floor"]
     memory_floor = _weighted(table, "min_bytes") * scale.copies / scale.chips / chip.hbm.bytes_per_cycle
@@ -164,12 +216,12 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: pd.Data
         memory_weights=fp.weights, memory_kv_cache=fp.kv_cache, memory_activations=fp.activations,
         memory_required=fp.total, hbm_capacity=chip.hbm.size,
     )
-    for column in BYTE_COLUMNS:
-        summary[f"bytes_{column}"] = int(_weighted(table, column))
+    for name in BYTE_COLUMNS:
+        summary[f"bytes_{name}"] = int(_weighted(table, name))
     link_bytes = sum(sum(r.link_bytes) for r in runs)  # whole system: collectives and pipeline sends
     energy = run_energy(chip.energy, table, seconds, scale.chips, scale.copies, link_bytes)
     summary.update(energy)
     summary["energy_per_token_j"] = energy["energy_j"] / tokens
-    summary["time_share"] = {row.group: row.share for row in groups.itertuples()}
+    summary["time_share"] = {g["group"]: g["share"] for g in groups}
     return summary
 

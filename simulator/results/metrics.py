@@ -1,14 +1,20 @@
-"""From engine records to numbers a reviewer reads: roofline per op, run totals, utilizations."""
+"""From engine records to numbers a reviewer reads: roofline per op, run totals, utilizations.
 
-from dataclasses import asdict
+Inside a run everything here is plain Python over records and row dicts; a table (pandas) is built from
+the rows only when someone reads it (`as_table`, and api.RunResult.table)."""
 
-import pandas as pd
+from dataclasses import fields
+from typing import TYPE_CHECKING
 
 from simulator.engine.record import OpRecord
 from simulator.hardware.chip import Chip
 from simulator.results.energy import op_energy, run_energy
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 BYTE_COLUMNS = ("hbm_read", "hbm_write", "l2_read", "sram_read", "sram_write")
+_FIELDS = tuple(f.name for f in fields(OpRecord))  # an op row starts with these, in this order
 
 
 def roofline_cycles(chip: Chip, r: OpRecord) -> tuple[float, float]:
@@ -20,9 +26,16 @@ def roofline_cycles(chip: Chip, r: OpRecord) -> tuple[float, float]:
     return compute, r.min_bytes / chip.hbm.bytes_per_cycle
 
 
-def op_table(chip: Chip, records: list[OpRecord]) -> pd.DataFrame:
+def op_table(chip: Chip, records: list[OpRecord]) -> "pd.DataFrame":
     """One row per op: everything the engine recorded plus seconds, roofline bound and utilization."""
-    return pd.DataFrame(op_rows(chip, records))
+    return as_table(op_rows(chip, records))
+
+
+def as_table(rows: list[dict], columns: list[str] | None = None) -> "pd.DataFrame":
+    """The pandas table of row dicts (imported here, on the first table anyone reads)."""
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns)
 
 
 def op_rows(chip: Chip, records: list[OpRecord]) -> list[dict]:
@@ -30,7 +43,7 @@ def op_rows(chip: Chip, records: list[OpRecord]) -> list[dict]:
     for r in records:
         compute_bound, memory_bound = roofline_cycles(chip, r)
         bound = max(compute_bound, memory_bound)
-        row = asdict(r)
+        row = {name: getattr(r, name) for name in _FIELDS}  # dataclasses.asdict without its deep copies
         peak = chip.peak_macs_per_cycle(r.dtype) if r.type == "gemm" else 0.0
         row.update(
             seconds=chip.seconds(r.cycles),
@@ -80,5 +93,5 @@ def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
     }
     for column in BYTE_COLUMNS:
         summary[f"bytes_{column}"] = sum(getattr(r, column) for r in records)
-    summary.update(run_energy(chip.energy, pd.DataFrame([op_energy(chip.energy, r) for r in records]), seconds))
+    summary.update(run_energy(chip.energy, [op_energy(chip.energy, r) for r in records], seconds))
     return summary

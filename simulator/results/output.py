@@ -1,11 +1,17 @@
-"""Human-readable summary text and the files `--out` writes."""
+"""Human-readable summary text and the files `--out` writes.
+
+The text takes a result's row dicts (or its pandas tables); only writing tables needs pandas."""
 
 import json
+import math
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from simulator.errors import TortoiseError
+from simulator.results.row import column, descending, records
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def format_bytes(n: float) -> str:
@@ -43,7 +49,8 @@ def _energy_line(s: dict) -> str:
     return f"  energy           {_joules(total)}{per_token}, average {s['average_power_w']:.0f} W ({parts})"
 
 
-def summary_text(summary: dict, table: pd.DataFrame, top: int = 12) -> str:
+def summary_text(summary: dict, table, top: int = 12) -> str:
+    """The op-graph view; `table` is the op rows (or the op table)."""
     s = summary
     lines = [
         f"{s['workload']} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz): {s['ops']} ops",
@@ -63,11 +70,12 @@ def summary_text(summary: dict, table: pd.DataFrame, top: int = 12) -> str:
         f"  {'op':<14}{'shape':>18}{'tile':>16}{'cores':>6}{'cycles':>14}{'stall %':>8}{'TFLOP/s':>9}"
         f"{'roofline %':>11}  bound",
     ]
-    for _, r in table.head(top).iterrows():
-        stall = 100 * r.stall_cycles / r.cycles if r.cycles else 0.0
+    table = records(table)
+    for r in table[:top]:
+        stall = 100 * r["stall_cycles"] / r["cycles"] if r["cycles"] else 0.0
         lines.append(
             f"  {r['name'][:13]:<14}{r['shape']:>18}{r['tile']:>16}{r['cores']:>6}{r['cycles']:>14,}{stall:>8.1f}"
-            f"{r.achieved_tflops:>9.1f}{100 * r.roofline_fraction:>11.1f}  {r.bound}"
+            f"{r['achieved_tflops']:>9.1f}{100 * r['roofline_fraction']:>11.1f}  {r['bound']}"
         )
     if len(table) > top:
         lines.append(f"  … {len(table) - top} more ops in the table (--out DIR)")
@@ -94,7 +102,7 @@ def _parallel(s: dict) -> str:
     return text + (", sequence parallel" if p["sequence_parallel"] else "")
 
 
-def _system_lines(s: dict, stages: pd.DataFrame, links: pd.DataFrame) -> list[str]:
+def _system_lines(s: dict, stages: list[dict], links: list[dict]) -> list[str]:
     """Per-chip time split (one row per pipeline stage) and the busiest links."""
     lines = [
         "",
@@ -105,21 +113,22 @@ def _system_lines(s: dict, stages: pd.DataFrame, links: pd.DataFrame) -> list[st
         f"  {'per chip':<16}{'compute':>12}{'mem stall':>12}{'overhead':>12}{'exposed comm':>14}{'idle':>12}"
         f"{'overlapped comm':>17}",
     ]
-    for r in stages.itertuples():
-        label = f"stage {r.stage} ({r.chips} chips)"
-        lines.append(f"  {label:<16}{format_time(r.compute_s):>12}{format_time(r.memory_stall_s):>12}"
-                     f"{format_time(r.overhead_s):>12}{format_time(r.exposed_comm_s):>14}{format_time(r.idle_s):>12}"
-                     f"{format_time(r.overlapped_comm_s):>17}")
-    for r in links.sort_values("utilization", ascending=False).head(4).itertuples():
-        link = f"link {r.src}→{r.dst}"
-        lines.append(f"  {link:<16}{format_bytes(r.bytes):>12} at {r.bandwidth_gb_s:.0f} GB/s, "
-                     f"{format_pct(r.utilization)} utilized")
+    for r in stages:
+        label = f"stage {r['stage']} ({r['chips']} chips)"
+        lines.append(f"  {label:<16}{format_time(r['compute_s']):>12}{format_time(r['memory_stall_s']):>12}"
+                     f"{format_time(r['overhead_s']):>12}{format_time(r['exposed_comm_s']):>14}"
+                     f"{format_time(r['idle_s']):>12}{format_time(r['overlapped_comm_s']):>17}")
+    for i in descending(column(links, "utilization"))[:4]:
+        r = links[i]
+        link = f"link {r['src']}→{r['dst']}"
+        lines.append(f"  {link:<16}{format_bytes(r['bytes']):>12} at {r['bandwidth_gb_s']:.0f} GB/s, "
+                     f"{format_pct(r['utilization'])} utilized")
     return lines
 
 
-def llm_summary_text(summary: dict, groups: pd.DataFrame, stages: pd.DataFrame | None = None,
-                     links: pd.DataFrame | None = None) -> str:
-    """The LLM view: latency and throughput first, then utilization, memory and where the time goes."""
+def llm_summary_text(summary: dict, groups, stages=None, links=None) -> str:
+    """The LLM view: latency and throughput first, then utilization, memory and where the time goes.
+    `groups`, `stages` and `links` are the result's breakdown, stage and link rows (or tables)."""
     s = summary
     lines = [
         f"{s['workload']}: {s['model']} {s['phase']} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz)",
@@ -151,20 +160,22 @@ def llm_summary_text(summary: dict, groups: pd.DataFrame, stages: pd.DataFrame |
         f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
     ]
     if stages is not None:
-        lines += _system_lines(s, stages, links)
+        lines += _system_lines(s, records(stages), records(links))
     lines += [
         "",
         f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}  bound",
     ]
-    for g in groups.itertuples():
-        intensity = "" if pd.isna(g.arithmetic_intensity) else f"{g.arithmetic_intensity:.1f}"
-        lines.append(f"  {g.group or '(none)':<16}{format_time(g.seconds):>12}{format_pct(g.share):>8}{g.ops:>8,}"
-                     f"{g.flops / 1e12:>10.3f}{format_bytes(g.hbm_bytes):>12}{intensity:>9}  {g.bound}")
+    for g in records(groups):
+        ai = g["arithmetic_intensity"]
+        intensity = "" if ai is None or math.isnan(ai) else f"{ai:.1f}"
+        lines.append(f"  {g['group'] or '(none)':<16}{format_time(g['seconds']):>12}{format_pct(g['share']):>8}"
+                     f"{g['ops']:>8,}{g['flops'] / 1e12:>10.3f}{format_bytes(g['hbm_bytes']):>12}{intensity:>9}  "
+                     f"{g['bound']}")
     return "\n".join(lines)
 
 
-def write_outputs(out: Path, summary: dict, table: pd.DataFrame, fmt: str,
-                  extra: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+def write_outputs(out: Path, summary: dict, table: "pd.DataFrame", fmt: str,
+                  extra: dict[str, "pd.DataFrame"] | None = None) -> list[Path]:
     """ops.csv (or .parquet), summary.json, and `extra` tables by file stem (e.g. breakdown)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +184,7 @@ def write_outputs(out: Path, summary: dict, table: pd.DataFrame, fmt: str,
         raise TortoiseError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
 
 
-def _write(out: Path, summary: dict, tables: dict[str, pd.DataFrame], fmt: str) -> list[Path]:
+def _write(out: Path, summary: dict, tables: dict[str, "pd.DataFrame"], fmt: str) -> list[Path]:
     paths = []
     for stem, table in tables.items():
         path = out / f"{stem}.{fmt}"

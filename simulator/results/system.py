@@ -4,14 +4,22 @@ Per stage of the pipeline (its chips are alike), the pass time splits into compu
 fixed per-op overhead, exposed communication (links busy for this chip while none of its compute ops
 run) and idle time (the pipeline bubble, and waits inside a stage); these add up to the pass time.
 Overlapped communication (links busy while compute runs) is reported beside them: it costs nothing.
+
+Each table has a `*_rows` twin (row dicts, plain Python) that a run uses; the DataFrame is built from those
+rows only when someone reads it.
 """
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from simulator.engine.program import PassRun, SegmentRun
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import Topology
 from simulator.mapping.placement import Placement
+from simulator.results.metrics import as_table
+from simulator.results.row import column, records
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLIT = ("compute", "memory_stall", "overhead", "exposed_comm", "idle")
 
@@ -58,7 +66,12 @@ def segment_split(seg: SegmentRun) -> dict[str, float]:
     return split
 
 
-def stage_table(chip: Chip, runs: list[PassRun], stage_chips: int) -> pd.DataFrame:
+def stage_table(chip: Chip, runs: list[PassRun], stage_chips: int) -> "pd.DataFrame":
+    """`stage_rows` as a DataFrame."""
+    return as_table(stage_rows(chip, runs, stage_chips))
+
+
+def stage_rows(chip: Chip, runs: list[PassRun], stage_chips: int) -> list[dict]:
     """One row per pipeline stage (its `stage_chips` chips over all replicas run alike), over the whole run:
     seconds per SPLIT part and overlapped_comm."""
     stages = max(s.stage for r in runs for s in r.segments) + 1
@@ -83,10 +96,19 @@ def stage_table(chip: Chip, runs: list[PassRun], stage_chips: int) -> pd.DataFra
         row |= {f"{k}_s": chip.seconds(v) for k, v in t.items()}
         row |= {"total_s": chip.seconds(total)} | {f"{k}_share": (t[k] / total if total else 0.0) for k in SPLIT}
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
-def timeline_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
+TIMELINE_COLUMNS = ["pass", "phase", "stage", "microbatch", "kind", "start", "end", "cycles", "seconds"]
+LINK_COLUMNS = ["link", "src", "dst", "bytes", "bandwidth_gb_s", "utilization"]
+
+
+def timeline_table(chip: Chip, runs: list[PassRun]) -> "pd.DataFrame":
+    """`timeline_rows` as a DataFrame."""
+    return as_table(timeline_rows(chip, runs), TIMELINE_COLUMNS)
+
+
+def timeline_rows(chip: Chip, runs: list[PassRun]) -> list[dict]:
     """The pipeline schedule on the run's clock: one row per stage × micro-batch compute span and per
     send between stages. The gaps in a stage's rows are its bubble."""
     rows, start = [], 0
@@ -96,11 +118,15 @@ def timeline_table(chip: Chip, runs: list[PassRun]) -> pd.DataFrame:
                          "kind": x.kind, "start": start + x.start, "end": start + x.end, "cycles": x.end - x.start,
                          "seconds": chip.seconds(x.end - x.start)})
         start += run.cycles
-    columns = ["pass", "phase", "stage", "microbatch", "kind", "start", "end", "cycles", "seconds"]
-    return pd.DataFrame(rows, columns=columns)
+    return rows
 
 
-def link_table(chip: Chip, topology: Topology, runs: list[PassRun]) -> pd.DataFrame:
+def link_table(chip: Chip, topology: Topology, runs: list[PassRun]) -> "pd.DataFrame":
+    """`link_rows` as a DataFrame."""
+    return as_table(link_rows(chip, topology, runs), LINK_COLUMNS)
+
+
+def link_rows(chip: Chip, topology: Topology, runs: list[PassRun]) -> list[dict]:
     """One row per directed link that carried anything: bytes, and utilization of its datasheet bandwidth."""
     cycles = sum(r.cycles for r in runs)
     carried = [0.0] * len(topology.links)
@@ -112,22 +138,24 @@ def link_table(chip: Chip, topology: Topology, runs: list[PassRun]) -> pd.DataFr
              "bandwidth_gb_s": link.peak_bytes_per_cycle * chip.clock_hz / 1e9,
              "utilization": carried[link.index] / (link.peak_bytes_per_cycle * cycles) if cycles else 0.0}
             for link in topology.links if carried[link.index] > 0]
-    return pd.DataFrame(rows, columns=["link", "src", "dst", "bytes", "bandwidth_gb_s", "utilization"])
+    return rows
 
 
-def system_summary(chip: Chip, placement: Placement, runs: list[PassRun], stages: pd.DataFrame,
-                   links: pd.DataFrame) -> dict:
-    """System-level figures for summary.json: who was used, and where communication time went."""
+def system_summary(chip: Chip, placement: Placement, runs: list[PassRun], stages, links) -> dict:
+    """System-level figures for summary.json: who was used, and where communication time went. `stages` and
+    `links` are `stage_rows` and `link_rows` (or their tables); the sums round as the tables' would."""
     system, p = chip.config.system, placement.parallel
-    total = stages["total_s"].sum()
+    stages, links = records(stages), records(links)
+    seconds = {k: column(stages, f"{k}_s") for k in (*SPLIT, "overlapped_comm")}
+    total = column(stages, "total_s").sum()
     comm = [r for run in runs for seg in run.segments for r in seg.records if r.type == "collective"]
     return {
         "chips": system.chips, "chips_used": p.chips, "topology": system.topology,
         "parallel": {"tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "microbatches": p.microbatches,
                      "sequence_parallel": p.sequence_parallel},
         "collective_algorithms": sorted({f"{r.kind}:{r.algorithm}" for r in comm if r.algorithm}),
-        **{f"{k}_s": float(stages[f"{k}_s"].mean()) for k in (*SPLIT, "overlapped_comm")},
-        **{f"{k}_share": float(stages[f"{k}_s"].sum() / total) if total else 0.0 for k in SPLIT},
-        "link_bytes": float(links["bytes"].sum()),
-        "max_link_utilization": float(links["utilization"].max()) if len(links) else 0.0,
+        **{f"{k}_s": float(v.sum() / float(len(v))) for k, v in seconds.items()},  # a column's mean()
+        **{f"{k}_share": float(seconds[k].sum() / total) if total else 0.0 for k in SPLIT},
+        "link_bytes": float(column(links, "bytes").sum()),
+        "max_link_utilization": float(column(links, "utilization").max()) if len(links) else 0.0,
     }
