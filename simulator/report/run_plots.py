@@ -29,18 +29,26 @@ def _ops(folder: Folder) -> pd.DataFrame:
     return ops
 
 
-def dtype_peaks(ops: pd.DataFrame) -> dict[str, float]:
-    """Per-chip peak TFLOP/s of each GEMM dtype, recovered exactly from the table: an op's achieved
-    TFLOP/s over its MXU utilization is the peak of its dtype."""
-    g = ops[(ops["flops"] > 0) & (ops["mxu_utilization"] > 0)]
-    return {d: float((x["achieved_tflops"] / x["mxu_utilization"]).median()) for d, x in g.groupby("dtype")}
+def _chip(folder: Folder, key: str):
+    """A figure of the chip itself from the run's summary (results/metrics.chip_figures)."""
+    if key not in folder.meta:
+        raise TortoiseError(f"{folder.path}: summary.json has no {key}: the run was written by an older "
+                            "Tortoise; run it again")
+    return folder.meta[key]
+
+
+def dtype_peaks(folder: Folder, ops: pd.DataFrame) -> dict[str, float]:
+    """Per-chip peak TFLOP/s of each dtype the run's GEMMs computed in."""
+    used = set(ops.loc[ops["flops"] > 0, "dtype"]) if "dtype" in ops.columns else set()
+    peaks = _chip(folder, "peak_tflops_by_dtype")
+    return {d: float(p) for d, p in peaks.items() if d in used}
 
 
 def roofline(folder: Folder):
     s, ops = folder.meta, _ops(folder)
     chips = s.get("chips_used", 1) or 1
     bandwidth = s.get("hbm_bandwidth_tb_s")
-    peaks = dtype_peaks(ops) or {"peak": s["peak_tflops"] / chips}
+    peaks = dtype_peaks(folder, ops) or {"peak": s["peak_tflops"] / chips}
     placed = ops[(ops["flops"] > 0) & np.isfinite(ops["arithmetic_intensity"]) & (ops["achieved_tflops"] > 0)]
     if placed.empty:
         raise TortoiseError(f"{folder.path}: roofline: no op does floating-point work, nothing to place")
@@ -134,7 +142,7 @@ def utilization(folder: Folder, bins: int = 120) -> tuple[np.ndarray, dict[str, 
     ops = expand_copies(_ops(folder))
     total = float(s["cycles"])
     edges = np.linspace(0.0, total, bins + 1)
-    cores = max(int(ops["cores"].max()), 1)
+    cores = int(_chip(folder, "chip_cores"))
     cycles = ops["cycles"].clip(lower=1).to_numpy(float)
     hbm_per_cycle = s["hbm_bandwidth_tb_s"] * 1e12 / clock
     kind = ops["type"].to_numpy() if "type" in ops.columns else np.full(len(ops), "gemm")

@@ -170,7 +170,7 @@ METRICS: dict[str, Metric] = _entries(
     ("arithmetic_intensity", "arithmetic intensity", "FLOP/B"),  # op and op-group tables
     # hardware
     ("clock_hz", "clock", "Hz", NONE, "GHz"), ("hbm_capacity", "HBM capacity", "B", HIGHER, "GB"),
-    ("hbm_bandwidth_tb_s", "HBM bandwidth", "TB/s", HIGHER),
+    ("hbm_bandwidth_tb_s", "HBM bandwidth", "TB/s", HIGHER), ("chip_cores", "cores per chip", "count"),
     # memory (per chip) and traffic
     ("memory_required", "HBM footprint", "B", LOWER, "GB"), ("memory_weights", "HBM for weights", "B", LOWER, "GB"),
     ("memory_kv_cache", "HBM for KV cache", "B", LOWER, "GB"),
@@ -210,6 +210,7 @@ FAMILIES = (
     Family("<phase>_mfu", "{} MFU", "fraction", HIGHER, "%"),
     Family("<phase>_mbu", "{} MBU", "fraction", HIGHER, "%"),
     Family("parallel.<axis>", "{}", "count", names=PARALLEL),
+    Family("peak_tflops_by_dtype.<dtype>", "{} peak per chip", "TFLOP/s", HIGHER),
 )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from simulator.engine.program import PassRun
 from simulator.hardware.chip import Chip
 from simulator.results.energy import run_energy
-from simulator.results.metrics import BYTE_COLUMNS, as_table, op_rows
+from simulator.results.metrics import BYTE_COLUMNS, as_table, chip_figures, op_rows
 from simulator.results.row import column, column_sum, descending, records
 from simulator.workloads.capacity import Footprint
 from simulator.workloads.loader import LLMWorkload
@@ -199,7 +199,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table, groups,
         flops=overall["flops"], achieved_tflops=overall["flops"] / seconds / 1e12,
         peak_tflops=overall["peak_flops"] * scale.chips / 1e12, mfu=overall["mfu"],
         model_bytes=overall["model_bytes"], mbu=overall["mbu"],
-        hbm_bandwidth_tb_s=chip.hbm.bytes_per_cycle * chip.clock_hz / 1e12,
+        hbm_bandwidth_tb_s=chip.hbm.bytes_per_cycle * chip.clock_hz / 1e12, **chip_figures(chip),
     )
     if prefill and decode:
         for phase, group in (("prefill", prefill), ("decode", decode)):

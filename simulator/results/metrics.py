@@ -59,6 +59,13 @@ def op_rows(chip: Chip, records: list[OpRecord]) -> list[dict]:
     return rows
 
 
+def chip_figures(chip: Chip) -> dict:
+    """What plots and reports need to know of the chip itself, so that none of them guesses it: its cores
+    and the peak TFLOP/s of one chip for every dtype its MXUs run."""
+    return {"chip_cores": chip.cores,
+            "peak_tflops_by_dtype": {d: chip.peak_flops_per_s(d) / 1e12 for d in sorted(chip.mxu.macs_per_pe)}}
+
+
 def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
     """Run-level figures; the roofline bound is the whole run's compute or compulsory-traffic floor."""
     cycles = max(r.end for r in records)
@@ -91,6 +98,7 @@ def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
         "roofline_bound": "compute" if compute_floor >= memory_floor else "memory",
         "roofline_fraction": bound / cycles,
     }
+    summary.update(chip_figures(chip))
     for column in BYTE_COLUMNS:
         summary[f"bytes_{column}"] = sum(getattr(r, column) for r in records)
     summary.update(run_energy(chip.energy, [op_energy(chip.energy, r) for r in records], seconds))

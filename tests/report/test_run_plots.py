@@ -2,6 +2,7 @@
 the run's totals, and the utilization timeline conserves the busy time of every layer copy."""
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from simulator.report.folders import load_folder
@@ -25,8 +26,25 @@ def test_roofline_places_every_op_with_flops(run_folder):
 def test_dtype_peak_is_the_summary_peak_per_chip(run_folder):
     folder = load_folder(run_folder)
     s = folder.meta
-    peaks = dtype_peaks(folder.tables["ops"])
+    peaks = dtype_peaks(folder, folder.tables["ops"])
+    assert set(peaks) == {"bf16"}  # only the dtypes the GEMMs ran in
     assert np.isclose(peaks["bf16"], s["peak_tflops"] / s["chips_used"])  # all GEMMs bf16: the mix peak is bf16's
+    assert s["chip_cores"] == 132  # h100's SMs, from the chip itself, not from the busiest op
+
+
+def test_a_folder_without_the_chip_figures_is_one_line(run_folder, tmp_path):
+    import json
+    import shutil
+
+    from simulator.errors import TortoiseError
+
+    old = tmp_path / "old"
+    shutil.copytree(run_folder, old)
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["peak_tflops_by_dtype"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(TortoiseError, match="no peak_tflops_by_dtype: the run was written by an older Tortoise"):
+        roofline(load_folder(old))
 
 
 def test_breakdown_adds_up_to_the_ops_and_has_communication(run_folder):
