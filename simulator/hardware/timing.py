@@ -1,7 +1,8 @@
 """Timing of one op on a group of cores: the numba pipeline of the critical core plus exact totals.
 
-The critical core (core 0) holds the most tiles; its steps run through `run_pipeline`. Totals
-(bytes per level, SRAM accesses) are summed over every tile in closed form by tile-size class.
+The critical core (core 0) holds the most tiles; its DMA/compute pipeline runs in numba
+(`kernels/pipeline.py`), stepping through at most a bounded number of its steps and jumping exactly over
+the periodic rest. Totals (bytes per level, SRAM accesses) are closed forms over tile-size classes.
 """
 
 import math
@@ -100,8 +101,9 @@ def gemm_traffic(chip: Chip, op: GemmOp, tile: Tile, cores: int) -> tuple[int, i
     if chip.l2 is None:
         return loads, loads, writes
     half = chip.l2.size // 2  # the other half holds blocks in flight and outputs
-    a, b = gemm_hbm_read_bytes(op.batch, op.m, op.n, op.k, tile.m, tile.n, cores, op.a_bytes, op.b_bytes,
-                               op.batch * a_size <= half, op.batch * b_size <= half)
+    a, b = gemm_hbm_read_bytes(batch=op.batch, m=op.m, n=op.n, k=op.k, tm=tile.m, tn=tile.n, cores=cores,
+                               a_bytes=op.a_bytes, b_bytes=op.b_bytes,
+                               a_resident=op.batch * a_size <= half, b_resident=op.batch * b_size <= half)
     return loads, max(op.min_read_bytes, math.ceil(a + b)), writes
 
 
@@ -122,11 +124,13 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
     miss = hbm_read / loads if loads else 0.0
     full_share = core_share(chip, fraction, cores, miss)
     last_share = core_share(chip, fraction, last, miss)
-    total, compute, stall = gemm_core_time(
-        op.batch, op.m, op.n, op.k, tile.m, tile.n, tile.k, cores,
-        op.a_bytes, op.b_bytes, op.c_bytes,
-        mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.compute_dtype), mxu.pipelined,
-        full_share.effective(miss), last_share.effective(miss), chip.sram.stages, full_share.latency,
+    total, compute, stall, _ = gemm_core_time(
+        batch=op.batch, m=op.m, n=op.n, k=op.k, tm=tile.m, tn=tile.n, tk=tile.k, cores=cores,
+        a_bytes=op.a_bytes, b_bytes=op.b_bytes, out_bytes=op.c_bytes,
+        rows=mxu.rows, cols=mxu.cols, n_mxu=mxu.count, dataflow=DATAFLOWS[mxu.dataflow],
+        rate=chip.mxu_rate(op.compute_dtype), pipelined=mxu.pipelined,
+        bw_full=full_share.effective(miss), bw_last=last_share.effective(miss),
+        stages=chip.sram.stages, latency=full_share.latency,
     )
     # Cycles are counted as SCALE-Sim counts them (the index of the last busy cycle), but never
     # below the time the op's HBM traffic takes at its bandwidth share.
@@ -159,8 +163,9 @@ def vector_timing(chip: Chip, op: VectorOp, cores: int, fraction: float = 1.0) -
     per_element = chip.sram.stages * in_bytes + 2 * out_bytes
     chunk = mine if per_element == 0 else max(1, min(mine, int(chip.sram.size // per_element)))
     share = core_share(chip, fraction, cores)
-    total, compute, _ = stream_core_time(mine, chunk, op.ops_per_element, lanes_rate, in_bytes, out_bytes,
-                                         share.effective(1.0), chip.sram.stages, share.latency)
+    total, compute, _, _ = stream_core_time(elements=mine, chunk=chunk, ops_per_element=op.ops_per_element,
+                                            lanes_rate=lanes_rate, in_bytes=in_bytes, out_bytes=out_bytes,
+                                            bw=share.effective(1.0), stages=chip.sram.stages, latency=share.latency)
     hbm_read, hbm_write = op.min_read_bytes, op.min_write_bytes
     total = max(total, _floor_cycles(chip, hbm_read + hbm_write, fraction))
     cycles = max(1, math.ceil(total - 1e-9))

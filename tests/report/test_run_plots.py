@@ -2,8 +2,8 @@
 the run's totals, and the utilization timeline conserves the busy time of every layer copy."""
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from simulator.report.folders import load_folder
 from simulator.report.run_plots import dtype_peaks, energy_parts, roofline, time_parts, utilization
