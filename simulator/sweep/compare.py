@@ -143,7 +143,7 @@ def run_comparison(hardware: list[str], workloads: list[str], overrides: list[st
             except TortoiseError as exc:
                 rows.append(head | {"status": "error", "error": " ".join(str(exc).split()), "chip": chip.name})
                 continue
-            row = flat_row(result.summary, getattr(result, "breakdown", None))
+            row = flat_row(result.summary, getattr(result, "breakdown_rows", None))
             row.pop("workload", None)  # the same name, already in the head
             rows.append(head | row)
     if progress:

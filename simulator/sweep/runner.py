@@ -39,7 +39,7 @@ def run_task(task: Task) -> dict:
         return {"status": "error", "error": " ".join(str(exc).split())}
     except MemoryError:
         return {"status": "error", "error": OUT_OF_MEMORY}
-    metrics = flat_row(result.summary, getattr(result, "breakdown", None))
+    metrics = flat_row(result.summary, getattr(result, "breakdown_rows", None))  # rows: no pandas per point
     return {"status": "ok", "error": ""} | metrics
 
 
