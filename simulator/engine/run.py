@@ -21,7 +21,7 @@ import simpy
 from simulator.engine.network import Network, collective_cycles
 from simulator.engine.record import OpRecord
 from simulator.engine.units import MEMORY_MODELS, CorePool, UnitSpan
-from simulator.hardware.chip import Chip
+from simulator.hardware.chip import Chip, stand_in
 from simulator.hardware.timing import OpTiming, gemm_timing, vector_timing
 from simulator.ir.ops import GemmOp
 from simulator.ir.program import Block, CommStep, ComputeStep
@@ -63,6 +63,8 @@ _TIMERS: "weakref.WeakKeyDictionary[Chip, Timer]" = weakref.WeakKeyDictionary()
 
 
 def timer_for(chip: Chip) -> Timer:
+    """The timer of chips with this chip's config: a freshly loaded equal chip reuses its timings."""
+    chip = stand_in(chip)
     timer = _TIMERS.get(chip)
     if timer is None:
         timer = _TIMERS[chip] = Timer(chip)

@@ -1,5 +1,6 @@
 """A chip resolved into simulation units: every rate in bytes/cycle, every latency in cycles."""
 
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -139,3 +140,15 @@ class Chip:
 
     def seconds(self, cycles: float) -> float:
         return cycles / self.clock_hz
+
+
+_STAND_INS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # chip → the chip standing for its config
+_BY_CONFIG: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # repr(config) → that chip
+
+
+def stand_in(chip: Chip) -> Chip:
+    """The first live chip loaded with an equal config: caches of timing and mapping key on it, so a freshly
+    loaded chip (each CLI call, each sweep point) reuses what an equal one already computed."""
+    if chip not in _STAND_INS:
+        _STAND_INS[chip] = _BY_CONFIG.setdefault(repr(chip.config), chip)
+    return _STAND_INS[chip]

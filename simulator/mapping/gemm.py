@@ -15,7 +15,6 @@ memory time is reported beside them as stalls. There the chooser ranks by comput
 cycles second, so it never trades array cycles for that overlap. `tile_note` says when a choice did.
 """
 
-import weakref
 from dataclasses import dataclass
 from functools import lru_cache, wraps
 from itertools import takewhile
@@ -23,7 +22,7 @@ from itertools import takewhile
 from simulator.config.dtypes import nbytes
 from simulator.errors import CapacityError
 from simulator.hardware.bandwidth import core_share
-from simulator.hardware.chip import Chip
+from simulator.hardware.chip import Chip, stand_in
 from simulator.hardware.timing import OpTiming, Tile, gemm_timing, tile_fits, tile_step_cycles
 from simulator.ir.ops import GemmOp
 
@@ -159,19 +158,11 @@ def _per_config(maxsize: int):
 
     def wrap(fn):
         cached = lru_cache(maxsize=maxsize)(fn)
-        return wraps(fn)(lambda chip, op: cached(_stand_in(chip), op))
+        return wraps(fn)(lambda chip, op: cached(stand_in(chip), op))
 
     return wrap
 
 
-_STAND_INS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # chip → the chip standing for its config
-_BY_CONFIG: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # repr(config) → that chip
-
-
-def _stand_in(chip: Chip) -> Chip:
-    if chip not in _STAND_INS:
-        _STAND_INS[chip] = _BY_CONFIG.setdefault(repr(chip.config), chip)
-    return _STAND_INS[chip]
 
 
 @_per_config(maxsize=4096)

@@ -8,11 +8,12 @@ Choosing a collective algorithm (`auto`) times each candidate on idle links; the
 handed in (`time_collective`, the engine's network) so that mapping never imports the engine.
 """
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulator.errors import TortoiseError
-from simulator.hardware.chip import Chip
+from simulator.hardware.chip import Chip, stand_in
 from simulator.hardware.timing import gemm_traffic, vector_cores
 from simulator.hardware.topology import Topology
 from simulator.ir.ops import CollectiveOp, GemmOp, Op, OpGraph
@@ -24,6 +25,9 @@ from simulator.mapping.placement import Placement
 # (topology, kind, algorithm, groups, bytes) → cycles on otherwise idle links
 CollectiveTimer = Callable[[Topology, str, str, tuple, float], int]
 AXES = ("tp", "ep", "pp", "dp")
+
+
+_STEPS: "weakref.WeakKeyDictionary[Chip, dict]" = weakref.WeakKeyDictionary()
 
 
 class MappingError(TortoiseError):
@@ -60,7 +64,8 @@ class Mapper:
     def __init__(self, chip: Chip, time_collective: CollectiveTimer | None = None):
         self.chip = chip
         self.time_collective = time_collective
-        self._steps: dict = {}  # shape → (unit, cores, tile, transfers, note)
+        # shape → (unit, cores, tile, transfers, note), shared by every mapper of chips with this config
+        self._steps: dict = _STEPS.setdefault(stand_in(chip), {})
         self._blocks: dict = {}
         self._algorithms: dict = {}
         self.reused = {"steps": 0, "blocks": 0}
