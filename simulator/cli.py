@@ -262,6 +262,10 @@ def _run(args) -> int:
     except KeyboardInterrupt:
         print("tortoise: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tortoise run … | head`: the reader left; what it read is all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 0
 
 
 if __name__ == "__main__":

@@ -317,3 +317,14 @@ def test_every_config_loads(config):
 def test_there_are_examples_to_run():
     assert len(CONFIGS) >= 3
     assert len(WORKLOADS) >= 1
+
+
+def test_output_piped_into_a_reader_that_left_is_no_traceback():
+    """`tortoise run … | head -1`: the reader has closed the pipe, so the first write fails; no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "run", "h100", "workloads/gemm_demo.yaml"],
+                          cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, timeout=120)
+    os.close(write_end)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
