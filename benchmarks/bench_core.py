@@ -2,8 +2,9 @@
 
     python benchmarks/bench_core.py
 
-Each figure is the median of 5 runs on a freshly loaded chip (so no tile-choice cache is reused);
-one untimed run first warms numba's on-disk cache and the imports.
+Each figure is the median of 5 runs on a freshly loaded chip; one untimed run first warms numba's on-disk
+cache and the imports. A chip loaded with an equal config reuses the tile choices and timings the warm-up
+computed (hardware.chip.stand_in), as every run after the first does in one session or sweep worker.
 """
 
 import statistics
