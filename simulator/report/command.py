@@ -3,27 +3,8 @@
 from pathlib import Path
 
 from simulator.errors import TortoiseError
-from simulator.report.folders import Folder, load_folder
-
-KINDS_BY_FOLDER = {"run": ("roofline", "breakdown", "timeline", "energy"), "sweep": ("line", "heatmap", "pareto"),
-                   "compare": ("bars",)}
-AUTO = {"run": "roofline", "sweep": "line", "compare": "bars"}
-
-
-def draw(folder: Folder, kind: str, request=None):
-    """The figure of `kind` for this folder, or one line saying which kinds the folder supports."""
-    from simulator.report.compare_plots import COMPARE_KINDS
-    from simulator.report.run_plots import RUN_KINDS
-    from simulator.report.sweep_plots import SWEEP_KINDS, Request
-
-    kind = AUTO[folder.kind] if kind == "auto" else kind
-    if kind not in KINDS_BY_FOLDER[folder.kind]:
-        raise TortoiseError(f"plot --kind {kind}: {folder.path} is a {folder.kind} folder; it supports "
-                            f"{', '.join(KINDS_BY_FOLDER[folder.kind])}")
-    if folder.kind == "run":
-        return kind, RUN_KINDS[kind](folder)
-    request = request or Request()
-    return kind, (SWEEP_KINDS | COMPARE_KINDS)[kind](folder, request)
+from simulator.report.draw import draw
+from simulator.report.folders import load_folder
 
 
 def plot_command(args) -> int:

@@ -231,7 +231,7 @@ def _plots(folder: Folder) -> list:
 
 
 def _maker(folder: Folder, kind: str, request=None) -> Callable:
-    from simulator.report.command import draw
+    from simulator.report.draw import draw
 
     return lambda: draw(folder, kind, request)[1]
 
