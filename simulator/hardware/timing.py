@@ -8,6 +8,8 @@ the periodic rest. Totals (bytes per level, SRAM accesses) are closed forms over
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from simulator.config.dtypes import DTYPE_BITS, nbytes
 from simulator.hardware.bandwidth import core_share
 from simulator.hardware.chip import Chip
@@ -15,6 +17,7 @@ from simulator.ir.ops import GemmOp, VectorOp
 from simulator.ir.program import Tile
 from simulator.kernels.pipeline import gemm_core_time, gemm_hbm_read_bytes, stream_core_time
 from simulator.kernels.systolic import DATAFLOWS, core_step_cycles, sram_accesses
+from simulator.kernels.tiles import tile_estimates as estimate_tiles
 
 ACC_BYTES = 4  # partial sums are fp32 / int32
 
@@ -45,6 +48,20 @@ def tile_step_cycles(chip: Chip, tile: Tile, dtype: str) -> int:
     step, _ = core_step_cycles(tile.m, tile.n, tile.k, mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow],
                                chip.mxu_rate(dtype), mxu.pipelined)
     return step
+
+
+def tile_estimates(chip: Chip, op: GemmOp, tiles: list[Tile]) -> tuple[list[float], list[int]]:
+    """The chooser's quick estimates of every candidate tile: (total cycles, critical-core compute cycles)."""
+    mxu, l2 = chip.mxu, chip.l2
+    totals, computes = estimate_tiles(
+        tms=np.array([t.m for t in tiles], np.int64), tns=np.array([t.n for t in tiles], np.int64),
+        tks=np.array([t.k for t in tiles], np.int64), batch=op.batch, m=op.m, n=op.n, k=op.k,
+        chip_cores=chip.cores, a_bytes=float(op.a_bytes), b_bits=DTYPE_BITS[op.b_dtype], rows=mxu.rows,
+        cols=mxu.cols, n_mxu=mxu.count, dataflow=DATAFLOWS[mxu.dataflow], rate=float(chip.mxu_rate(op.compute_dtype)),
+        pipelined=bool(mxu.pipelined), dma_bw=float(chip.dma_bytes_per_cycle),
+        hbm_bw=float(chip.hbm.achievable_bytes_per_cycle), l2_bw=float(l2.achievable_bytes_per_cycle) if l2 else 0.0,
+        has_l2=l2 is not None)
+    return totals.tolist(), computes.tolist()
 
 
 def sram_bytes_needed(tile: Tile, op: GemmOp, stages: int, accumulators: int) -> int:

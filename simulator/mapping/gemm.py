@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache, wraps
 from itertools import takewhile
 
-from simulator.config.dtypes import nbytes
 from simulator.errors import CapacityError
-from simulator.hardware.bandwidth import core_share
 from simulator.hardware.chip import Chip, stand_in
-from simulator.hardware.timing import OpTiming, Tile, gemm_timing, tile_fits, tile_step_cycles
+from simulator.hardware.timing import OpTiming, Tile, gemm_timing, tile_estimates, tile_fits
 from simulator.ir.ops import GemmOp
 
 SIZES = tuple(2**i for i in range(4, 14))  # temporal edges: 16 … 8192 (clipped), and the whole dimension
@@ -63,61 +61,6 @@ def candidate_tiles(chip: Chip, op: GemmOp) -> list[Tile]:
                 break
             tiles += fitting
     return tiles
-
-
-def _classes(total: int, size: int) -> list[tuple[int, int]]:
-    """(length, count) of the full and the edge block when `total` is cut into blocks of `size`."""
-    full, edge = divmod(total, size)
-    return [(size, full)] * (full > 0) + [(edge, 1)] * (edge > 0)
-
-
-class _Steps:
-    """Cycles of one core's tile steps, each shape computed once per choice."""
-
-    def __init__(self, chip: Chip, op: GemmOp):
-        self.chip, self.op, self._cache = chip, op, {}
-
-    def __call__(self, m: int, n: int, k: int) -> int:
-        key = (m, n, k)
-        cycles = self._cache.get(key)
-        if cycles is None:
-            cycles = self._cache[key] = tile_step_cycles(self.chip, Tile(m, n, k), self.op.compute_dtype)
-        return cycles
-
-    def output_tile(self, m: int, n: int, tk: int) -> int:
-        """Cycles of one m×n output tile over all of K in chunks of `tk`."""
-        return sum(count * self(m, n, kk) for kk, count in _classes(self.op.k, tk))
-
-
-def _grid(chip: Chip, op: GemmOp, tile: Tile) -> tuple[int, int, int, int, int]:
-    """(row blocks, column blocks, K chunks, cores, tiles on the critical core)."""
-    mt, nt, kt = -(-op.m // tile.m), -(-op.n // tile.n), -(-op.k // tile.k)
-    tiles = op.batch * mt * nt
-    cores = min(chip.cores, tiles)
-    return mt, nt, kt, cores, -(-tiles // cores)
-
-
-def _compute_estimate(chip: Chip, op: GemmOp, tile: Tile, steps: _Steps) -> int:
-    """Compute cycles of the critical core (core 0): exact on one core or in one wave; otherwise as if all
-    of core 0's tiles were full-size (core 0 gets tile 0, which is)."""
-    _, _, _, cores, mine = _grid(chip, op, tile)
-    if cores == 1:
-        busy = op.batch * sum(cm * cn * steps.output_tile(mm, nn, tile.k)
-                              for mm, cm in _classes(op.m, tile.m) for nn, cn in _classes(op.n, tile.n))
-    else:
-        busy = mine * steps.output_tile(min(tile.m, op.m), min(tile.n, op.n), tile.k)
-    return busy - 1
-
-
-def _estimate(chip: Chip, op: GemmOp, tile: Tile, steps: _Steps) -> float:
-    """Steps of the critical core × the slower of compute and load per full-size step."""
-    mt, nt, kt, cores, waves = _grid(chip, op, tile)
-    step = steps(tile.m, tile.n, tile.k)
-    load_bytes = tile.m * tile.k * op.a_bytes + nbytes(tile.k * tile.n, op.b_dtype)
-    # Rough HBM share of loads: a wave re-reads each block about once per distinct neighbour.
-    miss = 1.0 if chip.l2 is None else min(1.0, (1 / min(nt, cores) + 1 / min(mt, max(1, cores // nt))) / 2)
-    load = load_bytes / core_share(chip, 1.0, cores, miss).effective(miss)
-    return waves * kt * max(step, load) + load
 
 
 def memory_ideal(chip: Chip) -> bool:
@@ -170,9 +113,8 @@ def _plan(chip: Chip, op: GemmOp) -> _Plan | None:
     candidates = candidate_tiles(chip, op)
     if not candidates:
         return None
-    steps = _Steps(chip, op)
-    total = {t: _estimate(chip, op, t, steps) for t in candidates}
-    compute = {t: _compute_estimate(chip, op, t, steps) for t in candidates}
+    totals, computes = tile_estimates(chip, op, candidates)
+    total, compute = dict(zip(candidates, totals, strict=True)), dict(zip(candidates, computes, strict=True))
     by_compute = min(candidates, key=lambda t: (compute[t], total[t], *_order(t)))
     ideal = memory_ideal(chip)
     if ideal:
