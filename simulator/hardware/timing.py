@@ -129,8 +129,11 @@ def _floor_cycles(chip: Chip, hbm_bytes: int, fraction: float) -> float:
     return hbm_bytes / (chip.hbm.achievable_bytes_per_cycle * fraction)
 
 
-def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float = 1.0) -> OpTiming:
-    """The op on `cores` cores holding `fraction` of the chip's memory bandwidth."""
+def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float = 1.0,
+                accesses: bool = True) -> OpTiming:
+    """The op on `cores` cores holding `fraction` of the chip's memory bandwidth. `accesses=False` leaves out
+    the MXUs' SRAM access counts (a_reads … acc_writes are 0, sram_read counts only the write-back): the
+    tile chooser ranks tiles by cycles and bytes and needs none of them."""
     mxu = chip.mxu
     mt, nt, kt = -(-op.m // tile.m), -(-op.n // tile.n), -(-op.k // tile.k)
     tiles = op.batch * mt * nt
@@ -153,7 +156,7 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
     # below the time the op's HBM traffic takes at its bandwidth share.
     cycles = max(math.ceil(total - 1e-9) - 1, math.ceil(_floor_cycles(chip, hbm_read + hbm_write, fraction) - 1e-9))
     compute_cycles = int(compute) - 1
-    a_reads, b_reads, acc_reads, acc_writes = gemm_sram_accesses(chip, op, tile)
+    a_reads, b_reads, acc_reads, acc_writes = gemm_sram_accesses(chip, op, tile) if accesses else (0, 0, 0, 0)
     return OpTiming(
         cycles=cycles, compute_cycles=compute_cycles, stall_cycles=cycles - compute_cycles,
         cores=cores, work_units=tiles * kt, waves=waves, tile=str(tile),

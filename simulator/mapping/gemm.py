@@ -121,7 +121,7 @@ def _plan(chip: Chip, op: GemmOp) -> _Plan | None:
         ranked = sorted(candidates, key=lambda t: (compute[t], total[t], *_order(t)))
     else:
         ranked = sorted(candidates, key=lambda t: (total[t], compute[t], *_order(t)))
-    timings = {t: gemm_timing(chip, op, t, chip.cores) for t in ranked[:EXACT_CANDIDATES]}
+    timings = {t: gemm_timing(chip, op, t, chip.cores, accesses=False) for t in ranked[:EXACT_CANDIDATES]}
 
     def rank(t: Tile) -> tuple:
         timing = timings[t]
@@ -137,7 +137,7 @@ def _fewest(chip: Chip, op: GemmOp) -> tuple[Tile, OpTiming]:
     plan = _plan(chip, op)
     timings = dict(plan.timings)
     if plan.fewest_estimated not in timings:
-        timings[plan.fewest_estimated] = gemm_timing(chip, op, plan.fewest_estimated, chip.cores)
+        timings[plan.fewest_estimated] = gemm_timing(chip, op, plan.fewest_estimated, chip.cores, accesses=False)
     tile = min(timings, key=lambda t: (timings[t].compute_cycles, timings[t].cycles, *_order(t)))
     return tile, timings[tile]
 
@@ -151,7 +151,7 @@ def tile_note(chip: Chip, op: GemmOp, tile: Tile) -> str:
     plan = _plan(chip, shape)
     if plan is None:
         return ""
-    timing = plan.timings.get(tile) or gemm_timing(chip, op, tile, chip.cores)
+    timing = plan.timings.get(tile) or gemm_timing(chip, op, tile, chip.cores, accesses=False)
     fewest, best = _fewest(chip, shape)
     extra = timing.compute_cycles - best.compute_cycles
     if extra <= 0:
