@@ -3,8 +3,8 @@
     python benchmarks/bench_llm.py
 
 Each case runs in its own process: one untimed run warms numba's on-disk cache and the imports, then
-the median of 5 runs is timed, each on a freshly loaded chip and workload; what mapping and timing computed for an equal
-config carries over from the warm-up (hardware.chip.stand_in), as in a session or a sweep worker.
+the median of 5 runs is timed, each on a freshly loaded chip and workload; what mapping and timing
+computed for an equal config carries over from the warm-up (hardware.chip.stand_in), as in a session or a sweep worker.
 Peak memory is the process's maximum resident set size (imports included).
 """
 
