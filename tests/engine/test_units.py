@@ -141,3 +141,21 @@ def test_a_new_memory_model_plugs_in(monkeypatch):
     assert rate[0].start == rate[1].start == 0  # side by side under `rate`
     assert whole[0].start == 0 and whole[1].start == whole[0].end  # one at a time
     assert whole[0].bandwidth_fraction == 1.0
+
+
+def test_a_link_delivers_a_message_on_its_exact_cycle():
+    """The links unit (engine/network.py): 150 B at 100 B/cycle after 1,000 cycles of latency lands on cycle
+    1,002 (1.5 cycles of flow, rounded up to a whole cycle); on cycle 1,001 it has not."""
+    from simulator.config.schema import SystemConfig
+    from simulator.engine.network import Network
+    from simulator.hardware.topology import build_topology
+
+    topology = build_topology(SystemConfig(chips=2, topology="ring",
+                                           link={"bandwidth": "100 GB/s", "latency": "1 us"}), 1e9)
+    env = simpy.Environment()
+    landed = []
+    Network(env, topology).send(0, 1, 150).callbacks.append(lambda _: landed.append(env.now))
+    env.run(until=1002)
+    assert landed == []  # cycle 1,001: still in flight
+    env.run(until=1003)
+    assert landed == [1002]
