@@ -73,6 +73,25 @@ def sram_bytes_needed(tile: Tile, op: GemmOp, stages: int, accumulators: int) ->
     return inputs + staging + partials
 
 
+def tiles_fit(chip: Chip, op: GemmOp, ms: list[int], ns: list[int], ks: list[int]) -> np.ndarray:
+    """`tile_fits` for every tile of the grid ms × ns × ks at once, as a boolean array [m, n, k]: the same
+    integer arithmetic, broadcast."""
+    m = np.array(ms, np.int64)[:, None, None]
+    n = np.array(ns, np.int64)[None, :, None]
+    k = np.array(ks, np.int64)[None, None, :]
+
+    def size(elements, dtype):  # nbytes, elementwise
+        return -((-elements * DTYPE_BITS[dtype]) // 8)
+
+    acc = chip.accumulators
+    inputs = chip.sram.stages * (size(m * k, op.dtype) + size(k * n, op.b_dtype))
+    needed = inputs + size(m * n, op.out_dtype) + (m * n * ACC_BYTES if acc == 0 else 0)
+    fits = needed <= chip.sram.size
+    if acc:
+        fits &= m * n * ACC_BYTES <= acc
+    return fits
+
+
 def tile_fits(chip: Chip, op: GemmOp, tile: Tile) -> bool:
     if chip.accumulators and tile.m * tile.n * ACC_BYTES > chip.accumulators:
         return False

@@ -17,11 +17,12 @@ cycles second, so it never trades array cycles for that overlap. `tile_note` say
 
 from dataclasses import dataclass
 from functools import lru_cache, wraps
-from itertools import takewhile
+
+import numpy as np
 
 from simulator.errors import CapacityError
 from simulator.hardware.chip import Chip, stand_in
-from simulator.hardware.timing import OpTiming, Tile, gemm_timing, tile_estimates, tile_fits
+from simulator.hardware.timing import OpTiming, Tile, gemm_timing, tile_estimates, tiles_fit
 from simulator.ir.ops import GemmOp
 
 SIZES = tuple(2**i for i in range(4, 14))  # temporal edges: 16 … 8192 (clipped), and the whole dimension
@@ -53,13 +54,14 @@ def candidate_tiles(chip: Chip, op: GemmOp) -> list[Tile]:
     """Every SRAM-fitting tile of the edges above. The footprint grows with each edge, so a walk along
     an axis stops at the first edge that does not fit."""
     sizes = _axis_sizes(chip, op)
+    # fitting[i, j]: how many of the K edges, from the smallest, fit with the i-th M and j-th N edge
+    fitting = np.cumprod(tiles_fit(chip, op, sizes["m"], sizes["n"], sizes["k"]), axis=2).sum(axis=2).tolist()
     tiles = []
-    for m in sizes["m"]:
-        for n in sizes["n"]:
-            fitting = list(takewhile(lambda t: tile_fits(chip, op, t), (Tile(m, n, k) for k in sizes["k"])))
-            if not fitting:
+    for m, row in zip(sizes["m"], fitting, strict=True):
+        for n, count in zip(sizes["n"], row, strict=True):
+            if not count:
                 break
-            tiles += fitting
+            tiles += [Tile(m, n, k) for k in sizes["k"][:count]]
     return tiles
 
 
@@ -106,22 +108,21 @@ def _per_config(maxsize: int):
     return wrap
 
 
-
-
 @_per_config(maxsize=4096)
 def _plan(chip: Chip, op: GemmOp) -> _Plan | None:
     candidates = candidate_tiles(chip, op)
     if not candidates:
         return None
     totals, computes = tile_estimates(chip, op, candidates)
-    total, compute = dict(zip(candidates, totals, strict=True)), dict(zip(candidates, computes, strict=True))
-    by_compute = min(candidates, key=lambda t: (compute[t], total[t], *_order(t)))
+    total, compute = np.array(totals), np.array(computes, np.int64)
+    m, n, k = (np.array([getattr(t, d) for t in candidates], np.int64) for d in "mnk")
+    order = (n, m, -k, -m * n)  # _order, last key first (np.lexsort sorts by its last key first)
+    by_compute_first = np.lexsort((*order, total, compute))
     ideal = memory_ideal(chip)
-    if ideal:
-        ranked = sorted(candidates, key=lambda t: (compute[t], total[t], *_order(t)))
-    else:
-        ranked = sorted(candidates, key=lambda t: (total[t], compute[t], *_order(t)))
-    timings = {t: gemm_timing(chip, op, t, chip.cores, accesses=False) for t in ranked[:EXACT_CANDIDATES]}
+    ranking = by_compute_first if ideal else np.lexsort((*order, compute, total))
+    ranked = [candidates[i] for i in ranking[:EXACT_CANDIDATES].tolist()]
+    by_compute = candidates[int(by_compute_first[0])]
+    timings = {t: gemm_timing(chip, op, t, chip.cores, accesses=False) for t in ranked}
 
     def rank(t: Tile) -> tuple:
         timing = timings[t]

@@ -154,3 +154,22 @@ def test_tile_note_states_the_compute_cycles_a_real_chip_traded(preset, shape, c
     assert timings[tile].cycles < min(t.cycles for t in timings.values() if t.compute_cycles == fewest)
     best = min(timings, key=lambda t: (timings[t].compute_cycles, timings[t].cycles))
     assert tile_note(chip, op, best) == ""
+
+
+@settings(max_examples=40, deadline=None)
+@given(preset=st.sampled_from(["h100", "tpu_v4", "tpu_v5e", "systolic_32x32", "a100"]),
+       m=st.integers(1, 9000), n=st.integers(1, 9000), k=st.integers(1, 9000),
+       dtype=st.sampled_from(["bf16", "fp8", "fp32"]), b_dtype=st.sampled_from([None, "int4", "int8"]),
+       sram=st.sampled_from([None, "256 KiB", "4 MiB", "128 MiB"]))
+def test_the_grid_fit_check_is_tile_fits_on_every_tile(preset, m, n, k, dtype, b_dtype, sram):
+    from simulator.hardware.timing import tiles_fit
+    from simulator.mapping.gemm import _axis_sizes
+
+    chip = make_chip(*([f"core.sram.size={sram}"] if sram else []), base=preset)
+    op = GemmOp("g", m, n, k, dtype, dtype, b_dtype=b_dtype)
+    sizes = _axis_sizes(chip, op)
+    grid = tiles_fit(chip, op, sizes["m"], sizes["n"], sizes["k"])
+    for i, tm in enumerate(sizes["m"]):
+        for j, tn in enumerate(sizes["n"]):
+            for c, tk in enumerate(sizes["k"]):
+                assert bool(grid[i, j, c]) == tile_fits(chip, op, Tile(tm, tn, tk))
