@@ -16,7 +16,7 @@ from simulator.hardware.bandwidth import bandwidth_demand
 from simulator.hardware.chip import Chip
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # read-only by convention; cheap to build, several per op per pass
 class UnitSpan:
     unit: str  # cores | hbm | link <index>
     op: int  # the op's index in its block
