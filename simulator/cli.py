@@ -16,6 +16,7 @@ from simulator.errors import TortoiseError
 def cmd_run(args) -> int:
     from simulator.api import LLMResult, run_workload
     from simulator.config.loader import load_chip
+    from simulator.mapping.program import MappingError
     from simulator.overrides import split_overrides
     from simulator.progress import ProgressBar
     from simulator.results.output import llm_summary_text, summary_text, write_outputs
@@ -24,7 +25,10 @@ def cmd_run(args) -> int:
     chip = load_chip(args.hardware, hw_overrides)
     workload = _workload(args, wl_overrides)
     with ProgressBar("simulating passes", minimum=8) as progress:
-        result = run_workload(chip, workload, progress)
+        try:
+            result = run_workload(chip, workload, progress)
+        except MappingError as exc:  # the op's chips do not fit this system: name the workload file too
+            raise MappingError(f"{args.workload or args.model}: {exc}") from None
     llm = isinstance(result, LLMResult)
     if llm:
         print(llm_summary_text(result.summary, result.breakdown_rows, result.stage_rows, result.link_rows))

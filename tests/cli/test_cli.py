@@ -328,3 +328,11 @@ def test_output_piped_into_a_reader_that_left_is_no_traceback():
     os.close(write_end)
     err = proc.stderr.decode()
     assert proc.returncode == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_collective_over_chips_the_hardware_lacks_is_one_line_naming_the_file(capsys):
+    code, _, err = cli(capsys, "run", "h100", "workloads/allreduce_8chips.yaml")
+    assert code == 2
+    assert one_error_line(err) == (
+        "tortoise: error: workloads/allreduce_8chips.yaml: op all_reduce: chips = [0, 1, 2, 3, 4, 5, 6, 7]: chip 1 "
+        "is not on h100, which has 1 chip (system.chips = 1); use fewer chips or a bigger system")
