@@ -91,7 +91,6 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> 
         if op.deps:
             yield simpy.AllOf(env, [done[d] for d in op.deps])
         start = env.now
-        sent = 0.0
         if step.algorithm:
             yield env.timeout(overhead)
             if step.alone:
@@ -100,9 +99,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> 
                     links[link] += nbytes
             else:
                 yield network.run(step.messages)
-            sent = sum(b for _, b in step.link_bytes)
-            spans.extend(UnitSpan(f"link {link}", index, start, env.now, b) for link, b in step.link_bytes)
-        records[index] = _collective_record(index, step, start, env.now, overhead if step.algorithm else 0, sent)
+        records[index] = _collective_record(index, step, start, env.now, overhead, spans)
         done[op.name].succeed()
 
     def compute(index: int, step: ComputeStep):
@@ -117,11 +114,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> 
         yield env.timeout(overhead + timing.cycles)
         yield from hbm.release(units)
         yield from cores.release(want)
-        end = env.now
-        records[index] = _record(index, step, timing, units / chip.cores, start, end, overhead)
-        spans.append(UnitSpan("cores", index, start, end, 0.0))
-        if timing.hbm_read + timing.hbm_write:
-            spans.append(UnitSpan(hbm.name, index, start, end, float(timing.hbm_read + timing.hbm_write)))
+        records[index] = _record(index, step, timing, units / chip.cores, start, env.now, overhead, hbm.name, spans)
         done[op.name].succeed()
 
     for index, step in enumerate(block.steps):
@@ -138,34 +131,35 @@ def _run_in_turn(chip: Chip, block: Block, topology, memory: str) -> BlockRun:
     it gets exactly what the simulated units would give it then (all the cores it asks for, the memory
     share `acquire` grants on an idle level, its idle-link time) and no events are needed."""
     links = [0.0] * len(topology.links) if topology is not None else []
-    timer, share = timer_for(chip), MEMORY_MODELS[memory].share_when_idle
+    model = MEMORY_MODELS[memory]
+    timer = timer_for(chip)
     overhead = chip.op_overhead_cycles
     records, spans, now = [], [], 0
     for index, step in enumerate(block.steps):
         start = now
         if isinstance(step, CommStep):
-            op, sent = step.op, 0.0
+            op = step.op
             if step.algorithm:
                 now += overhead + collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes)
                 for link, nbytes in step.link_bytes:
                     links[link] += nbytes
-                    spans.append(UnitSpan(f"link {link}", index, start, now, nbytes))
-                sent = sum(b for _, b in step.link_bytes)
-            records.append(_collective_record(index, step, start, now, overhead if step.algorithm else 0, sent))
+            records.append(_collective_record(index, step, start, now, overhead, spans))
             continue
-        units = share(chip, step.cores)
+        units = model.share_when_idle(chip, step.cores)
         timing = timer.time(step, units)
         now += overhead + timing.cycles
-        records.append(_record(index, step, timing, units / chip.cores, start, now, overhead))
-        spans.append(UnitSpan("cores", index, start, now, 0.0))
-        if timing.hbm_read + timing.hbm_write:
-            spans.append(UnitSpan("hbm", index, start, now, float(timing.hbm_read + timing.hbm_write)))
+        records.append(_record(index, step, timing, units / chip.cores, start, now, overhead, model.name, spans))
     spans.sort(key=lambda s: (s.start, s.op, s.unit))
     return BlockRun(records, tuple(links), tuple(spans))
 
 
-def _collective_record(index: int, step: CommStep, start: int, end: int, overhead: int, sent: float) -> OpRecord:
+def _collective_record(index: int, step: CommStep, start: int, end: int, overhead: int,
+                       spans: list[UnitSpan]) -> OpRecord:
+    """The collective's record, and its spans on every link it crossed (a no-op crosses none, takes no time)."""
     op = step.op
+    spans.extend(UnitSpan(f"link {link}", index, start, end, b) for link, b in step.link_bytes)
+    sent = sum(b for _, b in step.link_bytes)
+    overhead = overhead if step.algorithm else 0
     return OpRecord(
         index=index, name=op.name, type=op.type, kind=op.kind, group=op.group, dtype="none", shape=op.shape,
         tile="", cores=0, bandwidth_fraction=0.0, work_units=0, waves=0, start=start, end=end, cycles=end - start,
@@ -175,9 +169,13 @@ def _collective_record(index: int, step: CommStep, start: int, end: int, overhea
     )
 
 
-def _record(index: int, step: ComputeStep, t: OpTiming, fraction: float, start: int, end: int,
-            overhead: int) -> OpRecord:
+def _record(index: int, step: ComputeStep, t: OpTiming, fraction: float, start: int, end: int, overhead: int,
+            memory: str, spans: list[UnitSpan]) -> OpRecord:
+    """The compute step's record, and its spans on the cores and (when it moved any) the memory level."""
     op = step.op
+    spans.append(UnitSpan("cores", index, start, end, 0.0))
+    if t.hbm_read + t.hbm_write:
+        spans.append(UnitSpan(memory, index, start, end, float(t.hbm_read + t.hbm_write)))
     is_gemm = isinstance(op, GemmOp)
     return OpRecord(
         index=index, name=op.name, type=op.type, kind="gemm" if is_gemm else op.kind, group=op.group,

@@ -42,14 +42,6 @@ class OpTiming:
     acc_writes: int = 0
 
 
-def tile_step_cycles(chip: Chip, tile: Tile, dtype: str) -> int:
-    """Cycles one core's MXUs take for one full-size tile step (no memory waits)."""
-    mxu = chip.mxu
-    step, _ = core_step_cycles(tile.m, tile.n, tile.k, mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow],
-                               chip.mxu_rate(dtype), mxu.pipelined)
-    return step
-
-
 def tile_estimates(chip: Chip, op: GemmOp, tiles: list[Tile]) -> tuple[list[float], list[int]]:
     """The chooser's quick estimates of every candidate tile: (total cycles, critical-core compute cycles)."""
     mxu, l2 = chip.mxu, chip.l2
@@ -64,18 +56,10 @@ def tile_estimates(chip: Chip, op: GemmOp, tiles: list[Tile]) -> tuple[list[floa
     return totals.tolist(), computes.tolist()
 
 
-def sram_bytes_needed(tile: Tile, op: GemmOp, stages: int, accumulators: int) -> int:
-    """SRAM a tile occupies: `stages` input buffers, an output staging buffer, and (if no separate
-    accumulator storage) the partial sums. On-chip operands occupy SRAM like any other."""
-    inputs = stages * (nbytes(tile.m * tile.k, op.dtype) + nbytes(tile.k * tile.n, op.b_dtype))
-    staging = nbytes(tile.m * tile.n, op.out_dtype)
-    partials = tile.m * tile.n * ACC_BYTES if accumulators == 0 else 0
-    return inputs + staging + partials
-
-
 def tiles_fit(chip: Chip, op: GemmOp, ms: list[int], ns: list[int], ks: list[int]) -> np.ndarray:
-    """`tile_fits` for every tile of the grid ms × ns × ks at once, as a boolean array [m, n, k]: the same
-    integer arithmetic, broadcast."""
+    """Whether each tile of the grid ms × ns × ks fits, as a boolean array [m, n, k]. A tile occupies
+    `stages` input buffers, an output staging buffer and, without separate accumulator storage, the partial
+    sums; with it, the partial sums must fit there. On-chip operands occupy SRAM like any other."""
     m = np.array(ms, np.int64)[:, None, None]
     n = np.array(ns, np.int64)[None, :, None]
     k = np.array(ks, np.int64)[None, None, :]
@@ -90,12 +74,6 @@ def tiles_fit(chip: Chip, op: GemmOp, ms: list[int], ns: list[int], ks: list[int
     if acc:
         fits &= m * n * ACC_BYTES <= acc
     return fits
-
-
-def tile_fits(chip: Chip, op: GemmOp, tile: Tile) -> bool:
-    if chip.accumulators and tile.m * tile.n * ACC_BYTES > chip.accumulators:
-        return False
-    return sram_bytes_needed(tile, op, chip.sram.stages, chip.accumulators) <= chip.sram.size
 
 
 def _classes(total: int, size: int):

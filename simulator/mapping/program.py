@@ -193,7 +193,8 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
     mapper = Mapper(chip, time_collective)
     stages = placement.parallel.pp if placement else 1
     fabrics = [Fabric.of(placement, s) for s in range(stages)] if placement else [None]
-    sends = _sends(placement, stages)
+    sends = tuple(placement.sends(s) for s in range(stages - 1)) if placement else ()
+    send_messages: dict[int, tuple] = {}  # activation bytes → each stage's send messages (alike for every pass)
     out = []
     for p in passes:
         per_stage = []
@@ -201,10 +202,12 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
             placed = [Placed(mapper.block(seg.graph, fabrics[stage], seg.name, seg), repeat)
                       for seg, repeat in stage_segments(p.segments, stage, placement)]
             per_stage.append(tuple(placed))
-        messages = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
-                                             placement.topology) for pairs in sends) if placement else ()
-        out.append(PassProgram(tuple(per_stage), p.microbatches, messages, p.activation_bytes, tuple(sends),
-                               placement is not None, p))
+        if placement and p.activation_bytes not in send_messages:
+            send_messages[p.activation_bytes] = tuple(
+                collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
+                                    placement.topology) for pairs in sends)
+        out.append(PassProgram(tuple(per_stage), p.microbatches, send_messages.get(p.activation_bytes, ()),
+                               p.activation_bytes, sends, placement is not None, p))
     return Program(chip, tuple(out), placement.topology if placement else None, mapper.reused)
 
 
@@ -224,6 +227,3 @@ def stage_segments(segments, stage: int, placement: Placement | None) -> list[tu
             out.append((s, placement.stage_layers(s.repeat)[stage]))
     return [(s, n) for s, n in out if n]
 
-
-def _sends(placement: Placement | None, stages: int) -> list[tuple[tuple[int, int], ...]]:
-    return [placement.sends(s) for s in range(stages - 1)] if placement else []

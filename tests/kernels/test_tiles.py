@@ -8,13 +8,22 @@ from simulator.config.dtypes import nbytes
 from simulator.errors import ConfigError
 from simulator.hardware.bandwidth import core_share
 from simulator.hardware.chip import Chip
-from simulator.hardware.timing import tile_estimates, tile_step_cycles
+from simulator.hardware.timing import tile_estimates
 from simulator.ir.ops import GemmOp
 from simulator.ir.program import Tile
+from simulator.kernels.systolic import DATAFLOWS, core_step_cycles
 from simulator.mapping.gemm import candidate_tiles
 from tests.conftest import make_chip
 
 # ---- the oracle: mapping/gemm.py's estimates before they moved into kernels/tiles.py, verbatim ----------
+
+
+def tile_step_cycles(chip: Chip, tile: Tile, dtype: str) -> int:
+    """Cycles one core's MXUs take for one full-size tile step (no memory waits)."""
+    mxu = chip.mxu
+    step, _ = core_step_cycles(tile.m, tile.n, tile.k, mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow],
+                               chip.mxu_rate(dtype), mxu.pipelined)
+    return step
 
 
 def _classes(total: int, size: int) -> list[tuple[int, int]]:

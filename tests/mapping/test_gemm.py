@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.api import run_graph
-from simulator.hardware.timing import Tile, gemm_timing, tile_fits
+from simulator.config.dtypes import nbytes
+from simulator.hardware.timing import ACC_BYTES, Tile, gemm_timing
 from simulator.ir.ops import GemmOp, OpGraph
 from simulator.kernels.systolic import DATAFLOWS, scalesim_compute_cycles
 from simulator.mapping.gemm import (
@@ -21,6 +22,16 @@ from simulator.mapping.gemm import (
     tile_note,
 )
 from tests.conftest import make_chip
+
+
+def tile_fits(chip, op: GemmOp, tile: Tile) -> bool:
+    """The fit rule tile by tile (the chooser checks the whole edge grid at once, hardware.timing.tiles_fit):
+    `stages` input buffers, an output staging buffer and, without accumulator storage, the partial sums."""
+    if chip.accumulators and tile.m * tile.n * ACC_BYTES > chip.accumulators:
+        return False
+    inputs = chip.sram.stages * (nbytes(tile.m * tile.k, op.dtype) + nbytes(tile.k * tile.n, op.b_dtype))
+    partials = tile.m * tile.n * ACC_BYTES if chip.accumulators == 0 else 0
+    return inputs + nbytes(tile.m * tile.n, op.out_dtype) + partials <= chip.sram.size
 
 # ../shared/reference/scalesim.md: the 13 cases where `tortoise run` reported more compute cycles than
 # SCALE-Sim 3.0.0 (ample SRAM, no stalls): (M, N, K), array rows × cols, dataflow, SCALE-Sim's figure.
