@@ -2,7 +2,11 @@
 
 Start-up is kept short: building the parser imports nothing beyond argparse (no schema, numba, pandas,
 simpy or matplotlib; tests/cli/test_startup.py checks it), and each command imports what it needs when it
-runs. `run` imports pandas (and with it pyarrow) only to write tables with --out."""
+runs. `run` imports pandas (and with it pyarrow) only to write tables with --out.
+
+`run` as the process's own command also picks how the kernels run (`kernel_choice`), unless the user set
+TORTOISE_KERNELS: most runs interpret them and never import numba, whose import and cached kernels would cost
+a process about 0.85 s (docs/performance.md, "Start-up and a single step")."""
 
 import argparse
 import os
@@ -24,6 +28,8 @@ def cmd_run(args) -> int:
     hw_overrides, wl_overrides = split_overrides(args.set)
     chip = load_chip(args.hardware, hw_overrides)
     workload = _workload(args, wl_overrides)
+    if getattr(args, "own_process", False) and not os.environ.get(KERNELS_ENV):
+        os.environ[KERNELS_ENV] = kernel_choice(workload)  # read at the first kernel call; run starts no process
     with ProgressBar("simulating passes", minimum=8) as progress:
         try:
             result = run_workload(chip, workload, progress)
@@ -72,6 +78,23 @@ def cmd_report(args) -> int:
 
 
 SCENARIO_FLAGS = ("phase", "batch", "prompt", "context", "output_tokens")
+KERNELS_ENV = "TORTOISE_KERNELS"  # numba, python or auto: read by kernels/jit.py at the first kernel call
+# A generation of more output tokens than this runs the kernels compiled from the start: interpreted, each
+# decode step costs about 10 ms of kernels (its attention shapes are new), so past about 80 steps numba's
+# load (about 0.85 s) pays for itself.
+INTERPRETED_TOKENS = 32
+
+
+def kernel_choice(workload) -> str:
+    """How `tortoise run`, as its own process, runs the kernels when TORTOISE_KERNELS is unset: `numba` for a
+    generation of more than INTERPRETED_TOKENS tokens, else `auto`: interpreted, numba never imported, unless
+    the interpreted kernels take more than kernels.jit.AUTO_BUDGET_S (0.6 s) in all (then compiled for the
+    rest). A single pass is cheaper interpreted, however long: a 1M-token prefill's kernels take about 0.45 s
+    (docs/performance.md)."""
+    scenario = getattr(workload, "scenario", None)  # an op list has none: a few ops, a single pass
+    if scenario is not None and scenario.phase == "generate" and scenario.output_tokens > INTERPRETED_TOKENS:
+        return "numba"
+    return "auto"
 
 
 def _workload(args, overrides: list[str]):
@@ -233,8 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command of `argv` (default: the process's arguments) and return its exit status. Called as the
     process's own command (no `argv`), `run`, `presets` and `validate` end the process as soon as their
-    output is flushed (see `_exit_at_once`)."""
+    output is flushed (see `_exit_at_once`), and `run` picks how the kernels run (see `kernel_choice`)."""
     args = build_parser().parse_args(argv)
+    args.own_process = argv is None  # nothing else in this process shares its kernels: `run` may pick their mode
+    if args.own_process and getattr(args, "exit_at_once", False):
+        # Before numpy is imported: starting OpenBLAS's thread pool costs a start about 50 ms on 2 cores, and
+        # nothing here multiplies matrices.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = _run(args)
     if argv is None and getattr(args, "exit_at_once", False):
         _exit_at_once(code)

@@ -36,8 +36,8 @@ the last N block); with one they repeat every mt·nt / gcd(P, mt·nt) tiles.
 import math
 
 import numpy as np
-from numba import njit
 
+from simulator.kernels.jit import kernel
 from simulator.kernels.systolic import core_step_cycles
 
 HISTORY = 4  # earlier boundaries compared with the current state (cyclicity up to 4 periods)
@@ -45,9 +45,10 @@ INNER_RUN = 16  # tiles with more K steps than this skip inside their run of inn
 RUN = 4  # runs of at least this many tiles of one class skip from tile to tile
 SUPER_PERIODS = 3  # jump over whole periods of the class sequence only if there are at least this many
 ZERO = np.int64(0)  # a typed zero: a literal 0 passed on makes numba compile the callee twice
+INTERPRETED_AS = {"ZERO": 0}  # what the interpreter sees instead (kernels/jit.py): numpy integers are slow there
 
 
-@njit(cache=True)
+@kernel
 def run_pipeline(load_cycles, compute_cycles, store_cycles, stages, latency):
     """Time of a core running `n` steps whose inputs arrive by DMA into `stages` rotating buffers.
 
@@ -85,10 +86,10 @@ def run_pipeline(load_cycles, compute_cycles, store_cycles, stages, latency):
     return total, busy, total - busy
 
 
-# ctx: (desc, load, comp, store, tables, latency) where desc is the step sequence as int64
-# [cores, mt, nt, edge_m, edge_n, full waves, kt, steps, stages, tile of the first edge N block]; load and
+# ctx: (desc, load, comp, store, tables, latency) where desc is the step sequence as a tuple of ints
+# (cores, mt, nt, edge_m, edge_n, full waves, kt, steps, stages, tile of the first edge N block); load and
 # comp are cycles per tile class × (inner, last K step), store per tile class; tables all of them, flat.
-@njit(cache=True)
+@kernel
 def _block_class(w, desc):
     """Class of core 0's `w`-th tile: +1 last M block, +2 last N block, +4 last (partial) wave."""
     t = w * desc[0]
@@ -102,14 +103,14 @@ def _block_class(w, desc):
     return cls
 
 
-@njit(cache=True)
+@kernel
 def _load(i, desc, load):
     kt = desc[6]
     w = i // kt
     return load[_block_class(w, desc), 1 if i - w * kt == kt - 1 else 0]
 
 
-@njit(cache=True)
+@kernel
 def _run_end(w, w1, desc):
     """A tile e in (w, w1] with tiles [w, e) all of one class: the first class change, at most `w1`."""
     cores, mt, nt, edge_m, edge_n, full = desc[0], desc[1], desc[2], desc[3], desc[4], desc[5]
@@ -133,21 +134,22 @@ def _run_end(w, w1, desc):
     return end
 
 
-@njit(cache=True)
+@kernel
 def _simulate(state, ring, i0, i1, busy, ctx):
     """Steps [i0, i1) exactly as `run_pipeline` runs them; state = (prev end, channel free, last store),
     ring[i % stages] = ready time of step i; their compute cycles are added to busy[0]."""
     desc, load, comp, store = ctx[0], ctx[1], ctx[2], ctx[3]
     latency = ctx[5]
     kt, n, stages = desc[6], desc[7], desc[8]
-    prev_end, channel_free, last_store = state[0], state[1], state[2]
+    prev_end, channel_free, last_store, compute = state[0], state[1], state[2], busy[0]
     for i in range(i0, i1):
         w = i // kt
         cls = _block_class(w, desc)
         last_k = 1 if i - w * kt == kt - 1 else 0
+        cycles = comp[cls, last_k]
         start = max(ring[i % stages], prev_end)
-        end = start + comp[cls, last_k]
-        busy[0] += comp[cls, last_k]
+        end = start + cycles
+        compute += cycles
         prev_end = end
         if i + stages < n:
             issue = max(channel_free, end)
@@ -157,11 +159,11 @@ def _simulate(state, ring, i0, i1, busy, ctx):
             issue = max(channel_free, end)
             channel_free = issue + store[cls]
             last_store = channel_free + latency
-    state[0], state[1], state[2] = prev_end, channel_free, last_store
+    state[0], state[1], state[2], busy[0] = prev_end, channel_free, last_store, compute
     return i1 - i0
 
 
-@njit(cache=True)
+@kernel
 def _jump(then, now, tables, latency):
     """(Δ, R_max) if `now` is `then` shifted by Δ with every value in one binade, so the period can be
     repeated R ≤ R_max more times by adding R·Δ; (0.0, 0) otherwise. Both hold (prev end, channel
@@ -191,7 +193,7 @@ def _jump(then, now, tables, latency):
     return delta, room // grains
 
 
-@njit(cache=True)
+@kernel
 def _try_skip(state, ring, pos, lim, hist, count, busy, ctx):
     """At step `pos` (a period boundary), jump ahead if the state is an earlier boundary's shifted in time;
     never past `lim`. hist rows 0…HISTORY−1 are earlier boundaries (their state, then step and compute
@@ -199,11 +201,14 @@ def _try_skip(state, ring, pos, lim, hist, count, busy, ctx):
     stages = ctx[0][8]
     width = 2 + stages
     now = hist[HISTORY, :width]
-    now[0], now[1] = state[0], state[1]
+    prev_end, channel_free = state[0], state[1]
+    now[0], now[1] = prev_end, channel_free
     for j in range(stages):
         now[2 + j] = ring[(pos + j) % stages]
     for back in range(min(count, HISTORY)):
         h = (count - 1 - back) % HISTORY
+        if channel_free - hist[h, 1] != prev_end - hist[h, 0]:  # _jump's first test, ahead of the call: no shift
+            continue
         delta, r_max = _jump(hist[h, :width], now, ctx[4], ctx[5])
         span = pos - int(hist[h, width])
         r = min(r_max, (lim - pos) // span)
@@ -219,14 +224,13 @@ def _try_skip(state, ring, pos, lim, hist, count, busy, ctx):
             count = 0
             break
     slot = count % HISTORY
-    for j in range(width):
-        hist[slot, j] = now[j]
+    hist[slot, :width] = now
     hist[slot, width] = pos
     hist[slot, width + 1] = busy[0]
     return pos, count + 1
 
 
-@njit(cache=True)
+@kernel
 def _tiles(state, ring, w0, w1, busy, ctx):
     """Tiles [w0, w1) one by one; inside each, its run of inner K steps (all alike) jumps once the state
     repeats from one step to the next."""
@@ -246,7 +250,7 @@ def _tiles(state, ring, w0, w1, busy, ctx):
     return simulated
 
 
-@njit(cache=True)
+@kernel
 def _advance(state, ring, w0, w1, busy, ctx):
     """Tiles [w0, w1), cut into runs of one class; a run jumps once the state repeats from tile to tile."""
     kt, stages = ctx[0][6], ctx[0][8]
@@ -269,7 +273,7 @@ def _advance(state, ring, w0, w1, busy, ctx):
     return simulated
 
 
-@njit(cache=True)
+@kernel
 def _periods(state, ring, w0, w1, period, busy, ctx):
     """Tiles [w0, w1), whose classes repeat every `period` tiles, skipping once the state repeats."""
     kt, stages = ctx[0][6], ctx[0][8]
@@ -287,13 +291,12 @@ def _periods(state, ring, w0, w1, period, busy, ctx):
     return simulated
 
 
-@njit(cache=True)
+@kernel
 def _prepare(cores, mt, nt, edge_m, edge_n, full, kt, steps, stages, first_edge_n, load, comp, store, latency):
     """The ctx tuple the step functions read (see above), and the state before step 0: the first `stages`
     loads issued back to back."""
-    desc = np.empty(10, np.int64)
-    desc[0], desc[1], desc[2], desc[3], desc[4] = cores, mt, nt, edge_m, edge_n
-    desc[5], desc[6], desc[7], desc[8], desc[9] = full, kt, steps, stages, first_edge_n
+    desc = (int(cores), int(mt), int(nt), int(edge_m), int(edge_n), int(full), int(kt), int(steps), int(stages),
+            int(first_edge_n))
     tables = np.empty(40)
     for cls in range(8):
         tables[5 * cls], tables[5 * cls + 1] = load[cls, 0], load[cls, 1]
@@ -306,7 +309,7 @@ def _prepare(cores, mt, nt, edge_m, edge_n, full, kt, steps, stages, first_edge_
     return (desc, load, comp, store, tables, latency), state, ring
 
 
-@njit(cache=True)
+@kernel
 def _gemm_tables(m, n, k, tm, tn, tk, a_bytes, b_bytes, out_bytes, rows, cols, n_mxu, dataflow, rate, pipelined,
                  bw_full, bw_last):
     """(load, compute) cycles per tile class × (inner, last K step), and store cycles per tile class."""
@@ -327,7 +330,7 @@ def _gemm_tables(m, n, k, tm, tn, tk, a_bytes, b_bytes, out_bytes, rows, cols, n
     return load, comp, store
 
 
-@njit(cache=True)
+@kernel(memo=True)
 def gemm_core_time(batch, m, n, k, tm, tn, tk, cores, a_bytes, b_bytes, out_bytes,
                    rows, cols, n_mxu, dataflow, rate, pipelined, bw_full, bw_last, stages, latency):
     """(total, compute, stall, steps simulated one by one) of core 0, which holds the most tiles (0, P, 2P, …
@@ -336,6 +339,7 @@ def gemm_core_time(batch, m, n, k, tm, tn, tk, cores, a_bytes, b_bytes, out_byte
     Tiles of the last, partial wave share bandwidth among fewer cores, so they move at `bw_last`
     bytes/cycle instead of `bw_full`.
     """
+    tm, tn, tk, cores = int(tm), int(tn), int(tk), int(cores)  # interpreted, callers pass numpy integers (slow)
     mt, nt, kt = (m + tm - 1) // tm, (n + tn - 1) // tn, (k + tk - 1) // tk
     tiles = batch * mt * nt
     mine = (tiles + cores - 1) // cores
@@ -368,7 +372,7 @@ def gemm_core_time(batch, m, n, k, tm, tn, tk, cores, a_bytes, b_bytes, out_byte
     return total, busy[0], total - busy[0], simulated
 
 
-@njit(cache=True)
+@kernel
 def stream_core_time(elements, chunk, ops_per_element, lanes_rate, in_bytes, out_bytes, bw, stages, latency):
     """A vector op streaming `elements` through one core in SRAM-sized chunks: (total, compute, stall, steps
     simulated one by one), the first three equal, bit for bit, to `run_pipeline` over the chunks."""
@@ -393,7 +397,7 @@ def stream_core_time(elements, chunk, ops_per_element, lanes_rate, in_bytes, out
     return total, busy[0], total - busy[0], simulated
 
 
-@njit(cache=True)
+@kernel
 def _floor_sum(n, m, a, b):
     """Σ_{i<n} floor((a·i + b) / m) for n, a, b ≥ 0 and m ≥ 1 (the Euclid-like algorithm, O(log m))."""
     total = 0
@@ -411,7 +415,7 @@ def _floor_sum(n, m, a, b):
         m, a = a, m
 
 
-@njit(cache=True)
+@kernel
 def _count_high(count, a, b, lam, c):
     """#{r < count : (a·r + b) mod c ≥ c − lam} for 0 ≤ lam < c: floor((x + lam)/c) − floor(x/c) summed."""
     if lam == 0 or count <= 0:
@@ -424,7 +428,7 @@ def _count_high(count, a, b, lam, c):
     return whole * per + _floor_sum(rest, c, a, b + lam) - _floor_sum(rest, c, a, b)
 
 
-@njit(cache=True)
+@kernel
 def gemm_hbm_read_bytes(batch, m, n, k, tm, tn, cores, a_bytes, b_bytes, a_resident, b_resident):
     """HBM bytes read for A and B when a shared cache serves each wave's common blocks.
 

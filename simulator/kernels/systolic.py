@@ -13,13 +13,13 @@ R and C are the full array size even when a fold uses part of it, as in SCALE-Si
 
 import math
 
-from numba import njit
+from simulator.kernels.jit import kernel
 
 OS, WS, IS = 0, 1, 2
 DATAFLOWS = {"os": OS, "ws": WS, "is": IS}
 
 
-@njit(cache=True)
+@kernel
 def mapped_dims(m, n, k, dataflow):
     """(spatial rows, spatial cols, temporal) of the GEMM for a dataflow."""
     if dataflow == OS:
@@ -29,7 +29,7 @@ def mapped_dims(m, n, k, dataflow):
     return k, m, n
 
 
-@njit(cache=True)
+@kernel
 def fixed_cycles(rows, cols, dataflow):
     """Fill and drain skew of one fold."""
     if dataflow == OS:
@@ -37,7 +37,7 @@ def fixed_cycles(rows, cols, dataflow):
     return 2 * rows + cols - 2
 
 
-@njit(cache=True)
+@kernel
 def fold_cycles(m, n, k, rows, cols, dataflow, rate, pipelined):
     """Cycles one array needs for an m×n×k GEMM, without SCALE-Sim's final −1.
 
@@ -56,13 +56,13 @@ def fold_cycles(m, n, k, rows, cols, dataflow, rate, pipelined):
     return fixed + stream + (folds - 1) * max(stream, rows)
 
 
-@njit(cache=True)
+@kernel
 def scalesim_compute_cycles(m, n, k, rows, cols, dataflow):
     """SCALE-Sim v3's compute cycles (total minus stalls) for one GEMM on one array."""
     return fold_cycles(m, n, k, rows, cols, dataflow, 1.0, False) - 1
 
 
-@njit(cache=True)
+@kernel
 def sram_accesses(m, n, k, rows, cols, dataflow):
     """Element reads of A and B and reads/writes of C in the array's SRAM for one m×n×k GEMM.
 
@@ -87,7 +87,7 @@ def sram_accesses(m, n, k, rows, cols, dataflow):
     return a_reads, b_reads, m * n * (k_folds - 1), m * n * k_folds
 
 
-@njit(cache=True)
+@kernel
 def core_step_cycles(m, n, k, rows, cols, n_mxu, dataflow, rate, pipelined):
     """Cycles for one core to do an m×n×k tile step, its MXUs splitting N (or M, whichever is faster)."""
     if n_mxu == 1:

@@ -12,12 +12,12 @@ so integer products converted to floats are exact, as Python's are.
 """
 
 import numpy as np
-from numba import njit
 
+from simulator.kernels.jit import kernel
 from simulator.kernels.systolic import core_step_cycles
 
 
-@njit(cache=True)
+@kernel
 def _output_tile(m, n, k, tk, rows, cols, n_mxu, dataflow, rate, pipelined):
     """Cycles of one m×n output tile over all of K in chunks of tk (full chunks, then the edge)."""
     full, edge = divmod(k, tk)
@@ -29,7 +29,7 @@ def _output_tile(m, n, k, tk, rows, cols, n_mxu, dataflow, rate, pipelined):
     return busy
 
 
-@njit(cache=True)
+@kernel
 def tile_estimates(tms, tns, tks, batch, m, n, k, chip_cores, a_bytes, b_bits, rows, cols, n_mxu, dataflow, rate,
                    pipelined, dma_bw, hbm_bw, l2_bw, has_l2):
     """(total estimate, compute estimate) of each candidate tile (tms[i] × tns[i] × tks[i])."""

@@ -1,5 +1,6 @@
 """Start-up stays short, as facts rather than wall clocks: building the `tortoise` parser (all `--help` does)
-imports none of the heavy libraries, and a `run` imports pandas and pyarrow only when it writes tables.
+imports none of the heavy libraries, a `run` imports pandas and pyarrow only when it writes tables, and a `run`
+that is the process's own command imports numba only for a long generation (or when TORTOISE_KERNELS asks).
 Each check runs in a fresh interpreter, since this test process has imported everything already."""
 
 import os
@@ -62,3 +63,91 @@ def test_run_as_a_process_flushes_everything_before_it_ends(tmp_path, capsys, mo
     assert names == ["breakdown.csv", "ops.csv", "summary.json"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+# ---- how `run` runs the kernels: interpreted for small work, so numba is never imported ----------------------
+def _as_the_command(argv: list[str], kernels: str | None = None, facts: bool = False):
+    """(TORTOISE_KERNELS, numba imported?, exit status) after `tortoise ARGV` ran as its process's own command
+    (main() without arguments, as the installed script calls it), just before the process would end; with
+    `facts`, also OPENBLAS_NUM_THREADS."""
+    code = ("import os, sys, simulator.cli\n"
+            "def ended(code):\n"
+            "    print('\\nFACTS', os.environ.get('TORTOISE_KERNELS'), 'numba' in sys.modules, code,\n"
+            "          os.environ.get('OPENBLAS_NUM_THREADS'), flush=True)\n"
+            "    os._exit(0)\n"
+            "simulator.cli._exit_at_once = ended\n"
+            f"sys.argv = ['tortoise', *{argv!r}]\n"
+            "simulator.cli.main()\n")
+    drop = ("TORTOISE_KERNELS", "OPENBLAS_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in drop} | {"PYTHONIOENCODING": "utf-8"}
+    if kernels is not None:
+        env["TORTOISE_KERNELS"] = kernels
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          encoding="utf-8", timeout=300, check=True)
+    _, mode, numba, status, blas = done.stdout.splitlines()[-1].split()
+    return (mode, numba == "True", int(status)) + ((blas,) if facts else ())
+
+
+def test_a_decode_step_run_as_the_command_never_imports_numba():
+    # …nor starts OpenBLAS's thread pool, which nothing uses and which costs a start about 50 ms
+    assert _as_the_command(["run", "h100", "workloads/llama3_8b_decode.yaml"], facts=True) == ("auto", False, 0, "1")
+
+
+def test_the_parser_imports_no_numpy_so_run_can_still_set_its_blas_threads():
+    out = _python("import sys, simulator.cli\nsimulator.cli.build_parser()\nprint('numpy' in sys.modules)").stdout
+    assert out.split()[-1] == "False"
+
+
+def test_a_long_generation_run_as_the_command_picks_numba():
+    argv = ["run", "h100", "--model", "llama3_8b", "--phase", "generate", "--prompt", "5", "--output-tokens", "40"]
+    assert _as_the_command(argv) == ("numba", True, 0)
+
+
+def test_the_users_choice_of_kernels_stands():
+    assert _as_the_command(["run", "tpu_v4", "workloads/gemm_demo.yaml"], "numba") == ("numba", True, 0)
+
+
+def test_a_bad_choice_of_kernels_is_one_line_naming_the_variable():
+    env = {**os.environ, "TORTOISE_KERNELS": "fast", "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "run", "h100", "workloads/llama3_8b_decode.yaml"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=300)
+    assert done.returncode == 2
+    assert done.stderr == ("tortoise: error: environment: TORTOISE_KERNELS = 'fast': must be numba, python or auto "
+                           "(or unset)\n")
+
+
+def test_kernel_choice_compiles_only_for_long_generations():
+    from simulator.cli import INTERPRETED_TOKENS, kernel_choice
+    from simulator.workloads.loader import load_workload
+
+    def choice(name: str, *sets: str) -> str:
+        return kernel_choice(load_workload(str(ROOT / "workloads" / f"{name}.yaml"), list(sets)))
+
+    assert choice("llama3_8b_decode") == choice("llama3_8b_prefill", "scenario.prompt=1048576") == "auto"
+    assert choice("gemm_demo") == choice("llama3_70b_decode") == "auto"
+    assert choice("llama3_8b_generate") == "numba"  # 128 tokens
+    assert choice("llama3_8b_generate", f"scenario.output_tokens={INTERPRETED_TOKENS}") == "auto"
+    assert choice("llama3_8b_generate", f"scenario.output_tokens={INTERPRETED_TOKENS + 1}") == "numba"
+
+
+def test_the_energy_table_read_at_start_up_is_what_read_mapping_reads(tmp_path):
+    """schema.py reads configs/energy/nodes.yaml with libyaml (every start reads it): the same data, and for a
+    broken file the same one-line error."""
+    import pytest
+
+    from simulator.config.schema import _read_shipped, energy_nodes_path
+    from simulator.config.yamlio import read_mapping
+    from simulator.errors import ConfigError
+
+    assert _read_shipped(energy_nodes_path()) == read_mapping(energy_nodes_path())
+    for i, text in enumerate(("45nm: [1, 2\n", "- a list\n")):
+        bad = tmp_path / f"nodes{i}.yaml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError) as got:
+            _read_shipped(bad)
+        with pytest.raises(ConfigError) as want:
+            read_mapping(bad)
+        assert str(got.value) == str(want.value)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert _read_shipped(empty) == read_mapping(empty) == {}
