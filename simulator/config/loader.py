@@ -8,6 +8,8 @@ Two layouts are read (docs/configuration.md, "Kinds"), told apart by a top-level
   its errors and `--set` paths stay its own, and is then turned into the same objects (chip_layout_system).
 """
 
+import copy
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import field_validator
@@ -36,7 +38,15 @@ from simulator.config.schema import (
     positive_clock,
 )
 from simulator.config.validation import validate
-from simulator.config.yamlio import deep_merge, parse_override, read_mapping, set_path, source_of
+from simulator.config.yamlio import (
+    deep_merge,
+    has_shared,
+    parse_override,
+    plain_copy,
+    read_mapping,
+    set_path,
+    source_of,
+)
 from simulator.errors import ConfigError
 
 
@@ -127,27 +137,55 @@ def raw_hardware(path: Path, provenance: dict, chain: tuple = ()) -> dict:
 def load_system(spec: str | Path, overrides: list[str] = ()) -> SystemConfig:
     """The validated System for a file or preset name (either layout), with `--set path=value` overrides
     applied; the paths are those of the file's own layout."""
-    path = resolve_hardware_path(str(spec))
-    provenance: dict = {}
-    data = raw_hardware(path, provenance)
-    system_layout = "chip" in data  # decided by the file, so an override cannot switch layouts
-    for text in overrides:
-        keys, value = parse_override(text)
-        set_path(data, keys, value, f"--set {text}", provenance)
-    _refuse_other_layout(data, system_layout, str(path), provenance)
-    if not system_layout:
-        return chip_layout_system(validate(ChipLayout, data, str(path), provenance))
-    system = validate(SystemConfig, data, str(path), provenance)
-    if system.chip is None:
-        raise ConfigError(source_of(provenance, ("chip",), str(path)), "chip", None,
-                          "a System needs its chip (name, clock, cores, core, memory)")
-    return system
+    file = HardwareFile(spec)
+    return file.load(file.data, file.provenance, overrides)  # its own data: nothing to copy
 
 
 def load_chip(spec: str | Path, overrides: list[str] = ()) -> ChipConfig:
     """The validated chip for a file or preset name, with `--set path=value` overrides applied: the System's
     chip under the System's name, its `system` the System's network (SystemConfig.chip_config)."""
     return load_system(spec, overrides).chip_config()
+
+
+class HardwareFile:
+    """A hardware file or preset, found and merged with its preset ancestry once, then loaded with any number of
+    override lists: a sweep loads one base for every point. Each load is exactly load_system's (it is
+    load_system), from the files as they were when this was made."""
+
+    def __init__(self, spec: str | Path):
+        self.path = resolve_hardware_path(str(spec))
+        self.provenance: dict = {}  # who wrote each field
+        self.data = raw_hardware(self.path, self.provenance)  # the merged raw mapping; load() changes what it gets
+
+    @cached_property
+    def _copy(self):
+        """How to copy the data for a load: as deepcopy does (plain_copy is that, faster, unless an object sits
+        in two places)."""
+        return copy.deepcopy if has_shared(self.data) else plain_copy
+
+    def system(self, overrides: list[str] = ()) -> SystemConfig:
+        """load_system of this file with `overrides`."""
+        return self.load(self._copy(self.data), dict(self.provenance), overrides)
+
+    def chip(self, overrides: list[str] = ()) -> ChipConfig:
+        """load_chip of this file with `overrides`."""
+        return self.system(overrides).chip_config()
+
+    def load(self, data: dict, provenance: dict, overrides: list[str]) -> SystemConfig:
+        """Apply the overrides to `data` and `provenance` (both changed) and validate."""
+        path = self.path
+        system_layout = "chip" in data  # decided by the file, so an override cannot switch layouts
+        for text in overrides:
+            keys, value = parse_override(text)
+            set_path(data, keys, value, f"--set {text}", provenance)
+        _refuse_other_layout(data, system_layout, str(path), provenance)
+        if not system_layout:
+            return chip_layout_system(validate(ChipLayout, data, str(path), provenance))
+        system = validate(SystemConfig, data, str(path), provenance)
+        if system.chip is None:
+            raise ConfigError(source_of(provenance, ("chip",), str(path)), "chip", None,
+                              "a System needs its chip (name, clock, cores, core, memory)")
+        return system
 
 
 def _refuse_other_layout(data: dict, system_layout: bool, source: str, provenance: dict) -> None:

@@ -17,13 +17,43 @@ def read_mapping(path: Path) -> dict:
         stat = Path(path).stat()
     except OSError:
         return copy.deepcopy(_parse(Path(path)))  # reports the missing or unreadable file
-    return copy.deepcopy(_parsed(str(path), str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns))
+    data, shared = _parsed(str(path), str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return copy.deepcopy(data) if shared else plain_copy(data)
 
 
 @lru_cache(maxsize=256)
-def _parsed(shown: str, resolved: str, size: int, mtime_ns: int) -> dict:
-    """`shown` is the path as given, for error messages; `resolved`, size and time say it is the same file."""
-    return _parse(Path(shown))
+def _parsed(shown: str, resolved: str, size: int, mtime_ns: int) -> tuple[dict, bool]:
+    """`shown` is the path as given, for error messages; `resolved`, size and time say it is the same file.
+    Also whether the data holds one object in two places (a YAML alias), which only deepcopy copies alike."""
+    data = _parse(Path(shown))
+    return data, has_shared(data)
+
+
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))
+
+
+def plain_copy(node):
+    """copy.deepcopy of parsed YAML (dicts, lists, scalars) where no object sits in two places; several times
+    faster, and a sweep copies its base preset for every point."""
+    kind = type(node)
+    if kind is dict:
+        return {key: plain_copy(value) for key, value in node.items()}
+    if kind is list:
+        return [plain_copy(value) for value in node]
+    return node if kind in _IMMUTABLE else copy.deepcopy(node)
+
+
+def has_shared(node, seen: set | None = None) -> bool:
+    """Whether one object sits in two places of `node` (YAML aliases make that), where plain_copy would copy
+    it twice and deepcopy once."""
+    seen = set() if seen is None else seen
+    if type(node) in _IMMUTABLE:
+        return False
+    if id(node) in seen:
+        return True
+    seen.add(id(node))
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list | tuple | set) else ()
+    return any(has_shared(child, seen) for child in children)
 
 
 def _parse(path: Path) -> dict:
@@ -53,11 +83,18 @@ def parse_override(text: str) -> tuple[list[str], object]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError("--set", "", text, "overrides are written path.to.field=value, e.g. core.mxu.rows=256")
+    value = _override_value(raw)
+    return key.split("."), value if type(value) in _IMMUTABLE else copy.deepcopy(value)  # the caller's own copy
+
+
+@lru_cache(maxsize=4096)
+def _override_value(raw: str):
+    """The value of an override as YAML reads it. Kept by text: a sweep sets each axis value at many points
+    (`"1.2 TB/s"`, `64`), and YAML takes about 50 µs a value."""
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        return yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
-        value = raw.strip()
-    return key.split("."), value
+        return raw.strip()
 
 
 def set_path(data: dict, path: list[str], value, source: str, provenance: dict | None = None) -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from simulator.progress import ProgressBar
 from simulator.sweep.plan import Plan, plan
-from simulator.sweep.runner import default_workers, run_dask, run_in_process, run_local
+from simulator.sweep.runner import default_workers, run_dask, run_in_process, run_local, use_plan
 from simulator.sweep.spec import HARDWARE, load_sweep
 from simulator.sweep.store import Store
 
 TABLE_EVERY_S = 2.0
+TABLE_SHARE = 0.02  # and rewriting it while running takes at most this share of the time: a big table less often
 SHOWN_POINTS = 5
 
 
@@ -45,26 +46,27 @@ def _run(the_plan: Plan, store: Store, done: dict, args) -> int:
           + f"{len(todo)} to run " + (where or f"on {workers} local process{'es' if workers > 1 else ''}"),
           flush=True)
     failures: list[str] = []
-    last_write = [time.monotonic()]
+    last_write = [time.monotonic(), 0.0]  # when the table was last written, and how long that took
 
     def report(i: int, result: dict) -> None:
         task = todo[i]
         if result.pop("retry", False):
             failures.append(result["error"])
         else:
-            result = {"key": task.key} | result
-            store.append(result)
-            done[task.key] = json.loads(json.dumps(result))  # exactly what a resume would read back
+            line = store.append({"key": task.key} | result)
+            done[task.key] = json.loads(line)  # exactly what a resume would read back
         shown[0] += len(by_key.get(task.key, ()))
         progress(shown[0], len(rows))
-        if time.monotonic() - last_write[0] >= TABLE_EVERY_S:
+        now = time.monotonic()
+        if now - last_write[0] >= max(TABLE_EVERY_S, last_write[1] / TABLE_SHARE):
             store.write_table(the_plan, done)
-            last_write[0] = time.monotonic()
+            last_write[:] = [time.monotonic(), time.monotonic() - now]
 
     by_key: dict = {}
     for row in rows:
         by_key.setdefault(row.task.key, []).append(row)
     store.write_meta(the_plan, skipped, _errors(the_plan, done))
+    use_plan(the_plan)  # the points run with the configs validation loaded, in this process and forked workers
     shown = [skipped]  # rows finished, for the bar
     progress = ProgressBar(f"sweep {sweep.name}", " rows", rate=True)
     try:
@@ -82,6 +84,8 @@ def _run(the_plan: Plan, store: Store, done: dict, args) -> int:
         print(f"interrupted: {finished} of {len(rows)} rows done; rerun the same command to resume",
               file=sys.stderr)
         return 130
+    finally:
+        use_plan(None)  # the plan's configs are not kept past the sweep
     finished = _finish(the_plan, store, done)
     errors = _errors(the_plan, done)
     print(f"{finished} of {len(rows)} rows done" + (f" ({skipped} skipped, already done)" if skipped else "")

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from simulator import __version__
-from simulator.config.loader import load_chip, resolve_hardware_path
+from simulator.config.loader import HardwareFile, resolve_hardware_path
 from simulator.config.presets import preset_dir
 from simulator.errors import ConfigError, TortoiseError
 from simulator.overrides import split_overrides
@@ -50,6 +50,13 @@ class Plan:
     sweep: Sweep
     points: list[Point]
     rows: list[Row]  # sorted by (point, workload order)
+    # What validation loaded, for this process and the local workers it forks (runner.use_plan): (spec,
+    # overrides) → (config, digest), so a point is validated once. Up to KEPT_CHIPS chips; workers load the rest.
+    chips: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    workloads: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+
+KEPT_CHIPS = 10_000  # about 9 KB each
 
 
 # ---- keys ------------------------------------------------------------------------------------------------------
@@ -57,18 +64,41 @@ class Plan:
 
 def canonical(obj):
     """Plain JSON data for a config object, exact and the same in every process and on every machine (floats
-    keep every digit, unlike the `1200 GB/s` a Rate prints; `source` paths are left out)."""
-    if isinstance(obj, BaseModel):
-        return {name: canonical(getattr(obj, name)) for name in type(obj).model_fields}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name != "source"}
-    if isinstance(obj, dict):
-        return {str(k): canonical(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [canonical(v) for v in obj]
-    if obj is None or isinstance(obj, str | int | float | bool):
-        return obj
-    return repr(obj)
+    keep every digit, unlike the `1200 GB/s` a Rate prints; `source` paths are left out).
+
+    Models and dataclasses give {field: value}, dicts {str(key): value}, lists and tuples lists; str, int,
+    float, bool and None stay as they are, anything else is its repr. Keys stored in points.jsonl hash this,
+    so it must not change; how each type is converted is worked out once per type (a sweep hashes a
+    chip per point)."""
+    kind = type(obj)
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS[kind] = _converter(kind)
+    return convert(obj)
+
+
+_CONVERTERS: dict = {}
+
+
+def _as_is(obj):
+    return obj
+
+
+def _converter(kind: type):
+    """What canonical does with an instance of `kind`; the checks run in the order they always have."""
+    if issubclass(kind, BaseModel):
+        names = tuple(kind.model_fields)
+        return lambda obj: {name: canonical(getattr(obj, name)) for name in names}
+    if dataclasses.is_dataclass(kind):
+        names = tuple(f.name for f in dataclasses.fields(kind) if f.name != "source")
+        return lambda obj: {name: canonical(getattr(obj, name)) for name in names}
+    if issubclass(kind, dict):
+        return lambda obj: {str(k): canonical(v) for k, v in obj.items()}
+    if issubclass(kind, list | tuple):
+        return lambda obj: [canonical(v) for v in obj]
+    if kind is type(None) or issubclass(kind, str | int | float | bool):
+        return _as_is
+    return repr
 
 
 def digest(obj) -> str:
@@ -115,25 +145,46 @@ def workload_spec(text: str, sweep: Sweep) -> str:
 
 
 class _Loader:
-    """Loads each distinct (spec, overrides) once: 1000 points over one workload load it once."""
+    """Loads each distinct (spec, overrides) once: 1000 points over one workload load it once. Keeps what it
+    loaded (up to KEPT_CHIPS chips) with its digest, for the run."""
 
     def __init__(self):
         self.chips: dict = {}
         self.workloads: dict = {}
+        self.kept_chips: dict = {}
+        self.kept_workloads: dict = {}
+        self.files: dict = {}  # hardware spec → HardwareFile (read once), or the error reading it
 
     def chip(self, spec: str, overrides: tuple) -> str:
-        return self._load(self.chips, load_chip, spec, overrides)[0]
+        keep = self.kept_chips if len(self.kept_chips) < KEPT_CHIPS else None
+        return self._load(self.chips, keep, self._load_chip, spec, overrides)[0]
+
+    def _load_chip(self, spec: str, overrides: list[str]):
+        """load_chip(spec, overrides), the file found and read once for all points."""
+        file = self.files.get(spec)
+        if file is None:
+            try:
+                file = HardwareFile(spec)
+            except TortoiseError as exc:
+                file = exc
+            self.files[spec] = file
+        if isinstance(file, Exception):
+            raise file
+        return file.chip(overrides)
 
     def workload(self, spec: str, overrides: tuple) -> tuple[str, str]:
-        return self._load(self.workloads, load_workload, spec, overrides)
+        keep = self.kept_workloads if len(self.kept_workloads) < KEPT_CHIPS else None
+        return self._load(self.workloads, keep, load_workload, spec, overrides)
 
     @staticmethod
-    def _load(cache, load, spec, overrides):
+    def _load(cache, keep, load, spec, overrides):
         entry = cache.get((spec, overrides))
         if entry is None:
             try:
                 loaded = load(spec, list(overrides))
                 entry = (digest(loaded), loaded.name)
+                if keep is not None:
+                    keep[(spec, overrides)] = (loaded, entry[0])
             except TortoiseError as exc:
                 entry = exc
             cache[(spec, overrides)] = entry
@@ -156,6 +207,7 @@ class _Router:
         except ConfigError as exc:
             raise ConfigError(sweep.source, "set", exc.source.removeprefix("--set "), exc.allowed) from None
         self.to_hardware: dict[str, bool] = {}
+        self.texts: dict = {}  # (axis index, path, repr(value)) → override text, the same at every point
         for axis in sweep.axes:
             for path in axis.paths:
                 if path == HARDWARE:
@@ -175,12 +227,20 @@ class _Router:
                 if path == HARDWARE:
                     hardware = value
                     continue
-                text = _override(path, axis, value)
-                if path.startswith(("hardware.", "workload.")):
-                    text = text.split(".", 1)[1]  # as split_overrides passes it on
+                text = self._text(i, path, axis, value)
                 (hw if self.to_hardware[path] else wl).append(text)
                 owner[text] = i
         return hardware, tuple(hw), tuple(wl), owner
+
+    def _text(self, i: int, path: str, axis, value) -> str:
+        key = (i, path, repr(value))  # not the value: 1, 1.0 and True are equal keys but different texts
+        text = self.texts.get(key)
+        if text is None:
+            text = _override(path, axis, value)
+            if path.startswith(("hardware.", "workload.")):
+                text = text.split(".", 1)[1]  # as split_overrides passes it on
+            self.texts[key] = text
+        return text
 
 
 def plan(sweep: Sweep) -> Plan:
@@ -205,7 +265,7 @@ def plan(sweep: Sweep) -> Plan:
                 raise _explain(exc, sweep, point, router, loader, hw_specs, (text, spec)) from None
             key = row_key(chip_digest, wl_digest)
             rows.append(Row(point.index, w, hardware, name, text, columns, Task(hw_specs[hardware], hw, spec, wl, key)))
-    return Plan(sweep, points, rows)
+    return Plan(sweep, points, rows, loader.kept_chips, loader.kept_workloads)
 
 
 def _explain(exc: TortoiseError, sweep: Sweep, point: Point, router: _Router, loader: _Loader, hw_specs,

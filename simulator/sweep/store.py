@@ -9,13 +9,15 @@ import json
 import os
 import shutil
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from simulator import __version__
 from simulator.errors import TortoiseError
 from simulator.sweep.plan import Plan, Row
 from simulator.sweep.spec import HARDWARE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RECORD = "points.jsonl"
 OWN_FILES = {RECORD, "meta.json", "sweep.yaml", "results.csv", "results.parquet"}
@@ -70,9 +72,12 @@ class Store:
                 raise TortoiseError(f"--out {self.folder}: holds a {kind or 'non-sweep'} folder's results; give "
                                     "another folder")
 
-    def append(self, row: dict) -> None:
-        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    def append(self, row: dict) -> str:
+        """Write one row as a line and flush it; returns the line as stored."""
+        line = json.dumps(row, ensure_ascii=False)
+        self._file.write(line + "\n")
         self._file.flush()
+        return line
 
     def close(self) -> None:
         if self._file is not None:
@@ -99,7 +104,7 @@ class Store:
             meta |= {"samples": sweep.samples, "seed": sweep.seed}
         _write_atomic(self.folder / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
 
-    def write_table(self, plan: Plan, done: dict[str, dict]) -> pd.DataFrame:
+    def write_table(self, plan: Plan, done: dict[str, dict]) -> "pd.DataFrame":
         table = results_table(plan, done)
         _write_atomic(self.folder / "results.csv", lambda p: table.to_csv(p, index=False))
         _write_atomic(self.folder / "results.parquet", lambda p: table.to_parquet(p, index=False))
@@ -115,8 +120,11 @@ def table_row(row: Row, result: dict) -> dict:
     return own | {k: v for k, v in result.items() if k not in own and k not in RESULT_FIELDS_SKIPPED}
 
 
-def results_table(plan: Plan, done: dict[str, dict]) -> pd.DataFrame:
-    """The finished rows of this sweep, sorted by (point, workload order); columns in a fixed order."""
+def results_table(plan: Plan, done: dict[str, dict]) -> "pd.DataFrame":
+    """The finished rows of this sweep, sorted by (point, workload order); columns in a fixed order. pandas is
+    imported here, not with the module: a sweep's start (and the workers it forks) need not wait for it."""
+    import pandas as pd
+
     records = [table_row(row, done[row.task.key]) for row in plan.rows if row.task.key in done]
     columns = list(FIRST) + [p for a in plan.sweep.axes for p in a.paths if p != HARDWARE] + ["status", "error"]
     seen = set(columns)
