@@ -1,5 +1,7 @@
 """One call from files to results, shared by the CLI, benchmarks and tests."""
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -16,7 +18,7 @@ from simulator.ir.ops import OpGraph
 from simulator.ir.program import Program
 from simulator.mapping.placement import Placement
 from simulator.mapping.program import map_graph, map_passes
-from simulator.results.llm import Scale, breakdown_rows, llm_rows, llm_summary
+from simulator.results.llm import Parts, Scale, breakdown_rows, llm_rows, llm_summary
 from simulator.results.llm import breakdown as breakdown_table
 from simulator.results.metrics import as_table, op_rows, summarize
 from simulator.results.system import (
@@ -64,8 +66,7 @@ class LLMResult:
     runs: list[PassRun]
     footprint: Footprint  # per chip
     summary: dict
-    # The figures come from these rows; the tables below are built from them on first read (pandas only then).
-    rows: list[dict]  # `table`'s
+    parts: Parts  # the op table's columns the figures come from; its rows and tables are built on first read
     breakdown_rows: list[dict]  # `breakdown`'s
     stage_rows: list[dict] | None = None  # systems: `stages`'
     link_rows: list[dict] | None = None  # systems: `links`'
@@ -73,8 +74,12 @@ class LLMResult:
     placement: Placement | None = None  # systems: the topology and where the parallel ranks sit
 
     @cached_property
+    def rows(self) -> list[dict]:
+        """`table`'s rows: one per op per pass (and stage); layer ops once, with repeat = layers."""
+        return llm_rows(self.chip, self.runs, self.parts.cache)
+
+    @cached_property
     def table(self) -> "pd.DataFrame":
-        """One row per op per pass (and stage); layer ops once, with repeat = layers."""
         return as_table(self.rows)
 
     @cached_property
@@ -129,23 +134,39 @@ def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LL
     if workload.scenario.check_capacity:
         check_capacity(fp, chip.hbm.size, workload.model, workload.scenario, chip.name, workload.source, parallel)
     runs = simulate_passes(chip, passes, progress, placement)
-    rows = llm_rows(chip, runs)
-    groups = breakdown_rows(chip, rows)
+    parts = Parts(chip, runs)
+    groups = breakdown_rows(chip, parts)
     scale = Scale(parallel.chips, parallel.stage_chips * parallel.microbatches * parallel.dp)
-    summary = llm_summary(chip, workload, runs, rows, groups, fp, scale)
+    summary = llm_summary(chip, workload, runs, parts, groups, fp, scale)
     if placement is None:
-        return LLMResult(chip, workload, runs, fp, summary, rows, groups)
+        return LLMResult(chip, workload, runs, fp, summary, parts, groups)
     stages = stage_rows(chip, runs, parallel.stage_chips * parallel.dp)
     links = link_rows(chip, placement.topology, runs)
     summary |= system_summary(chip, placement, runs, stages, links)
-    return LLMResult(chip, workload, runs, fp, summary, rows, groups, stages, links, timeline_rows(chip, runs),
+    return LLMResult(chip, workload, runs, fp, summary, parts, groups, stages, links, timeline_rows(chip, runs),
                      placement)
 
 
+@contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector off for the duration. A run allocates hundreds of thousands of
+    small acyclic objects that live to its end (steps, records, rows); each full collection walks all of
+    them again, about a quarter of a long generation's time. Reference counting frees them as before;
+    the few cycles a run makes are collected after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run_workload(chip: Chip | ChipConfig, workload: OpGraph | LLMWorkload, progress=None) -> RunResult | LLMResult:
-    if isinstance(workload, LLMWorkload):
-        return run_llm(chip, workload, progress)
-    return run_graph(chip, workload)
+    with collector_paused():
+        if isinstance(workload, LLMWorkload):
+            return run_llm(chip, workload, progress)
+        return run_graph(chip, workload)
 
 
 def run_files(hardware: str, workload: str, hardware_overrides=(), workload_overrides=(),

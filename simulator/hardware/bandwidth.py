@@ -5,6 +5,7 @@ bandwidth (datasheet peak × efficiency), since that is what streaming kernels r
 from dataclasses import dataclass
 
 from simulator.hardware.chip import Chip
+from simulator.kernels.gemm import effective, share
 
 
 @dataclass(frozen=True)
@@ -17,21 +18,16 @@ class CoreShare:
 
     def effective(self, miss_fraction: float) -> float:
         """Bytes/cycle of tile loads when `miss_fraction` of them must also come through HBM."""
-        if miss_fraction <= 0:
-            return self.nearest
-        return 1.0 / max(1.0 / self.nearest, miss_fraction / self.hbm)
+        return effective(self.nearest, self.hbm, miss_fraction)
 
 
 def core_share(chip: Chip, fraction: float, active_cores: int, miss_fraction: float = 1.0) -> CoreShare:
-    """Each of `active_cores` gets an equal part of `fraction` of every shared level."""
-    active = max(1, active_cores)
-    hbm = chip.hbm.achievable_bytes_per_cycle * fraction / active
-    latency = chip.dma_latency + chip.hbm.latency * miss_fraction
-    if chip.l2 is None:
-        return CoreShare(min(chip.dma_bytes_per_cycle, hbm), hbm, latency)
-    latency += chip.l2.latency
-    l2 = chip.l2.achievable_bytes_per_cycle * fraction / active
-    return CoreShare(min(chip.dma_bytes_per_cycle, l2), hbm, latency)
+    """Each of `active_cores` gets an equal part of `fraction` of every shared level (kernels.gemm.share)."""
+    l2 = chip.l2
+    return CoreShare(*share(float(fraction), active_cores, float(miss_fraction), float(chip.dma_bytes_per_cycle),
+                            float(chip.dma_latency), float(chip.hbm.achievable_bytes_per_cycle),
+                            float(chip.hbm.latency), l2 is not None,
+                            float(l2.achievable_bytes_per_cycle) if l2 else 0.0, float(l2.latency) if l2 else 0.0))
 
 
 def bandwidth_demand(chip: Chip, cores: int) -> float:

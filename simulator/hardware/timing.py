@@ -15,8 +15,9 @@ from simulator.hardware.bandwidth import core_share
 from simulator.hardware.chip import Chip
 from simulator.ir.ops import GemmOp, VectorOp
 from simulator.ir.program import Tile
-from simulator.kernels.pipeline import gemm_core_time, gemm_hbm_read_bytes, stream_core_time
-from simulator.kernels.systolic import DATAFLOWS, core_step_cycles, sram_accesses
+from simulator.kernels.gemm import fitting_tiles, gemm_exact, gemm_exact_many, sram_access_totals
+from simulator.kernels.pipeline import stream_core_time
+from simulator.kernels.systolic import DATAFLOWS
 from simulator.kernels.tiles import tile_estimates as estimate_tiles
 
 ACC_BYTES = 4  # partial sums are fp32 / int32
@@ -42,126 +43,85 @@ class OpTiming:
     acc_writes: int = 0
 
 
-def tile_estimates(chip: Chip, op: GemmOp, tiles: list[Tile]) -> tuple[list[float], list[int]]:
-    """The chooser's quick estimates of every candidate tile: (total cycles, critical-core compute cycles)."""
+def tile_estimates(chip: Chip, op: GemmOp, tms, tns=None, tks=None) -> tuple:
+    """The chooser's quick estimates of candidate tiles: (total cycles, critical-core compute cycles) of each,
+    as arrays for arrays of edges (tms, tns, tks), as lists for a list of Tiles (`tile_estimates(chip, op,
+    tiles)`)."""
+    if tks is None:
+        tiles = tms
+        edges = [np.array([getattr(t, d) for t in tiles], np.int64) for d in "mnk"]
+        return tuple(a.tolist() for a in tile_estimates(chip, op, *edges))
     mxu, l2 = chip.mxu, chip.l2
-    totals, computes = estimate_tiles(
-        tms=np.array([t.m for t in tiles], np.int64), tns=np.array([t.n for t in tiles], np.int64),
-        tks=np.array([t.k for t in tiles], np.int64), batch=op.batch, m=op.m, n=op.n, k=op.k,
-        chip_cores=chip.cores, a_bytes=float(op.a_bytes), b_bits=DTYPE_BITS[op.b_dtype], rows=mxu.rows,
-        cols=mxu.cols, n_mxu=mxu.count, dataflow=DATAFLOWS[mxu.dataflow], rate=float(chip.mxu_rate(op.compute_dtype)),
-        pipelined=bool(mxu.pipelined), dma_bw=float(chip.dma_bytes_per_cycle),
-        hbm_bw=float(chip.hbm.achievable_bytes_per_cycle), l2_bw=float(l2.achievable_bytes_per_cycle) if l2 else 0.0,
-        has_l2=l2 is not None)
-    return totals.tolist(), computes.tolist()
+    return estimate_tiles(
+        tms, tns, tks, op.batch, op.m, op.n, op.k, chip.cores, float(op.a_bytes), DTYPE_BITS[op.b_dtype], mxu.rows,
+        mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], float(chip.mxu_rate(op.compute_dtype)), bool(mxu.pipelined),
+        float(chip.dma_bytes_per_cycle), float(chip.hbm.achievable_bytes_per_cycle),
+        float(l2.achievable_bytes_per_cycle) if l2 else 0.0, l2 is not None)
 
 
-def tiles_fit(chip: Chip, op: GemmOp, ms: list[int], ns: list[int], ks: list[int]) -> np.ndarray:
-    """Whether each tile of the grid ms × ns × ks fits, as a boolean array [m, n, k]. A tile occupies
-    `stages` input buffers, an output staging buffer and, without separate accumulator storage, the partial
-    sums; with it, the partial sums must fit there. On-chip operands occupy SRAM like any other."""
-    m = np.array(ms, np.int64)[:, None, None]
-    n = np.array(ns, np.int64)[None, :, None]
-    k = np.array(ks, np.int64)[None, None, :]
-
-    def size(elements, dtype):  # nbytes, elementwise
-        return -((-elements * DTYPE_BITS[dtype]) // 8)
-
-    acc = chip.accumulators
-    inputs = chip.sram.stages * (size(m * k, op.dtype) + size(k * n, op.b_dtype))
-    needed = inputs + size(m * n, op.out_dtype) + (m * n * ACC_BYTES if acc == 0 else 0)
-    fits = needed <= chip.sram.size
-    if acc:
-        fits &= m * n * ACC_BYTES <= acc
-    return fits
+def fitting_edges(chip: Chip, op: GemmOp, ms: list[int], ns: list[int], ks: list[int]) -> tuple:
+    """(M, N, K edges) of every tile of the grid ms × ns × ks that fits the core's SRAM (kernels.gemm
+    `fitting_tiles`: `stages` input buffers, an output staging buffer, the partial sums)."""
+    return fitting_tiles(np.array(ms, np.int64), np.array(ns, np.int64), np.array(ks, np.int64), chip.sram.stages,
+                         DTYPE_BITS[op.dtype], DTYPE_BITS[op.b_dtype], DTYPE_BITS[op.out_dtype], ACC_BYTES,
+                         chip.accumulators, chip.sram.size)
 
 
-def _classes(total: int, size: int):
-    """(length, count) of full and edge blocks when `total` is cut into blocks of `size`."""
-    full, edge = divmod(total, size)
-    return [(size, full)] * (full > 0) + [(edge, 1)] * (edge > 0)
-
-
-def _mxu_parts(mm: int, nn: int, n_mxu: int, by_m: int):
-    """Sub-tiles the MXUs of a core get when a tile is split along M (by_m) or N."""
-    dim = mm if by_m else nn
-    q = -(-dim // n_mxu)
-    sizes = [(q, dim // q)] + ([(dim % q, 1)] if dim % q else [])
-    return [((s, nn) if by_m else (mm, s), c) for s, c in sizes]
+def gemm_figures(chip: Chip, op: GemmOp, tms, tns, tks, cores: int) -> list[list[int]]:
+    """`gemm_exact`'s seven figures (cycles, compute cycles, cores, waves, loads, HBM read, HBM write) of each
+    tile tms[i] × tns[i] × tks[i] at the whole chip's share, in one kernel call."""
+    return gemm_exact_many(tms, tns, tks, *gemm_args(chip, op, cores)).tolist()
 
 
 def gemm_sram_accesses(chip: Chip, op: GemmOp, tile: Tile) -> tuple[int, int, int, int]:
     """MXU-side element accesses over every tile step of the op: (A reads, B reads, C reads, C writes)."""
     mxu = chip.mxu
-    df, rate = DATAFLOWS[mxu.dataflow], chip.mxu_rate(op.compute_dtype)
-    totals = [0, 0, 0, 0]
-    for mm, cm in _classes(op.m, tile.m):
-        for nn, cn in _classes(op.n, tile.n):
-            for kk, ck in _classes(op.k, tile.k):
-                _, by_m = core_step_cycles(mm, nn, kk, mxu.rows, mxu.cols, mxu.count, df, rate, mxu.pipelined)
-                for (pm, pn), cp in _mxu_parts(mm, nn, mxu.count, by_m):
-                    counts = sram_accesses(pm, pn, kk, mxu.rows, mxu.cols, df)
-                    for i in range(4):
-                        totals[i] += counts[i] * cp * cm * cn * ck * op.batch
-    return tuple(totals)
+    return tuple(int(x) for x in sram_access_totals(
+        op.batch, op.m, op.n, op.k, tile.m, tile.n, tile.k, mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow],
+        float(chip.mxu_rate(op.compute_dtype)), bool(mxu.pipelined)))
 
 
-def gemm_traffic(chip: Chip, op: GemmOp, tile: Tile, cores: int) -> tuple[int, int, int]:
-    """(bytes loaded into SRAM from the nearest shared level, HBM read bytes, HBM write bytes)."""
-    mt, nt = -(-op.m // tile.m), -(-op.n // tile.n)
-    a_size, b_size = math.ceil(op.m * op.k * op.a_bytes), nbytes(op.k * op.n, op.b_dtype)
-    loads = op.batch * (nt * a_size + mt * b_size)
-    writes = op.min_write_bytes
-    if chip.l2 is None:
-        return loads, loads, writes
-    half = chip.l2.size // 2  # the other half holds blocks in flight and outputs
-    a, b = gemm_hbm_read_bytes(batch=op.batch, m=op.m, n=op.n, k=op.k, tm=tile.m, tn=tile.n, cores=cores,
-                               a_bytes=op.a_bytes, b_bytes=op.b_bytes,
-                               a_resident=op.batch * a_size <= half, b_resident=op.batch * b_size <= half)
-    return loads, max(op.min_read_bytes, math.ceil(a + b)), writes
-
-
-def _floor_cycles(chip: Chip, hbm_bytes: int, fraction: float) -> float:
-    """No op moves its HBM bytes faster than its reserved fraction of HBM bandwidth."""
-    return hbm_bytes / (chip.hbm.achievable_bytes_per_cycle * fraction)
+def gemm_args(chip: Chip, op: GemmOp, cores: int, fraction: float = 1.0) -> tuple:
+    """The scalar arguments of `kernels.gemm.gemm_exact` after the tile: the op, the chip, the share."""
+    mxu, l2, hbm = chip.mxu, chip.l2, chip.hbm
+    return (op.batch, op.m, op.n, op.k, cores, float(fraction), math.ceil(op.m * op.k * op.a_bytes),
+            nbytes(op.k * op.n, op.b_dtype), op.min_read_bytes, op.min_write_bytes, op.a_bytes, op.b_bytes, op.c_bytes,
+            mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], float(chip.mxu_rate(op.compute_dtype)),
+            bool(mxu.pipelined), chip.sram.stages, float(chip.dma_bytes_per_cycle), float(chip.dma_latency),
+            float(hbm.achievable_bytes_per_cycle), float(hbm.latency), l2 is not None,
+            float(l2.achievable_bytes_per_cycle) if l2 else 0.0, float(l2.latency) if l2 else 0.0,
+            l2.size // 2 if l2 else 0)
 
 
 def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float = 1.0,
                 accesses: bool = True) -> OpTiming:
-    """The op on `cores` cores holding `fraction` of the chip's memory bandwidth. `accesses=False` leaves out
-    the MXUs' SRAM access counts (a_reads … acc_writes are 0, sram_read counts only the write-back): the
-    tile chooser ranks tiles by cycles and bytes and needs none of them."""
-    mxu = chip.mxu
-    mt, nt, kt = -(-op.m // tile.m), -(-op.n // tile.n), -(-op.k // tile.k)
-    tiles = op.batch * mt * nt
-    cores = min(cores, tiles)
-    waves = -(-tiles // cores)
-    last = tiles - (waves - 1) * cores
-    loads, hbm_read, hbm_write = gemm_traffic(chip, op, tile, cores)
-    miss = hbm_read / loads if loads else 0.0
-    full_share = core_share(chip, fraction, cores, miss)
-    last_share = core_share(chip, fraction, last, miss)
-    total, compute, stall, _ = gemm_core_time(
-        batch=op.batch, m=op.m, n=op.n, k=op.k, tm=tile.m, tn=tile.n, tk=tile.k, cores=cores,
-        a_bytes=op.a_bytes, b_bytes=op.b_bytes, out_bytes=op.c_bytes,
-        rows=mxu.rows, cols=mxu.cols, n_mxu=mxu.count, dataflow=DATAFLOWS[mxu.dataflow],
-        rate=chip.mxu_rate(op.compute_dtype), pipelined=mxu.pipelined,
-        bw_full=full_share.effective(miss), bw_last=last_share.effective(miss),
-        stages=chip.sram.stages, latency=full_share.latency,
-    )
-    # Cycles are counted as SCALE-Sim counts them (the index of the last busy cycle), but never
-    # below the time the op's HBM traffic takes at its bandwidth share.
-    cycles = max(math.ceil(total - 1e-9) - 1, math.ceil(_floor_cycles(chip, hbm_read + hbm_write, fraction) - 1e-9))
-    compute_cycles = int(compute) - 1
+    """The op on `cores` cores holding `fraction` of the chip's memory bandwidth (kernels/gemm.py).
+    `accesses=False` leaves out the MXUs' SRAM access counts (a_reads … acc_writes are 0, sram_read counts
+    only the write-back), which only reports need."""
+    cycles, compute_cycles, cores, waves, loads, hbm_read, hbm_write = gemm_exact(
+        tile.m, tile.n, tile.k, *gemm_args(chip, op, cores, fraction))
+    return gemm_op_timing(chip, op, tile, (cycles, compute_cycles, cores, waves, loads, hbm_read, hbm_write),
+                          accesses)
+
+
+def gemm_op_timing(chip: Chip, op: GemmOp, tile: Tile, figures, accesses: bool = True) -> OpTiming:
+    """An OpTiming from `gemm_exact`'s seven figures."""
+    cycles, compute_cycles, cores, waves, loads, hbm_read, hbm_write = (int(x) for x in figures)
+    tiles = op.batch * -(-op.m // tile.m) * -(-op.n // tile.n)
     a_reads, b_reads, acc_reads, acc_writes = gemm_sram_accesses(chip, op, tile) if accesses else (0, 0, 0, 0)
     return OpTiming(
         cycles=cycles, compute_cycles=compute_cycles, stall_cycles=cycles - compute_cycles,
-        cores=cores, work_units=tiles * kt, waves=waves, tile=str(tile),
+        cores=cores, work_units=tiles * -(-op.k // tile.k), waves=waves, tile=str(tile),
         hbm_read=hbm_read, hbm_write=hbm_write, l2_read=loads if chip.l2 else 0,
         sram_read=math.ceil(a_reads * DTYPE_BITS[op.dtype] / 8 + b_reads * op.b_bytes) + hbm_write,
         sram_write=loads + hbm_write,
         a_reads=a_reads, b_reads=b_reads, acc_reads=acc_reads, acc_writes=acc_writes,
     )
+
+
+def _floor_cycles(chip: Chip, hbm_bytes: int, fraction: float) -> float:
+    """No op moves its HBM bytes faster than its reserved fraction of HBM bandwidth."""
+    return hbm_bytes / (chip.hbm.achievable_bytes_per_cycle * fraction)
 
 
 def vector_cores(chip: Chip, op: VectorOp) -> int:

@@ -22,7 +22,15 @@ import numpy as np
 
 from simulator.errors import CapacityError
 from simulator.hardware.chip import Chip, stand_in
-from simulator.hardware.timing import OpTiming, Tile, gemm_timing, tile_estimates, tiles_fit
+from simulator.hardware.timing import (
+    OpTiming,
+    Tile,
+    fitting_edges,
+    gemm_figures,
+    gemm_op_timing,
+    gemm_timing,
+    tile_estimates,
+)
 from simulator.ir.ops import GemmOp
 
 SIZES = tuple(2**i for i in range(4, 14))  # temporal edges: 16 … 8192 (clipped), and the whole dimension
@@ -50,19 +58,15 @@ def _axis_sizes(chip: Chip, op: GemmOp) -> dict[str, list[int]]:
     return sizes
 
 
-def candidate_tiles(chip: Chip, op: GemmOp) -> list[Tile]:
-    """Every SRAM-fitting tile of the edges above. The footprint grows with each edge, so a walk along
-    an axis stops at the first edge that does not fit."""
+def _candidate_arrays(chip: Chip, op: GemmOp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(M, N, K edges) of every SRAM-fitting tile of the edges above, M outermost, K innermost."""
     sizes = _axis_sizes(chip, op)
-    # fitting[i, j]: how many of the K edges, from the smallest, fit with the i-th M and j-th N edge
-    fitting = np.cumprod(tiles_fit(chip, op, sizes["m"], sizes["n"], sizes["k"]), axis=2).sum(axis=2).tolist()
-    tiles = []
-    for m, row in zip(sizes["m"], fitting, strict=True):
-        for n, count in zip(sizes["n"], row, strict=True):
-            if not count:
-                break
-            tiles += [Tile(m, n, k) for k in sizes["k"][:count]]
-    return tiles
+    return fitting_edges(chip, op, sizes["m"], sizes["n"], sizes["k"])
+
+
+def candidate_tiles(chip: Chip, op: GemmOp) -> list[Tile]:
+    """Every SRAM-fitting tile of the edges above, in the chooser's order."""
+    return [Tile(m, n, k) for m, n, k in zip(*(a.tolist() for a in _candidate_arrays(chip, op)), strict=True)]
 
 
 def memory_ideal(chip: Chip) -> bool:
@@ -74,8 +78,14 @@ def memory_ideal(chip: Chip) -> bool:
 @dataclass(frozen=True)
 class _Plan:
     tile: Tile  # the chosen tile
-    timings: dict  # Tile → OpTiming of every tile timed exactly
-    fewest_estimated: Tile  # the tile with the fewest estimated compute cycles
+    timings: dict  # Tile → gemm_exact's figures (cycles, compute cycles, cores, waves, loads, HBM read, write)
+    fewest_estimated: Tile  # the tile with the fewest estimated compute cycles (timed too)
+
+    def timing(self, chip: Chip, op: GemmOp, tile: Tile) -> OpTiming:
+        figures = self.timings.get(tile)
+        if figures is None:
+            return gemm_timing(chip, op, tile, chip.cores, accesses=False)
+        return gemm_op_timing(chip, op, tile, figures, accesses=False)
 
 
 def choose_tile(chip: Chip, op: GemmOp) -> Tile:
@@ -87,6 +97,14 @@ def choose_tile(chip: Chip, op: GemmOp) -> Tile:
             f"{chip.sram.size} B with {chip.sram.stages} stages; raise core.sram.size or lower core.sram.stages"
         )
     return plan.tile
+
+
+def map_gemm(chip: Chip, op: GemmOp) -> tuple[Tile, int, int, int, int, str]:
+    """(tile, cores, bytes loaded into SRAM, HBM read bytes, HBM write bytes, note) of the chosen tile at the
+    whole chip's share, as the chooser timed it."""
+    tile = choose_tile(chip, op)
+    _, _, cores, _, loads, hbm_read, hbm_write = _plan(chip, _shape_only(op)).timings[tile]
+    return tile, cores, loads, hbm_read, hbm_write, tile_note(chip, op, tile)
 
 
 def _shape_only(op: GemmOp) -> GemmOp:
@@ -110,37 +128,38 @@ def _per_config(maxsize: int):
 
 @_per_config(maxsize=4096)
 def _plan(chip: Chip, op: GemmOp) -> _Plan | None:
-    candidates = candidate_tiles(chip, op)
-    if not candidates:
+    m, n, k = _candidate_arrays(chip, op)
+    if not len(m):
         return None
-    totals, computes = tile_estimates(chip, op, candidates)
-    total, compute = np.array(totals), np.array(computes, np.int64)
-    m, n, k = (np.array([getattr(t, d) for t in candidates], np.int64) for d in "mnk")
+    total, compute = tile_estimates(chip, op, m, n, k)
     order = (n, m, -k, -m * n)  # _order, last key first (np.lexsort sorts by its last key first)
     by_compute_first = np.lexsort((*order, total, compute))
     ideal = memory_ideal(chip)
     ranking = by_compute_first if ideal else np.lexsort((*order, compute, total))
-    ranked = [candidates[i] for i in ranking[:EXACT_CANDIDATES].tolist()]
-    by_compute = candidates[int(by_compute_first[0])]
-    timings = {t: gemm_timing(chip, op, t, chip.cores, accesses=False) for t in ranked}
+    picked = ranking[:EXACT_CANDIDATES].tolist()
+    fewest = int(by_compute_first[0])
+    timed = picked + [fewest] * (fewest not in picked)
+    figures = gemm_figures(chip, op, m[timed], n[timed], k[timed], chip.cores)
+    tiles = [Tile(int(m[i]), int(n[i]), int(k[i])) for i in timed]
+    timings = dict(zip(tiles, figures, strict=True))
 
     def rank(t: Tile) -> tuple:
-        timing = timings[t]
-        first = (timing.compute_cycles, timing.cycles) if ideal else (timing.cycles, timing.compute_cycles)
-        return *first, timing.hbm_read, *_order(t)
+        cycles, compute_cycles, _, _, _, hbm_read, _ = timings[t]
+        first = (compute_cycles, cycles) if ideal else (cycles, compute_cycles)
+        return *first, hbm_read, *_order(t)
 
-    return _Plan(min(timings, key=rank), timings, by_compute)
+    return _Plan(min(tiles[:len(picked)], key=rank), timings, tiles[-1] if fewest not in picked else
+                 tiles[picked.index(fewest)])
 
 
 @_per_config(maxsize=4096)
 def _fewest(chip: Chip, op: GemmOp) -> tuple[Tile, OpTiming]:
-    """The tile with the fewest compute cycles among those timed exactly and the fewest estimated."""
+    """The tile with the fewest compute cycles among those timed exactly (the best by the estimates and the
+    one with the fewest estimated compute cycles)."""
     plan = _plan(chip, op)
-    timings = dict(plan.timings)
-    if plan.fewest_estimated not in timings:
-        timings[plan.fewest_estimated] = gemm_timing(chip, op, plan.fewest_estimated, chip.cores, accesses=False)
-    tile = min(timings, key=lambda t: (timings[t].compute_cycles, timings[t].cycles, *_order(t)))
-    return tile, timings[tile]
+    timings = plan.timings
+    tile = min(timings, key=lambda t: (timings[t][1], timings[t][0], *_order(t)))
+    return tile, plan.timing(chip, op, tile)
 
 
 def tile_note(chip: Chip, op: GemmOp, tile: Tile) -> str:
@@ -152,7 +171,7 @@ def tile_note(chip: Chip, op: GemmOp, tile: Tile) -> str:
     plan = _plan(chip, shape)
     if plan is None:
         return ""
-    timing = plan.timings.get(tile) or gemm_timing(chip, op, tile, chip.cores, accesses=False)
+    timing = plan.timing(chip, op, tile)
     fewest, best = _fewest(chip, shape)
     extra = timing.compute_cycles - best.compute_cycles
     if extra <= 0:
@@ -183,8 +202,3 @@ def _partial_folds(chip: Chip, op: GemmOp, tile: Tile) -> bool:
     on_rows, on_cols = SPATIAL[mxu.dataflow]
     return any(getattr(tile, d) != getattr(op, d) and getattr(tile, d) % edge
                for d, edge in ((on_rows, mxu.rows), (on_cols, mxu.cols)))
-
-
-def gemm_cores(chip: Chip, op: GemmOp, tile: Tile) -> int:
-    """Cores a GEMM occupies: one per tile, at most all of them."""
-    return min(chip.cores, op.batch * -(-op.m // tile.m) * -(-op.n // tile.n))

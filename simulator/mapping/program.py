@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from simulator.errors import TortoiseError
 from simulator.hardware.chip import Chip, stand_in
-from simulator.hardware.timing import gemm_traffic, vector_cores
+from simulator.hardware.timing import vector_cores
 from simulator.hardware.topology import Topology
 from simulator.ir.ops import CollectiveOp, GemmOp, Op, OpGraph
 from simulator.ir.program import Block, CommStep, ComputeStep, PassProgram, Placed, Program, Step, Transfer
 from simulator.mapping.collectives import ALGORITHMS, AUTO, applicable, collective_messages, per_link
-from simulator.mapping.gemm import choose_tile, gemm_cores, tile_note
+from simulator.mapping.gemm import map_gemm
 from simulator.mapping.placement import Placement
 
 # (topology, kind, algorithm, groups, bytes) → cycles on otherwise idle links
@@ -84,16 +84,14 @@ class Mapper:
     def _map_compute(self, op: Op) -> tuple:
         chip = self.chip
         if isinstance(op, GemmOp):
-            tile = choose_tile(chip, op)
-            cores = gemm_cores(chip, op, tile)
-            loads, hbm_read, hbm_write = gemm_traffic(chip, op, tile, cores)
+            tile, cores, loads, hbm_read, hbm_write, note = map_gemm(chip, op)
             steps = op.batch * -(-op.m // tile.m) * -(-op.n // tile.n) * -(-op.k // tile.k)
             outputs = op.batch * -(-op.m // tile.m) * -(-op.n // tile.n)
             near = "l2" if chip.l2 else "hbm"
             transfers = [Transfer("hbm", "l2", hbm_read, steps, "tile")] if chip.l2 else []
             transfers += [Transfer(near, "sram", loads, steps, "tile"), Transfer("sram", "hbm", hbm_write, outputs,
                                                                                   "tile")]
-            return "systolic", cores, tile, tuple(t for t in transfers if t.bytes), tile_note(chip, op, tile)
+            return "systolic", cores, tile, tuple(t for t in transfers if t.bytes), note
         cores = vector_cores(chip, op)
         transfers = (Transfer("hbm", "sram", op.min_read_bytes, cores, "stream"),
                      Transfer("sram", "hbm", op.min_write_bytes, cores, "stream"))

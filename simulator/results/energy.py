@@ -42,12 +42,16 @@ def run_energy(rates: EnergyRates, table, seconds: float, chips: int = 1, copies
     """Whole-run energy over every chip used. `table` holds one chip's ops as row dicts or a DataFrame
     (with `repeat` copies each, when present); the system runs `copies` such tables. Link energy comes from
     `link_bytes` (bytes × hops over the whole system, pipeline sends included) when given, else from the
-    table's collectives. Static power is paid by `chips` chips for `seconds`."""
-    table = records(table)
-    repeat = "repeat" if table and "repeat" in table[0] else None
-    out = {f"energy_{p}_j": float(column_sum(table, f"energy_{p}_j", repeat)) * copies for p in DYNAMIC[:-1]}
-    out["energy_link_j"] = (float(column_sum(table, "energy_link_j", repeat)) if link_bytes is None
-                            else link_bytes * rates.link_j)
+    table's collectives. Static power is paid by `chips` chips for `seconds`. `table` may also be the
+    table's columns without rows (results.llm.Parts: anything with `weighted(column)`)."""
+    if hasattr(table, "weighted"):
+        weighted = table.weighted
+    else:
+        table = records(table)
+        repeat = "repeat" if table and "repeat" in table[0] else None
+        weighted = lambda name: column_sum(table, name, repeat)  # noqa: E731
+    out = {f"energy_{p}_j": float(weighted(f"energy_{p}_j")) * copies for p in DYNAMIC[:-1]}
+    out["energy_link_j"] = float(weighted("energy_link_j")) if link_bytes is None else link_bytes * rates.link_j
     out["energy_static_j"] = rates.static_w * seconds * chips
     total = sum(out.values())
     return {"energy_j": total, **out, "average_power_w": total / seconds if seconds else 0.0}

@@ -8,11 +8,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from simulator.engine.program import PassRun
 from simulator.hardware.chip import Chip
 from simulator.results.energy import run_energy
 from simulator.results.metrics import BYTE_COLUMNS, as_table, chip_figures, op_rows
-from simulator.results.row import column, column_sum, descending, records
+from simulator.results.row import column, descending, records
 from simulator.workloads.capacity import Footprint
 from simulator.workloads.loader import LLMWorkload
 
@@ -35,45 +37,97 @@ def llm_table(chip: Chip, runs: list[PassRun]) -> "pd.DataFrame":
     return as_table(llm_rows(chip, runs))
 
 
-def llm_rows(chip: Chip, runs: list[PassRun]) -> list[dict]:
+def llm_rows(chip: Chip, runs: list[PassRun], cache: dict | None = None) -> list[dict]:
     """One row per op per pass (a layer's ops once, with `repeat` = layers); times are the first copy's,
     shifted to the run's clock, and copy i starts `i × copy_cycles` later (results/timeline.py).
-    `total_cycles` = cycles × repeat."""
-    rows, cache, start = [], {}, 0
+    `total_cycles` = cycles × repeat. `cache` holds op rows per records list (Parts.cache shares its own)."""
+    rows, start = [], 0
+    cache = {} if cache is None else cache
     for i, run in enumerate(runs):
         p = run.pass_
         stage_start = {x.stage: x.start for x in run.spans if x.kind == "compute" and x.microbatch == 0}
         for seg in run.segments:
-            key = id(seg.records)
-            if key not in cache:
-                cache[key] = op_rows(chip, seg.records)
             shift, repeat = start + stage_start.get(seg.stage, 0) + seg.offset, seg.repeat
             head = {"pass": i, "phase": p.phase, "context": p.context, "stage": seg.stage,
                     "segment": seg.segment.name, "repeat": repeat, "copy_cycles": seg.cycles}
-            for row in cache[key]:
+            for row in _op_rows(chip, seg.records, cache):
                 rows.append(head | row | {"start": row["start"] + shift, "end": row["end"] + shift,
                                           "total_cycles": row["cycles"] * repeat})
         start += run.cycles
     return rows
 
 
-def _weighted(rows: list[dict], name: str) -> float:
-    return float(column_sum(rows, name, "repeat"))
+def _op_rows(chip: Chip, records, cache: dict) -> list[dict]:
+    """op_rows of a segment's records, once per records list (every pass running the block shares it)."""
+    key = id(records)
+    if key not in cache:
+        cache[key] = (op_rows(chip, records), records)  # the records kept alive: their id stays theirs
+    return cache[key][0]
 
 
-def _compute_floor(chip: Chip, rows: list[dict]) -> float:
+class Parts:
+    """The op table's columns without its rows: each segment of each pass (in the table's row order)
+    contributes its op rows, computed once per distinct records list, `repeat` times. Sums come out as
+    the table's own would, to the last bit: integers exactly, floats through numpy's pairwise sum over the
+    same values in the same order (`row.column_sum`)."""
+
+    def __init__(self, chip: Chip, runs: list[PassRun], phase: str | None = None, cache: dict | None = None,
+                 times=None):
+        """`phase`: only that phase's passes; `times(run)`: how many times the chip runs each pass's blocks
+        beyond their repeat (a training step's micro-batches; default once)."""
+        self.cache = {} if cache is None else cache
+        self.parts = [(_op_rows(chip, seg.records, self.cache), seg.repeat * (times(run) if times else 1))
+                      for run in runs if phase is None or run.pass_.phase == phase for seg in run.segments]
+        self._arrays: dict = {}
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows, _ in self.parts)
+
+    def rows(self):
+        """(row, repeat) of every row, in order."""
+        return ((row, repeat) for rows, repeat in self.parts for row in rows)
+
+    def weighted(self, name: str):
+        """`(table[name] * table["repeat"]).sum()`."""
+        columns = self._columns(name)
+        if all(is_int for is_int, _ in columns.values()):
+            return sum(sum(columns[id(rows)][1]) * repeat for rows, repeat in self.parts)
+        if not self.parts:
+            return np.float64(0.0)
+        values = np.concatenate([np.asarray(columns[id(rows)][1], dtype=float) for rows, _ in self.parts])
+        weights = np.concatenate([np.full(len(rows), repeat) for rows, repeat in self.parts])
+        return (values * weights).sum()
+
+    def _columns(self, name: str) -> dict:
+        """id(rows) → (whether every value is an int, the column's values) of each distinct segment."""
+        if name not in self._arrays:
+            columns = {}
+            for rows, _ in self.parts:
+                if id(rows) not in columns:
+                    values = [row[name] for row in rows]
+                    columns[id(rows)] = (set(map(type, values)) <= {int}, values)
+            self._arrays[name] = columns
+        return self._arrays[name]
+
+
+def _weighted(parts: Parts, name: str) -> float:
+    return float(parts.weighted(name))
+
+
+def _compute_floor(chip: Chip, parts: Parts) -> float:
     """Cycles the run's MACs take at peak, each GEMM at the peak of its own dtype."""
-    return float(sum(r["macs"] * r["repeat"] / chip.peak_macs_per_cycle(r["dtype"]) for r in rows if r["macs"] > 0))
+    return float(sum(row["macs"] * repeat / chip.peak_macs_per_cycle(row["dtype"]) for row, repeat in parts.rows()
+                     if row["macs"] > 0))
 
 
-def _utilization(chip: Chip, table: list[dict], runs: list[PassRun], scale: Scale) -> dict:
+def _utilization(chip: Chip, parts: Parts, runs: list[PassRun], scale: Scale) -> dict:
     """MFU against the peak of the run's mix of GEMM dtypes (the MAC-weighted harmonic mean), and MBU,
     both over every chip used. The table holds one chip of each stage for one micro-batch; `scale.copies`
     is how many such copies the system runs."""
     seconds = chip.seconds(sum(r.cycles for r in runs))
-    floor = _compute_floor(chip, table)  # one copy on one chip
-    peak_flops = _weighted(table, "flops") / floor * chip.clock_hz if floor else 0.0  # 2·MACs / floor cycles
-    flops = _weighted(table, "flops") * scale.copies
+    floor = _compute_floor(chip, parts)  # one copy on one chip
+    peak_flops = _weighted(parts, "flops") / floor * chip.clock_hz if floor else 0.0  # 2·MACs / floor cycles
+    flops = _weighted(parts, "flops") * scale.copies
     compute_floor = floor * scale.copies / scale.chips  # all chips busy at peak
     model_bytes = sum(r.pass_.model_bytes for r in runs) * scale.copies
     hbm = chip.hbm.bytes_per_cycle * chip.clock_hz * scale.chips
@@ -87,15 +141,24 @@ def _utilization(chip: Chip, table: list[dict], runs: list[PassRun], scale: Scal
     }
 
 
-def breakdown_rows(chip: Chip, rows: list[dict]) -> list[dict]:
-    """`breakdown` over the op rows in plain Python: the same columns, values and row order."""
-    parts: dict[str, list[tuple]] = {}  # per group, in order of first appearance (groupby sort=False)
-    for r in rows:
-        n, cycles = r["repeat"], r["total_cycles"]
-        parts.setdefault(r["group"], []).append((
-            cycles, n, r["flops"] * n, (r["hbm_read"] + r["hbm_write"]) * n, r["min_bytes"] * n, r["energy_j"] * n,
-            cycles if r["bound"] == "memory" else 0, cycles if r["bound"] == "network" else 0))
-    sums = {group: [_group_sum(c) for c in zip(*values, strict=True)] for group, values in parts.items()}
+def breakdown_rows(chip: Chip, parts: Parts) -> list[dict]:
+    """`breakdown` of the op table in plain Python: the same columns, values and row order."""
+    values: dict[str, list[tuple]] = {}  # per group, in order of first appearance (groupby sort=False)
+    seen: dict = {}
+    for rows, n in parts.parts:
+        key = (id(rows), n)
+        if key not in seen:
+            per: dict[str, list[tuple]] = {}
+            for r in rows:
+                cycles = r["cycles"] * n
+                per.setdefault(r["group"], []).append((
+                    cycles, n, r["flops"] * n, (r["hbm_read"] + r["hbm_write"]) * n, r["min_bytes"] * n,
+                    r["energy_j"] * n, cycles if r["bound"] == "memory" else 0,
+                    cycles if r["bound"] == "network" else 0))
+            seen[key] = per
+        for group, items in seen[key].items():
+            values.setdefault(group, []).extend(items)
+    sums = {group: [_group_sum(c) for c in zip(*items, strict=True)] for group, items in values.items()}
     total = sum(v[0] for v in sums.values())
     out = []
     for group, (cycles, ops, flops, hbm_bytes, min_bytes, energy_j, memory, network) in sums.items():
@@ -154,10 +217,11 @@ def breakdown(chip: Chip, table: "pd.DataFrame") -> "pd.DataFrame":
     return g
 
 
-def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table, groups, fp: Footprint,
+def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: Parts, groups, fp: Footprint,
                 scale: Scale = Scale()) -> dict:
-    """Run-level figures from the op rows and `breakdown_rows` (or their tables). Memory figures are per chip."""
-    table, groups = records(table), records(groups)
+    """Run-level figures from the op table's Parts and `breakdown_rows` (or its table). Memory figures are
+    per chip."""
+    groups = records(groups)
     s, m = wl.scenario, wl.model
     cycles = sum(r.cycles for r in runs)
     seconds = chip.seconds(cycles)
@@ -172,7 +236,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table, groups,
         "weights_dtype": s.weights, "activations_dtype": s.activations, "kv_cache_dtype": s.kv_cache,
         "fused_attention": s.fused_attention, "moe_imbalance": s.moe_imbalance,
         "layers": m.layers, "layers_simulated": 1, "layer_scaling": LAYER_SCALING,
-        "passes": len(runs), "ops": int(column_sum(table, "repeat")),
+        "passes": len(runs), "ops": int(sum(len(rows) * n for rows, n in table.parts)),
         "cycles": cycles, "seconds": seconds,
     }
     if prefill:
@@ -203,7 +267,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table, groups,
     )
     if prefill and decode:
         for phase, group in (("prefill", prefill), ("decode", decode)):
-            u = _utilization(chip, [r for r in table if r["phase"] == phase], group, scale)
+            u = _utilization(chip, Parts(chip, runs, phase, table.cache), group, scale)
             summary[f"{phase}_mfu"], summary[f"{phase}_mbu"] = u["mfu"], u["mbu"]
     compute_floor = overall["compute_floor"]
     memory_floor = _weighted(table, "min_bytes") * scale.copies / scale.chips / chip.hbm.bytes_per_cycle

@@ -4,6 +4,7 @@ Inside a run everything here is plain Python over records and row dicts; a table
 the rows only when someone reads it (`as_table`, and api.RunResult.table)."""
 
 from dataclasses import fields
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from simulator.engine.record import OpRecord
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 BYTE_COLUMNS = ("hbm_read", "hbm_write", "l2_read", "sram_read", "sram_write")
 _FIELDS = tuple(f.name for f in fields(OpRecord))  # an op row starts with these, in this order
+_VALUES = attrgetter(*_FIELDS)
 
 
 def roofline_cycles(chip: Chip, r: OpRecord) -> tuple[float, float]:
@@ -43,7 +45,7 @@ def op_rows(chip: Chip, records: list[OpRecord]) -> list[dict]:
     for r in records:
         compute_bound, memory_bound = roofline_cycles(chip, r)
         bound = max(compute_bound, memory_bound)
-        row = {name: getattr(r, name) for name in _FIELDS}  # dataclasses.asdict without its deep copies
+        row = dict(zip(_FIELDS, _VALUES(r), strict=True))  # dataclasses.asdict without its deep copies
         peak = chip.peak_macs_per_cycle(r.dtype) if r.type == "gemm" else 0.0
         row.update(
             seconds=chip.seconds(r.cycles),

@@ -76,10 +76,13 @@ def stage_rows(chip: Chip, runs: list[PassRun], stage_chips: int) -> list[dict]:
     seconds per SPLIT part and overlapped_comm."""
     stages = max(s.stage for r in runs for s in r.segments) + 1
     totals = [dict.fromkeys((*SPLIT, "overlapped_comm"), 0.0) for _ in range(stages)]
+    splits: dict[int, tuple] = {}  # per records list (passes running the same block share it), with the records
     for run in runs:
         m = run.pass_.microbatches
         for seg in run.segments:
-            for key, value in segment_split(seg).items():
+            if id(seg.records) not in splits:
+                splits[id(seg.records)] = (segment_split(seg), seg.records)
+            for key, value in splits[id(seg.records)][0].items():
                 totals[seg.stage][key] += value * seg.repeat * m
         for s in range(stages):
             compute = [(x.start, x.end) for x in run.spans if x.stage == s and x.kind == "compute"]
@@ -148,7 +151,8 @@ def system_summary(chip: Chip, placement: Placement, runs: list[PassRun], stages
     stages, links = records(stages), records(links)
     seconds = {k: column(stages, f"{k}_s") for k in (*SPLIT, "overlapped_comm")}
     total = column(stages, "total_s").sum()
-    comm = [r for run in runs for seg in run.segments for r in seg.records if r.type == "collective"]
+    distinct = {id(seg.records): seg.records for run in runs for seg in run.segments}
+    comm = [r for records in distinct.values() for r in records if r.type == "collective"]
     return {
         "chips": system.chips, "chips_used": p.chips, "topology": system.topology,
         "parallel": {"tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "microbatches": p.microbatches,

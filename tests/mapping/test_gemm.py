@@ -25,7 +25,7 @@ from tests.conftest import make_chip
 
 
 def tile_fits(chip, op: GemmOp, tile: Tile) -> bool:
-    """The fit rule tile by tile (the chooser checks the whole edge grid at once, hardware.timing.tiles_fit):
+    """The fit rule tile by tile (the chooser checks the whole edge grid at once, kernels.gemm.fitting_tiles):
     `stages` input buffers, an output staging buffer and, without accumulator storage, the partial sums."""
     if chip.accumulators and tile.m * tile.n * ACC_BYTES > chip.accumulators:
         return False
@@ -173,14 +173,11 @@ def test_tile_note_states_the_compute_cycles_a_real_chip_traded(preset, shape, c
        dtype=st.sampled_from(["bf16", "fp8", "fp32"]), b_dtype=st.sampled_from([None, "int4", "int8"]),
        sram=st.sampled_from([None, "256 KiB", "4 MiB", "128 MiB"]))
 def test_the_grid_fit_check_is_tile_fits_on_every_tile(preset, m, n, k, dtype, b_dtype, sram):
-    from simulator.hardware.timing import tiles_fit
-    from simulator.mapping.gemm import _axis_sizes
+    from simulator.mapping.gemm import _axis_sizes, _candidate_arrays
 
     chip = make_chip(*([f"core.sram.size={sram}"] if sram else []), base=preset)
     op = GemmOp("g", m, n, k, dtype, dtype, b_dtype=b_dtype)
     sizes = _axis_sizes(chip, op)
-    grid = tiles_fit(chip, op, sizes["m"], sizes["n"], sizes["k"])
-    for i, tm in enumerate(sizes["m"]):
-        for j, tn in enumerate(sizes["n"]):
-            for c, tk in enumerate(sizes["k"]):
-                assert bool(grid[i, j, c]) == tile_fits(chip, op, Tile(tm, tn, tk))
+    every = [Tile(tm, tn, tk) for tm in sizes["m"] for tn in sizes["n"] for tk in sizes["k"]]
+    found = [Tile(*edges) for edges in zip(*(a.tolist() for a in _candidate_arrays(chip, op)), strict=True)]
+    assert found == [t for t in every if tile_fits(chip, op, t)]
