@@ -29,8 +29,17 @@ from simulator.results.system import (
     system_summary,
     timeline_rows,
 )
-from simulator.workloads.capacity import Footprint, check_capacity, footprint
+from simulator.results.training import training_parts, training_summary
+from simulator.workloads.capacity import (
+    Footprint,
+    check_capacity,
+    check_training_capacity,
+    footprint,
+    training_footprint,
+)
 from simulator.workloads.loader import LLMWorkload, load_workload
+from simulator.workloads.scenario import Training
+from simulator.workloads.training import lower_training
 from simulator.workloads.transformer import lower
 
 if TYPE_CHECKING:
@@ -125,19 +134,34 @@ def simulate_passes(chip: Chip, passes, progress=None, placement: Placement | No
 
 
 def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LLMResult:
-    """Lower, check capacity, simulate every pass, and compute the LLM figures."""
+    """Lower, check capacity, simulate every pass, and compute the LLM figures (a training step's with
+    `scenario.phase: train`)."""
     chip = chip if isinstance(chip, Chip) else Chip(chip)
     placement = placement_for(chip, workload)
-    parallel = workload.parallel
-    passes = lower(workload.model, workload.scenario, parallel)
-    fp = footprint(workload.model, workload.scenario, passes, parallel)
-    if workload.scenario.check_capacity:
-        check_capacity(fp, chip.hbm.size, workload.model, workload.scenario, chip.name, workload.source, parallel)
+    parallel, scenario = workload.parallel, workload.scenario
+    if scenario.phase == "train":
+        training = workload.training or Training()
+        passes = lower_training(workload.model, scenario, training, parallel, workload.source)
+        fp = training_footprint(workload.model, scenario, training, passes, parallel)
+        if scenario.check_capacity:
+            check_training_capacity(fp, chip.hbm.size, workload.model, training, scenario, chip.name,
+                                    workload.source, parallel)
+    else:
+        passes = lower(workload.model, scenario, parallel)
+        fp = footprint(workload.model, scenario, passes, parallel)
+        if scenario.check_capacity:
+            check_capacity(fp, chip.hbm.size, workload.model, scenario, chip.name, workload.source, parallel)
     runs = simulate_passes(chip, passes, progress, placement)
-    parts = Parts(chip, runs)
-    groups = breakdown_rows(chip, parts)
-    scale = Scale(parallel.chips, parallel.stage_chips * parallel.microbatches * parallel.dp)
-    summary = llm_summary(chip, workload, runs, parts, groups, fp, scale)
+    if scenario.phase == "train":
+        parts = training_parts(chip, runs)
+        groups = breakdown_rows(chip, parts)
+        summary = training_summary(chip, workload, runs, parts, groups, fp, parallel.chips,
+                                   parallel.stage_chips * parallel.dp)
+    else:
+        parts = Parts(chip, runs)
+        groups = breakdown_rows(chip, parts)
+        scale = Scale(parallel.chips, parallel.stage_chips * parallel.microbatches * parallel.dp)
+        summary = llm_summary(chip, workload, runs, parts, groups, fp, scale)
     if placement is None:
         return LLMResult(chip, workload, runs, fp, summary, parts, groups)
     stages = stage_rows(chip, runs, parallel.stage_chips * parallel.dp)

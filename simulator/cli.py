@@ -23,7 +23,7 @@ def cmd_run(args) -> int:
     from simulator.mapping.program import MappingError
     from simulator.overrides import split_overrides
     from simulator.progress import ProgressBar
-    from simulator.results.output import llm_summary_text, summary_text, write_outputs
+    from simulator.results.output import llm_summary_text, summary_text, training_summary_text, write_outputs
 
     hw_overrides, wl_overrides = split_overrides(args.set)
     chip = load_chip(args.hardware, hw_overrides)
@@ -37,7 +37,8 @@ def cmd_run(args) -> int:
             raise MappingError(f"{args.workload or args.model}: {exc}") from None
     llm = isinstance(result, LLMResult)
     if llm:
-        print(llm_summary_text(result.summary, result.breakdown_rows, result.stage_rows, result.link_rows))
+        text = training_summary_text if result.summary["phase"] == "train" else llm_summary_text
+        print(text(result.summary, result.breakdown_rows, result.stage_rows, result.link_rows))
     else:
         print(summary_text(result.summary, result.rows))
     if args.out:  # the tables (pandas) are built here, on first read
@@ -105,6 +106,9 @@ def _workload(args, overrides: list[str]):
     if args.model is None:
         if args.workload is None:
             raise TortoiseError("run: give a workload file, or --model CONFIG.json with --phase/--batch/--context")
+        if args.seq is not None:
+            raise TortoiseError(f"run: --seq goes with --model; to change a workload file's sequence use "
+                                f"--set training.sequence={args.seq}")
         if flags:
             given = ", ".join("--" + name.replace("_", "-") for name in flags)
             raise TortoiseError(f"run: {given} go with --model; to change a workload file's scenario use "
@@ -114,6 +118,11 @@ def _workload(args, overrides: list[str]):
         raise TortoiseError(f"run: give a workload file ({args.workload}) or --model ({args.model}), not both")
     name = f"{Path(args.model).stem}_{flags.get('phase', 'decode')}"
     data = {"name": name, "model": args.model, "scenario": flags}
+    if args.seq is not None:
+        if flags.get("phase") != "train":
+            raise TortoiseError(f"run: --seq {args.seq} is a training step's sequence length; it goes with --phase "
+                                "train (an inference prompt is --prompt)")
+        data["training"] = {"sequence": args.seq}
     return load_llm(data, f"--model {args.model}", Path.cwd(), overrides)
 
 
@@ -184,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     llm = run.add_argument_group("model instead of a workload file")
     llm.add_argument("--model", metavar="CONFIG", help="a Hugging Face config.json, or a bundled model name "
                      "(llama2_7b, llama3_8b, llama3_70b, mixtral_8x7b, gpt3_175b, qwen3_30b_a3b)")
-    llm.add_argument("--phase", choices=["prefill", "decode", "generate"], help="default: decode")
-    llm.add_argument("--batch", type=_whole_number(1), help="sequences at once (default 1)")
+    llm.add_argument("--phase", choices=["prefill", "decode", "generate", "train"],
+                     help="default: decode; train: one training step (docs/training.md)")
+    llm.add_argument("--batch", type=_whole_number(1), help="sequences at once (default 1; train: per step)")
+    llm.add_argument("--seq", type=_whole_number(1), help="train: tokens per sequence (default: --prompt)")
     llm.add_argument("--prompt", type=_whole_number(1), help="prompt tokens per sequence (default 128)")
     llm.add_argument("--context", type=_whole_number(0),
                      help="decode: tokens already in the KV cache (default: prompt)")

@@ -29,10 +29,13 @@ PLANS = {
     ("tpu_v4_4x4x4", "llama3_70b_decode"): ("parallel.tp=8", "parallel.pp=8"),
     ("tpu_v4_2x2x2", "qwen3_30b_a3b_decode"): ("parallel.tp=2", "parallel.ep=4",
                                                "parallel.sequence_parallel=true"),
+    # training steps small enough for the bundled systems (the files' own plans need 64–1,024 chips)
+    ("tpu_v4_4x4x4", "llama3_70b_train"): ("parallel.dp=2", "training.global_batch=16"),
+    ("dgx_h100", "gpt3_175b_train"): ("parallel.pp=1", "parallel.dp=1", "training.global_batch=8"),
 }
 KEYS = ("cycles", "compute_cycles", "stall_cycles", "overhead_cycles", "flops", "bytes_hbm_read",
         "bytes_hbm_write", "bytes_l2_read", "bytes_sram_read", "bytes_sram_write", "energy_j", "mbu", "mfu",
-        "exposed_comm_s", "overlapped_comm_s", "link_bytes")
+        "exposed_comm_s", "overlapped_comm_s", "link_bytes", "hfu")
 CASES = [(c, w, ()) for c in CONFIGS for w in WORKLOADS] + [(c, w, s) for (c, w), s in PLANS.items()]
 
 

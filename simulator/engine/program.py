@@ -63,8 +63,8 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
                 offset += item.repeat * run.cycles
                 segments.append(run)
             stage_cycles.append(offset)
-        if not p.pipelined:
-            runs.append(PassRun(p.source, segments, stage_cycles[0]))
+        if not p.pipelined:  # one chip: its micro-batches run one after another
+            runs.append(PassRun(p.source, segments, stage_cycles[0] * p.microbatches))
         else:
             idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
             pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends, idle)

@@ -4,6 +4,10 @@ from dataclasses import dataclass, field
 
 from simulator.config.dtypes import DTYPE_BITS, nbytes
 
+# What part of a training step an op belongs to (`role`); "" for everything else (inference passes,
+# hand-written op lists). Results read it to tell model FLOPs (forward, backward) from recomputed ones.
+ROLES = ("forward", "backward", "recompute", "optimizer")
+
 # kind → (input tensors read, output tensors written, ops per element); ops are estimates of the
 # vector instructions per element (e.g. softmax: max, subtract, exp, sum, scale).
 VECTOR_KINDS = {
@@ -48,6 +52,7 @@ class GemmOp:
     a_on_chip: bool = False
     c_on_chip: bool = False
     group: str = ""  # what the op belongs to, for breakdowns: attention, mlp, norm, …
+    role: str = ""  # training: one of ROLES; "" otherwise. Not part of the shape (mapping ignores it)
     type: str = field(default="gemm", init=False)
 
     def __post_init__(self):
@@ -108,6 +113,7 @@ class VectorOp:
     ops_per_element: float = 1.0
     deps: tuple[str, ...] = ()
     group: str = ""
+    role: str = ""  # training: one of ROLES; "" otherwise
     type: str = field(default="vector", init=False)
 
     @property
@@ -160,6 +166,7 @@ class CollectiveOp:
     deps: tuple[str, ...] = ()
     group: str = "communication"
     chips: tuple[int, ...] = ()  # explicit chips (hand-written op lists); else every group of `axis`
+    role: str = ""  # training: one of ROLES; "" otherwise
     type: str = field(default="collective", init=False)
 
     def __post_init__(self):

@@ -179,6 +179,21 @@ METRICS: dict[str, Metric] = _entries(
     # energy
     ("energy_j", "energy", "J", LOWER), ("energy_per_token_j", "energy per token", "J", LOWER, "mJ"),
     ("average_power_w", "average power", "W", LOWER),
+    # training (results/training.py)
+    ("global_batch", "global batch", "count"), ("micro_batch", "micro-batch", "count"),
+    ("sequence", "sequence length", "tokens"), ("microbatches", "micro-batches per chip", "count"),
+    ("recompute", "recomputation", "text"), ("optimizer", "optimizer", "text"), ("zero", "ZeRO stage", "count"),
+    ("grad_dtype", "gradient dtype", "text"),
+    ("step_s", "step time", "s", LOWER, "ms"), ("tokens_per_step", "tokens per step", "tokens"),
+    ("tokens_per_s_per_chip", "tokens/s per chip", "tokens/s", HIGHER),
+    ("samples_per_s", "samples/s", "samples/s", HIGHER),
+    ("model_flops", "model work", "FLOP", NONE, "TFLOP"), ("hfu", "HFU", "fraction", HIGHER, "%"),
+    ("forward_share", "forward share", "fraction", NONE, "%"),
+    ("backward_share", "backward share", "fraction", NONE, "%"),
+    ("optimizer_share", "optimizer share", "fraction", LOWER, "%"),
+    ("memory_gradients", "HBM for gradients", "B", LOWER, "GB"),
+    ("memory_optimizer_states", "HBM for optimizer states", "B", LOWER, "GB"),
+    ("memory_buffers", "HBM for buffers", "B", LOWER, "GB"),
     # systems (results/system.py)
     ("chips", "chips in the system", "count"), ("chips_used", "chips used", "count"),
     ("topology", "topology", "text"), ("collective_algorithms", "collective algorithms", "text"),

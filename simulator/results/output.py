@@ -165,13 +165,52 @@ def llm_summary_text(summary: dict, groups, stages=None, links=None) -> str:
         "",
         f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}  bound",
     ]
+    lines += _group_lines(groups)
+    return "\n".join(lines)
+
+
+def training_summary_text(summary: dict, groups, stages=None, links=None) -> str:
+    """The training view: step time and throughput, MFU and HFU, where each chip's time goes, memory per chip."""
+    s = summary
+    lines = [
+        f"{s['workload']}: {s['model']} training step on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz)",
+        f"  model            {s['model_description']}",
+        f"                   {s['params'] / 1e9:.2f} B parameters"
+        + (f" ({s['active_params'] / 1e9:.2f} B active per token)" if s["active_params"] != s["params"] else ""),
+        f"  step             {s['global_batch']} sequences × {s['sequence']:,} tokens = {s['tokens_per_step']:,} "
+        f"tokens; {s['microbatches']} micro-batch(es) of {s['micro_batch']} per chip; recompute {s['recompute']}, "
+        f"{s['optimizer']}, ZeRO-{s['zero']}, weights {s['weights_dtype']}, gradients {s['grad_dtype']}",
+        f"  step time        {format_time(s['step_s'])} ({s['cycles']:,} cycles, {s['ops']:,} ops)",
+        f"  throughput       {s['tokens_per_s']:,.0f} tokens/s ({s['tokens_per_s_per_chip']:,.0f} per chip), "
+        f"{s['samples_per_s']:,.2f} samples/s",
+        f"  MFU              {format_pct(s['mfu'])} of {s['peak_tflops']:.1f} TFLOP/s peak; HFU {format_pct(s['hfu'])} "
+        f"({s['achieved_tflops']:.1f} TFLOP/s executed per chip, recomputation included)",
+        f"  time per chip    forward {format_pct(s['forward_share'])}, backward {format_pct(s['backward_share'])}, "
+        f"optimizer {format_pct(s['optimizer_share'])} of its busy time",
+        f"  memory per chip  {format_bytes(s['memory_required'])} of {format_bytes(s['hbm_capacity'])}: weights "
+        f"{format_bytes(s['memory_weights'])}, gradients {format_bytes(s['memory_gradients'])}, optimizer states "
+        f"{format_bytes(s['memory_optimizer_states'])}, activations {format_bytes(s['memory_activations'])}, "
+        f"buffers {format_bytes(s['memory_buffers'])}",
+        _energy_line(s),
+        f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
+    ]
+    if stages is not None:
+        lines += _system_lines(s, records(stages), records(links))
+    lines += ["", f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}"
+              "  bound"]
+    lines += _group_lines(groups)
+    return "\n".join(lines)
+
+
+def _group_lines(groups) -> list[str]:
+    lines = []
     for g in records(groups):
         ai = g["arithmetic_intensity"]
         intensity = "" if ai is None or math.isnan(ai) else f"{ai:.1f}"
         lines.append(f"  {g['group'] or '(none)':<16}{format_time(g['seconds']):>12}{format_pct(g['share']):>8}"
                      f"{g['ops']:>8,}{g['flops'] / 1e12:>10.3f}{format_bytes(g['hbm_bytes']):>12}{intensity:>9}  "
                      f"{g['bound']}")
-    return "\n".join(lines)
+    return lines
 
 
 def write_outputs(out: Path, summary: dict, table: "pd.DataFrame", fmt: str,

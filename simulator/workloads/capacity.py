@@ -1,4 +1,5 @@
-"""Will it fit? Weights, KV cache and live activations against the chip's HBM.
+"""Will it fit? Weights, KV cache and live activations against the chip's HBM; for a training step, weights,
+gradients, optimizer states, saved activations and buffers (`training_footprint`).
 
 With parallelism, everything is per chip, on the chip of the largest pipeline stage: its shards of
 ceil(layers/pp) layers plus the embedding or the head, whichever is larger (simulator/workloads/
@@ -12,8 +13,16 @@ from simulator.errors import CapacityError
 from simulator.ir.ops import GemmOp
 from simulator.workloads.model import Model
 from simulator.workloads.parallel import ONE_CHIP, Parallel
-from simulator.workloads.scenario import Scenario
-from simulator.workloads.sharding import kv_bytes_per_chip, weight_bytes_per_chip
+from simulator.workloads.scenario import Scenario, Training
+from simulator.workloads.sharding import kv_bytes_per_chip, layers_per_stage, weight_bytes_per_chip
+from simulator.workloads.training import (
+    Bucket,
+    layer_buckets,
+    params_per_chip,
+    resolve_step,
+    saved_head,
+    saved_per_layer,
+)
 from simulator.workloads.transformer import Dtypes, Pass
 
 
@@ -78,4 +87,99 @@ def check_capacity(fp: Footprint, hbm_bytes: int, model: Model, scenario: Scenar
         f"memory.hbm.size = {gb(hbm_bytes)}; lower scenario.batch or the context, quantize (scenario.weights="
         f"fp8/int8/int4, scenario.kv_cache=fp8/int8), or split the model over more chips (raise {axes}) "
         f"(scenario.check_capacity=false skips this check)"
+    )
+
+
+# --- training -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingFootprint:
+    """Per chip of the fullest pipeline stage, for one training step (docs/training.md#capacity)."""
+
+    weights: int  # the weights the GEMMs read (ZeRO-3: this chip's 1/dp shard)
+    gradients: int  # at the gradient dtype (ZeRO-2/3: the shard)
+    optimizer_states: int  # fp32 master weights (mixed precision) and moments (ZeRO ≥ 1: the shard)
+    activations: int  # what the forward keeps for the backward, over the micro-batches in flight
+    buffers: int  # transient: the largest op's operands, the residual stream's gradients, ZeRO's full buckets
+    kv_cache: int = 0  # none in training (results read the inference split)
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer_states + self.activations + self.buffers
+
+
+def training_footprint(model: Model, scenario: Scenario, training: Training, passes: list,
+                       parallel: Parallel = ONE_CHIP) -> TrainingFootprint:
+    """Model states per chip as ZeRO counts them: Ψ parameters (`params_per_chip`) hold 2Ψ bf16 weights,
+    2Ψ gradients and 12Ψ optimizer states for mixed-precision AdamW (16 bytes per parameter), the
+    optimizer states divided by dp from ZeRO-1, the gradients too from ZeRO-2, and the weights too at
+    ZeRO-3. Activations: `saved_per_layer` × the stage's layers × the micro-batches in flight (one with
+    one stage; with pp > 1, 1F1B's min(pp, micro-batches) on the first stage, one on the last, which also
+    keeps the head's); under full recompute, plus one layer's whole set while its backward runs. `passes`
+    are `lower_training`'s."""
+    step = resolve_step(model, scenario, training, parallel)
+    dt = Dtypes.of(scenario)
+    dp = parallel.dp
+    zero = step.zero if dp > 1 else 0
+
+    def shard(n: int, stage: int) -> int:
+        return -(-n // dp) if zero >= stage else n
+
+    params = params_per_chip(model, parallel)
+    weights = shard(weight_bytes_per_chip(model, parallel, dt.weights, dt.vector), 3)
+    gradients = shard(nbytes(params, step.grad_dtype), 2)
+    states = shard(params * 4 * (step.moments + (1 if step.master else 0)), 1)
+    layers = layers_per_stage(model, parallel)
+    per_layer = sum(saved_per_layer(model, scenario, training, parallel).values())
+    head = saved_head(model, scenario, training, parallel)
+    first = layers * per_layer * min(parallel.pp, step.microbatches)
+    activations = max(first + (head if parallel.pp == 1 else 0), layers * per_layer + head)
+    if step.recompute == "full":
+        whole = training.model_copy(update={"recompute": "none"})
+        activations += sum(saved_per_layer(model, scenario, whole, parallel).values())
+    buckets = layer_buckets(model, parallel).values()
+    layer = Bucket(sum(x.linear for x in buckets), sum(x.other for x in buckets))
+    buffers = max(_transient_bytes(op) for p in passes for s in p.segments for op in s.graph.ops)
+    buffers += 2 * nbytes(passes[0].tokens * model.hidden, dt.act)  # the residual stream's gradient, in and out
+    if zero == 3:
+        buffers += layer.bytes(dt)  # one layer's parameters, gathered
+    if zero >= 2:
+        buffers += nbytes(layer.params, step.grad_dtype)  # one layer's gradients before their reduce-scatter
+    return TrainingFootprint(weights, gradients, states, activations, buffers)
+
+
+def _transient_bytes(op) -> int:
+    """Bytes an op of the forward or backward holds beyond the model states: `_live_bytes`, except that a
+    weight gradient's B is an activation gradient and its C the gradient buffer; the optimizer's operands
+    are the states themselves, and collectives work in place."""
+    if op.role not in ("forward", "backward", "recompute") or op.type == "collective" or op.name.endswith(
+            ".grad_acc"):
+        return 0
+    if op.name.endswith(".wgrad"):
+        return op.min_read_bytes
+    return _live_bytes(op)
+
+
+def check_training_capacity(fp: TrainingFootprint, hbm_bytes: int, model: Model, training: Training,
+                            scenario: Scenario, chip: str, source: str, parallel: Parallel = ONE_CHIP) -> None:
+    """A one-line CapacityError: what a chip needs, split, what it has, and what would make it fit."""
+    if fp.total <= hbm_bytes:
+        return
+    step = resolve_step(model, scenario, training, parallel)
+    split = describe(parallel) or "one chip"
+    fixes = ["raise parallel.tp or parallel.pp" + (" or parallel.ep" if model.is_moe else "")]
+    if step.zero < 3:
+        fixes.append(f"shard more with training.zero={step.zero + 1}" + (" (and parallel.dp > 1)" if parallel.dp == 1
+                                                                          else ""))
+    if step.recompute != "full":
+        fixes.append(f"recompute (training.recompute={'selective' if step.recompute == 'none' else 'full'})")
+    if step.micro_batch > 1:
+        fixes.append("lower training.micro_batch")
+    raise CapacityError(
+        f"{source}: {model.name} training step (micro-batch {step.micro_batch} × {step.sequence} tokens, {split}, "
+        f"ZeRO-{step.zero}, recompute {step.recompute}) needs {gb(fp.total)} per chip — weights {gb(fp.weights)} + "
+        f"gradients {gb(fp.gradients)} + optimizer states {gb(fp.optimizer_states)} + activations "
+        f"{gb(fp.activations)} + buffers {gb(fp.buffers)} — but {chip} has memory.hbm.size = {gb(hbm_bytes)}; "
+        + ", ".join(fixes) + " (scenario.check_capacity=false skips this check)"
     )

@@ -11,13 +11,14 @@ from pydantic_core import PydanticCustomError
 
 from simulator.config.schema import DType, Size
 from simulator.config.validation import validate
-from simulator.config.yamlio import deep_merge, parse_override, read_mapping, set_path
+from simulator.config.yamlio import deep_merge, parse_override, read_mapping, set_path, source_of
 from simulator.errors import ConfigError
 from simulator.ir.ops import COLLECTIVE_KINDS, PARALLEL_AXES, VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
 from simulator.workloads.model import Model, model_from_mapping
 from simulator.workloads.parallel import Parallel
-from simulator.workloads.scenario import Scenario
+from simulator.workloads.scenario import Scenario, Training
 from simulator.workloads.sharding import validate_parallel
+from simulator.workloads.training import resolve_step
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
 
@@ -86,6 +87,7 @@ class LLMWorkloadSpec(_Strict):
     model: Any  # a config.json path (relative to this file, or a bundled model name) or its fields inline
     scenario: Scenario = Scenario()
     parallel: Parallel = Parallel()
+    training: Training | None = None  # with scenario.phase = train (docs/training.md)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class LLMWorkload:
     scenario: Scenario
     source: str  # the workload file, for error messages
     parallel: Parallel = Parallel()
+    training: Training | None = None  # phase train: the step (defaults when the file has no `training:`)
 
 
 def bundled_dir() -> Path:
@@ -168,8 +171,16 @@ def load_llm(data: dict, source: str, base: Path, overrides: list[str] = ()) -> 
         raise ConfigError(source, "model", spec.model, "a config.json path or a mapping of its fields")
     model_provenance = {key[1:]: src for key, src in provenance.items() if key[:1] == ("model",) and len(key) > 1}
     model = model_from_mapping(spec.model, model_source, model_name, model_provenance)
-    validate_parallel(model, spec.scenario, spec.parallel, source, provenance)
-    return LLMWorkload(spec.name, spec.description, model, spec.scenario, source, spec.parallel)
+    training = spec.training
+    if spec.scenario.phase != "train":
+        if training is not None:
+            raise ConfigError(source_of(provenance, ("training",), source), "training", "(a section)",
+                              f"only with scenario.phase = 'train' (this is {spec.scenario.phase!r})")
+        validate_parallel(model, spec.scenario, spec.parallel, source, provenance)
+    else:
+        training = training or Training()
+        resolve_step(model, spec.scenario, training, spec.parallel, source, provenance)
+    return LLMWorkload(spec.name, spec.description, model, spec.scenario, source, spec.parallel, training)
 
 
 def _check_names(spec: WorkloadSpec, source: str) -> None:

@@ -1,4 +1,5 @@
-"""What an LLM is asked to do: phase, batch, lengths, precisions, attention kernel style."""
+"""What an LLM is asked to do: phase, batch, lengths, precisions, attention kernel style; for a training
+step (`phase: train`), the `training:` section of a workload file (`Training`)."""
 
 from typing import Annotated, Literal
 
@@ -15,8 +16,9 @@ class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # prefill: one forward pass over the prompts; decode: one step that adds a token to each sequence;
-    # generate: a prefill, then decode steps until `output_tokens` tokens per sequence exist.
-    phase: Literal["prefill", "decode", "generate"] = "decode"
+    # generate: a prefill, then decode steps until `output_tokens` tokens per sequence exist;
+    # train: one training step (forward, backward, optimizer) as the workload's `training:` section says.
+    phase: Literal["prefill", "decode", "generate", "train"] = "decode"
     batch: Positive = 1  # sequences processed together
     prompt: Positive = 128  # prompt tokens per sequence (prefill, generate)
     context: NonNegative | None = None  # decode: tokens already in each sequence's KV cache (default: prompt)
@@ -44,8 +46,31 @@ class Scenario(BaseModel):
     @property
     def max_context(self) -> int:
         """Most tokens any sequence's KV cache holds during the scenario."""
-        if self.phase == "prefill":
+        if self.phase in ("prefill", "train"):
             return self.prompt
         if self.phase == "decode":
             return self.decode_context + 1
         return self.prompt + self.output_tokens - 1
+
+
+class Training(BaseModel):
+    """One training step: `global_batch` sequences of `sequence` tokens, taken `micro_batch` sequences at a
+    time by each data-parallel (× expert-parallel) rank, then one optimizer step (docs/training.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    global_batch: Positive | None = None  # sequences per optimizer step over all replicas (default: scenario.batch)
+    micro_batch: Positive = 1  # sequences one chip runs per forward/backward (per dp × ep rank)
+    sequence: Positive | None = None  # tokens per sequence (default: scenario.prompt)
+    recompute: Literal["none", "selective", "full"] = "none"  # selective: the attention core only
+    optimizer: Literal["adamw", "sgd"] = "adamw"  # sgd: SGD with momentum
+    # ZeRO stage: 1 shards the optimizer states over dp, 2 also the gradients, 3 also the parameters
+    zero: Annotated[int, Field(strict=True, ge=0, le=3)] = 0
+    master_weights: bool = True  # an fp32 copy of weights narrower than fp32, updated by the optimizer
+    grad_dtype: Literal["fp32", "bf16", "fp16"] = "bf16"  # gradient buffers and their data-parallel reduction
+
+    def global_batch_of(self, scenario: Scenario) -> int:
+        return self.global_batch if self.global_batch is not None else scenario.batch
+
+    def sequence_of(self, scenario: Scenario) -> int:
+        return self.sequence if self.sequence is not None else scenario.prompt

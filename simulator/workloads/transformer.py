@@ -37,6 +37,7 @@ import math
 from dataclasses import dataclass
 
 from simulator.config.dtypes import nbytes
+from simulator.errors import ConfigError
 from simulator.ir.ops import VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
 from simulator.workloads.model import Model
 from simulator.workloads.parallel import ONE_CHIP, Parallel
@@ -92,23 +93,28 @@ class Dtypes:
 
 
 class _Builder:
-    """Collects ops in program order; each op depends on the previous one unless told otherwise."""
+    """Collects ops in program order; each op depends on the previous one unless told otherwise. `role`
+    tags every op it builds (training: forward, backward, recompute, optimizer; "" for inference)."""
 
-    def __init__(self, dt: Dtypes, prefix: str = ""):
+    def __init__(self, dt: Dtypes, prefix: str = "", role: str = ""):
         self.dt = dt
         self.prefix = prefix
+        self.role = role
         self.ops: list = []
         self.last: tuple[str, ...] = ()
         self.weight_bytes = 0
+        self.waits: dict[str, tuple[str, ...]] = {}  # GEMM name (unprefixed) → more ops it waits for, once
 
     def _deps(self, after):
         return self.last if after is None else tuple(after)
 
-    def gemm(self, name, group, m, n, k, batch=1, weight=True, b_dtype=None, after=None, **flags) -> str:
+    def gemm(self, name, group, m, n, k, batch=1, weight=True, b_dtype=None, after=None, out_dtype=None,
+             **flags) -> str:
+        deps = self._deps(after) + self.waits.pop(name, ())
         name = self.prefix + name
         b_dtype = b_dtype or (self.dt.weights if weight else self.dt.act)
-        op = GemmOp(name, m, n, k, self.dt.act, self.dt.act, batch, self._deps(after), b_dtype=b_dtype,
-                    group=group, **flags)
+        op = GemmOp(name, m, n, k, self.dt.act, out_dtype or self.dt.act, batch, deps, b_dtype=b_dtype,
+                    group=group, role=self.role, **flags)
         if weight:
             self.weight_bytes += batch * nbytes(k * n, b_dtype)
         self.ops.append(op)
@@ -120,15 +126,17 @@ class _Builder:
         inputs, outputs, per = VECTOR_KINDS[kind]
         op = VectorOp(name, kind, elements, dtype or self.dt.vector, counts.get("inputs", inputs),
                       counts.get("outputs", outputs), counts.get("ops_per_element", per), self._deps(after),
-                      group=group)
+                      group=group, role=self.role)
         self.ops.append(op)
         self.last = (name,)
         return name
 
-    def collective(self, name, kind, elements, axis, after=None) -> str:
-        """`elements` activations per chip (see CollectiveOp for what its bytes mean per kind)."""
+    def collective(self, name, kind, elements, axis, after=None, dtype=None) -> str:
+        """`elements` values of `dtype` (default: the activations) per chip (see CollectiveOp for what its
+        bytes mean per kind)."""
         name = self.prefix + name
-        self.ops.append(CollectiveOp(name, kind, nbytes(elements, self.dt.act), axis, self._deps(after)))
+        self.ops.append(CollectiveOp(name, kind, nbytes(elements, dtype or self.dt.act), axis, self._deps(after),
+                                     role=self.role))
         self.last = (name,)
         return name
 
@@ -203,29 +211,39 @@ def expert_loads(tokens: int, experts: int, per_token: int, imbalance: float, gr
     return sorted(((count, size) for size, count in loads.items()), key=lambda cs: -cs[1])
 
 
-def _attention(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int) -> None:
-    tokens, d, g = batch * new, model.head_dim, model.group_size
+def _attention(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int,
+               kv_cache: bool = True) -> None:
+    """`kv_cache` false (training): K and V are activations of this pass only, never written to a cache."""
+    tokens, d = batch * new, model.head_dim
     heads_kv = model.heads + model.kv_heads
     b.gemm("qkv_proj", "qkv_proj", tokens, model.q_size + 2 * model.kv_size, model.hidden)
     if model.qk_norm:
         b.vector("qk_norm", "norm", "rmsnorm", tokens * heads_kv * d)
     if not model.learned_positions:
         b.vector("rope", "attention", "rope", tokens * heads_kv * d)
-    write = b.vector("kv_write", "attention", "copy", tokens * 2 * model.kv_size, dtype=b.dt.kv)
+    if kv_cache:
+        b.vector("kv_write", "attention", "copy", tokens * 2 * model.kv_size, dtype=b.dt.kv)
+    values = _attention_core(b, model, scenario, batch, new, context)
+    b.gemm("o_proj", "o_proj", tokens, model.hidden, model.q_size, after=values)
+
+
+def _attention_core(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int) -> list[str]:
+    """QKᵀ, softmax and P·V after the op before; returns the P·V products' names."""
+    d, g = model.head_dim, model.group_size
     fused = scenario.fused_attention
     blocks = attention_blocks(scenario, new, context)
+    start = b.last
     # The query heads sharing a KV head are stacked into one product, so K and V are read once per group.
     scores = [b.gemm(f"scores{i or ''}", "attention", g * rows, keys, d, batch * model.kv_heads * count,
-                     weight=False, b_dtype=b.dt.kv, after=(write,), c_on_chip=fused)
+                     weight=False, b_dtype=b.dt.kv, after=start, c_on_chip=fused)
               for i, (count, rows, keys) in enumerate(blocks)]
     elements = sum(batch * model.heads * count * rows * keys for count, rows, keys in blocks)
     moved = 0 if fused else 1
     soft = b.vector("softmax", "attention", "softmax", elements, dtype=b.dt.vector if fused else None,
                     after=scores, inputs=moved, outputs=moved)
-    values = [b.gemm(f"values{i or ''}", "attention", g * rows, d, keys, batch * model.kv_heads * count,
-                     weight=False, b_dtype=b.dt.kv, after=(soft,), a_on_chip=fused)
-              for i, (count, rows, keys) in enumerate(blocks)]
-    b.gemm("o_proj", "o_proj", tokens, model.hidden, model.q_size, after=values)
+    return [b.gemm(f"values{i or ''}", "attention", g * rows, d, keys, batch * model.kv_heads * count,
+                   weight=False, b_dtype=b.dt.kv, after=(soft,), a_on_chip=fused)
+            for i, (count, rows, keys) in enumerate(blocks)]
 
 
 def _mlp(b: _Builder, model: Model, tokens: int, width: int, group: str, prefix: str = "", after=None) -> str:
@@ -267,16 +285,28 @@ def _moe(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Spl
 
 
 def _layer(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int,
-           split: _Split = _Split()) -> None:
+           split: _Split = _Split(), kv_cache: bool = True) -> None:
     """`model` is the chip's shard (`local_model`)."""
+    _attention_half(b, model, scenario, batch, new, context, split, kv_cache)
+    _mlp_half(b, model, scenario, batch * new, split)
+
+
+def _attention_half(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int,
+                    split: _Split, kv_cache: bool = True) -> None:
+    """A layer up to its first residual add."""
     tokens = batch * new
-    norm, rows, hidden = model.norm, split.rows(tokens), tokens * model.hidden
-    b.vector("attn_norm", "norm", norm, rows * model.hidden)
+    rows, hidden = split.rows(tokens), tokens * model.hidden
+    b.vector("attn_norm", "norm", model.norm, rows * model.hidden)
     split.gather(b, "attn", hidden)
-    _attention(b, model, scenario, batch, new, context)
+    _attention(b, model, scenario, batch, new, context, kv_cache)
     split.reduce(b, "attn", hidden)
     b.vector("attn_residual", "residual", "add", rows * model.hidden)
-    b.vector("mlp_norm", "norm", norm, rows * model.hidden)
+
+
+def _mlp_half(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Split) -> None:
+    """A layer from its second norm to its last residual add."""
+    rows, hidden = split.rows(tokens), tokens * model.hidden
+    b.vector("mlp_norm", "norm", model.norm, rows * model.hidden)
     split.gather(b, "mlp", hidden)
     if model.is_moe:
         _moe(b, model, scenario, tokens, split)
@@ -343,7 +373,12 @@ def lower_pass(model: Model, scenario: Scenario, phase: str, new: int, context: 
 
 def lower(model: Model, scenario: Scenario, parallel: Parallel = ONE_CHIP) -> list[Pass]:
     """The passes a scenario runs: a prefill, a decode step, or a prefill and the decode steps after it;
-    with parallelism, those of one chip of a pipeline stage for one micro-batch."""
+    with parallelism, those of one chip of a pipeline stage for one micro-batch. A training step is not a
+    pass: simulator/workloads/training.py lowers it (`lower_training`)."""
+    if scenario.phase == "train":
+        raise ConfigError(model.name, "scenario.phase", scenario.phase,
+                          "this lowers inference (prefill, decode, generate); a training step is lowered by "
+                          "simulator.workloads.training.lower_training")
     validate_parallel(model, scenario, parallel, model.name)
     if scenario.phase == "prefill":
         return [lower_pass(model, scenario, "prefill", scenario.prompt, 0, parallel=parallel)]

@@ -266,7 +266,7 @@ def test_mistyped_hardware_set_names_the_set(capsys):
     line = one_error_line(err)
     assert line.startswith("tortoise: error: --set cor.mxu.rows=256: cor = ")
     assert "not a hardware field (chip, chips, clock, collectives, core, cores" in line
-    assert "workload field (model, ops, parallel, scenario)" in line
+    assert "workload field (model, ops, parallel, scenario, training)" in line
 
 
 # --------------------------------------------------------------------------- the command as a process
@@ -336,3 +336,19 @@ def test_a_collective_over_chips_the_hardware_lacks_is_one_line_naming_the_file(
     assert one_error_line(err) == (
         "tortoise: error: workloads/allreduce_8chips.yaml: op all_reduce: chips = [0, 1, 2, 3, 4, 5, 6, 7]: chip 1 "
         "is not on h100, which has 1 chip (system.chips = 1); use fewer chips or a bigger system")
+
+
+def test_run_a_training_step_from_flags_and_write_its_tables(capsys, tmp_path):
+    code, out, err = cli(capsys, "run", "dgx_h100", "--model", "llama3_8b", "--phase", "train", "--batch", "16",
+                         "--seq", "512", "--set", "parallel.dp=8", "--set", "model.num_hidden_layers=2",
+                         "--out", str(tmp_path / "t"))
+    assert code == 0, err
+    assert "training step on dgx_h100" in out and "16 sequences × 512 tokens = 8,192 tokens" in out
+    assert "MFU" in out and "HFU" in out and "optimizer states" in out
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary["phase"] == "train" and summary["tokens_per_step"] == 8192 and 0 < summary["mfu"] <= 1
+
+
+def test_seq_is_for_training_steps_only(capsys):
+    code, _, err = cli(capsys, "run", "h100", "--model", "llama3_8b", "--seq", "512")
+    assert code == 2 and err.count("\n") == 1 and "--phase train" in err

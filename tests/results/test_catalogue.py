@@ -20,6 +20,8 @@ RUNS = {  # name: (hardware, workload, workload overrides)
     "generate": ("configs/h100.yaml", "workloads/llama3_8b_generate.yaml",
                  ["model.num_hidden_layers=2", "scenario.output_tokens=3"]),
     "op_list": ("configs/h100.yaml", "workloads/gemm_demo.yaml", []),
+    "train": ("configs/dgx_h100.yaml", "workloads/llama3_8b_train.yaml",
+              ["model.num_hidden_layers=2", "training.sequence=512", "training.global_batch=16"]),
 }
 
 

@@ -45,7 +45,8 @@ def test_overrides_reach_scenario_and_model():
 
 @pytest.mark.parametrize("override, source, field, allowed", [
     ("scenario.batch=0", "--set scenario.batch=0", "scenario.batch", "≥ 1"),
-    ("scenario.phase=train", "--set scenario.phase=train", "scenario.phase", "'prefill', 'decode' or 'generate'"),
+    ("scenario.phase=serve", "--set scenario.phase=serve", "scenario.phase",
+     "'prefill', 'decode', 'generate' or 'train'"),
     ("scenario.weights=int3", "--set scenario.weights=int3", "scenario.weights", "int4"),
     ("scenario.batchsize=2", "--set scenario.batchsize=2", "scenario.batchsize", "unknown field"),
     ("scenario.moe_imbalance=0.5", "--set scenario.moe_imbalance=0.5", "scenario.moe_imbalance", "1"),
