@@ -10,12 +10,14 @@ simulation time stays integer cycles. The network moves from event to event, nev
 import math
 from collections.abc import Sequence
 from functools import lru_cache
-
-import simpy
+from typing import TYPE_CHECKING
 
 from simulator.hardware.topology import Topology
 from simulator.ir.program import Message
 from simulator.mapping.collectives import collective_messages
+
+if TYPE_CHECKING:
+    import simpy
 
 _EPS = 1e-6  # cycles: finishing this close to a whole cycle counts as finishing on it
 
@@ -34,7 +36,7 @@ def _time_left(flow: _Flow) -> float:
 class Network:
     """Messages over the links of `topology`; `link_bytes` and `link_busy` count what each link did."""
 
-    def __init__(self, env: simpy.Environment, topology: Topology):
+    def __init__(self, env: "simpy.Environment", topology: Topology):
         self.env, self.topology = env, topology
         n = len(topology.links)
         self._capacity = [link.bytes_per_cycle for link in topology.links]
@@ -53,7 +55,7 @@ class Network:
         return [b + (self._now - s if u else 0.0) for b, s, u in zip(self._busy, self._busy_since, self._users,
                                                                       strict=True)]
 
-    def send(self, src: int, dst: int, nbytes: float) -> simpy.Event:
+    def send(self, src: int, dst: int, nbytes: float) -> "simpy.Event":
         """An event that fires at the cycle the message has fully arrived."""
         done = self.env.event()
         route, wait = self.topology.route(src, dst), self.topology.latency(src, dst)
@@ -67,7 +69,7 @@ class Network:
             self._start(flow)
         return done
 
-    def run(self, messages: Sequence[Message]) -> simpy.Event:
+    def run(self, messages: Sequence[Message]) -> "simpy.Event":
         """Launch a DAG of messages, each once its deps have arrived; fires when all have arrived."""
         finished = self.env.event()
         if not messages:
@@ -198,6 +200,8 @@ def collective_cycles(topology: Topology, kind: str, algorithm: str, groups, nby
 
 @lru_cache(maxsize=4096)
 def _cycles(topology: Topology, kind: str, algorithm: str, groups: tuple, nbytes: float) -> int:
+    import simpy  # here, not at import: a run that needs no events never loads it
+
     env = simpy.Environment()
     finished = Network(env, topology).run(collective_messages(kind, algorithm, groups, nbytes, topology))
     env.run(until=finished)

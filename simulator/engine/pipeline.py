@@ -8,8 +8,6 @@ the bubble (p − 1)/(m + p − 1) of it.
 
 from dataclasses import dataclass
 
-import simpy
-
 from simulator.engine.network import Network
 from simulator.engine.units import UnitSpan
 from simulator.hardware.topology import Topology
@@ -41,6 +39,8 @@ def run_pipeline(topology: Topology, stage_cycles: list[int], microbatches: int,
     links = [per_link(messages, topology) for messages in sends]
     if idle_send_cycles is not None and _sends_never_meet(links, stage_cycles, idle_send_cycles, microbatches):
         return _in_turn(topology, stage_cycles, microbatches, links, idle_send_cycles)
+    import simpy  # here, not at import: a run that needs no events never loads it
+
     env = simpy.Environment()
     network = Network(env, topology)
     stages = len(stage_cycles)

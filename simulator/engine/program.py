@@ -26,7 +26,12 @@ class SegmentRun:
     repeat: int  # copies this stage runs (a stage of a pipeline holds only some of the layers)
     stage: int = 0
     link_bytes: tuple[float, ...] = ()  # one copy's bytes per link
-    spans: tuple[UnitSpan, ...] = ()  # one copy's unit spans
+    block_run: BlockRun | None = None  # the engine's run of one copy (its unit spans)
+
+    @property
+    def spans(self) -> tuple[UnitSpan, ...]:
+        """One copy's unit spans."""
+        return self.block_run.spans if self.block_run is not None else ()
 
     @property
     def cycles(self) -> int:
@@ -48,6 +53,7 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
     """`progress(done, total)` is called after each pass, for long generations."""
     chip, topology = program.chip, program.topology
     cache: dict[int, BlockRun] = {}
+    memo: dict = {}  # sequential blocks' records by their steps' ops and times (engine/run.py)
     runs = []
     for i, p in enumerate(program.passes):
         segments, stage_cycles = [], []
@@ -56,10 +62,10 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
             for item in placed:
                 key = id(item.block.steps)
                 if key not in cache:
-                    cache[key] = run_block(chip, item.block, topology, chip.memory_model)
+                    cache[key] = run_block(chip, item.block, topology, chip.memory_model, memo)
                 done = cache[key]
                 run = SegmentRun(item.block.source, done.records, offset, item.repeat, stage, done.link_bytes,
-                                 done.spans)
+                                 done)
                 offset += item.repeat * run.cycles
                 segments.append(run)
             stage_cycles.append(offset)

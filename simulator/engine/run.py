@@ -15,8 +15,7 @@ do not depend on a collective run during it: that is overlapped communication.
 
 import weakref
 from dataclasses import dataclass
-
-import simpy
+from functools import cached_property
 
 from simulator.engine.network import Network, collective_cycles
 from simulator.engine.record import OpRecord
@@ -32,7 +31,23 @@ from simulator.mapping.program import shape_key
 class BlockRun:
     records: list[OpRecord]
     link_bytes: tuple[float, ...]  # per link of the topology; () without one
-    spans: tuple[UnitSpan, ...]  # what each unit did, one copy of the block
+    steps: tuple = ()  # the block's steps, in program order
+    memory: str = "hbm"  # the name of the memory level the compute steps' bytes moved on
+
+    @cached_property
+    def spans(self) -> tuple[UnitSpan, ...]:
+        """What each unit did, one copy of the block: a step's spans follow from its record and, for a
+        collective, the links its step crosses (built when someone reads them: the trace)."""
+        spans = []
+        for index, (step, r) in enumerate(zip(self.steps, self.records, strict=True)):
+            if isinstance(step, CommStep):
+                spans.extend(UnitSpan(f"link {link}", index, r.start, r.end, b) for link, b in step.link_bytes)
+            else:
+                spans.append(UnitSpan("cores", index, r.start, r.end, 0.0))
+                if r.hbm_read + r.hbm_write:
+                    spans.append(UnitSpan(self.memory, index, r.start, r.end, float(r.hbm_read + r.hbm_write)))
+        spans.sort(key=lambda s: (s.start, s.op, s.unit))
+        return tuple(spans)
 
 
 class Timer:
@@ -71,10 +86,12 @@ def timer_for(chip: Chip) -> Timer:
     return timer
 
 
-def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> BlockRun:
-    """Run one copy of `block`; records come back in program order."""
+def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", memo: dict | None = None) -> BlockRun:
+    """Run one copy of `block`; records come back in program order. `memo`: see `_run_in_turn`."""
     if block.sequential:
-        return _run_in_turn(chip, block, topology, memory)
+        return _run_in_turn(chip, block, topology, memory, memo)
+    import simpy  # here, not at import: a run that needs no events never loads it
+
     env = simpy.Environment()
     network = Network(env, topology) if topology is not None else None
     links = [0.0] * len(topology.links) if topology is not None else []
@@ -83,7 +100,6 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> 
     done = {step.op.name: env.event() for step in block.steps}
     timer = timer_for(chip)
     records: dict[int, OpRecord] = {}
-    spans: list[UnitSpan] = []
     overhead = chip.op_overhead_cycles
 
     def communicate(index: int, step: CommStep):
@@ -99,7 +115,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> 
                     links[link] += nbytes
             else:
                 yield network.run(step.messages)
-        records[index] = _collective_record(index, step, start, env.now, overhead, spans)
+        records[index] = _collective_record(index, step, start, env.now, overhead)
         done[op.name].succeed()
 
     def compute(index: int, step: ComputeStep):
@@ -114,7 +130,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> 
         yield env.timeout(overhead + timing.cycles)
         yield from hbm.release(units)
         yield from cores.release(want)
-        records[index] = _record(index, step, timing, units / chip.cores, start, env.now, overhead, hbm.name, spans)
+        records[index] = _record(index, step, timing, units / chip.cores, start, env.now, overhead)
         done[op.name].succeed()
 
     for index, step in enumerate(block.steps):
@@ -122,20 +138,24 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate") -> 
     env.run()
     if network is not None:
         links = [a + b for a, b in zip(links, network.link_bytes, strict=True)]
-    spans.sort(key=lambda s: (s.start, s.op, s.unit))
-    return BlockRun([records[i] for i in range(len(block.steps))], tuple(links), tuple(spans))
+    return BlockRun([records[i] for i in range(len(block.steps))], tuple(links), block.steps, hbm.name)
 
 
-def _run_in_turn(chip: Chip, block: Block, topology, memory: str) -> BlockRun:
+def _run_in_turn(chip: Chip, block: Block, topology, memory: str, memo: dict | None = None) -> BlockRun:
     """A sequential block: each step starts when the one before ends, on an idle chip and idle links, so
     it gets exactly what the simulated units would give it then (all the cores it asks for, the memory
-    share `acquire` grants on an idle level, its idle-link time) and no events are needed."""
+    share `acquire` grants on an idle level, its idle-link time) and no events are needed.
+
+    Records depend only on each step's op, timing and duration, so blocks that differ only in which chips
+    their collectives join (the stages of a pipeline, on symmetric links) share one list of records when
+    `memo` (one per Program run) has seen the same steps take the same times; link bytes and spans are
+    each block's own."""
     links = [0.0] * len(topology.links) if topology is not None else []
     model = MEMORY_MODELS[memory]
     timer = timer_for(chip)
     overhead = chip.op_overhead_cycles
-    records, spans, now = [], [], 0
-    for index, step in enumerate(block.steps):
+    timed, key, now = [], [model.name], 0
+    for step in block.steps:
         start = now
         if isinstance(step, CommStep):
             op = step.op
@@ -143,21 +163,28 @@ def _run_in_turn(chip: Chip, block: Block, topology, memory: str) -> BlockRun:
                 now += overhead + collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes)
                 for link, nbytes in step.link_bytes:
                     links[link] += nbytes
-            records.append(_collective_record(index, step, start, now, overhead, spans))
+            timed.append((step, None, 0.0, start, now))
+            key.append((id(op), step.algorithm, now - start, sum(b for _, b in step.link_bytes)))
             continue
         units = model.share_when_idle(chip, step.cores)
         timing = timer.time(step, units)
         now += overhead + timing.cycles
-        records.append(_record(index, step, timing, units / chip.cores, start, now, overhead, model.name, spans))
-    spans.sort(key=lambda s: (s.start, s.op, s.unit))
-    return BlockRun(records, tuple(links), tuple(spans))
+        timed.append((step, timing, units / chip.cores, start, now))
+        key.append((id(step.op), id(timing), units, step.unit, step.note))
+    key = tuple(key)
+    records = memo.get(key) if memo is not None else None
+    if records is None:
+        records = [_collective_record(i, step, start, end, overhead) if timing is None else
+                   _record(i, step, timing, fraction, start, end, overhead)
+                   for i, (step, timing, fraction, start, end) in enumerate(timed)]
+        if memo is not None:
+            memo[key] = records
+    return BlockRun(records, tuple(links), block.steps, model.name)
 
 
-def _collective_record(index: int, step: CommStep, start: int, end: int, overhead: int,
-                       spans: list[UnitSpan]) -> OpRecord:
-    """The collective's record, and its spans on every link it crossed (a no-op crosses none, takes no time)."""
+def _collective_record(index: int, step: CommStep, start: int, end: int, overhead: int) -> OpRecord:
+    """The collective's record (a no-op takes no time)."""
     op = step.op
-    spans.extend(UnitSpan(f"link {link}", index, start, end, b) for link, b in step.link_bytes)
     sent = sum(b for _, b in step.link_bytes)
     overhead = overhead if step.algorithm else 0
     return OpRecord(
@@ -170,12 +197,9 @@ def _collective_record(index: int, step: CommStep, start: int, end: int, overhea
 
 
 def _record(index: int, step: ComputeStep, t: OpTiming, fraction: float, start: int, end: int, overhead: int,
-            memory: str, spans: list[UnitSpan]) -> OpRecord:
-    """The compute step's record, and its spans on the cores and (when it moved any) the memory level."""
+            ) -> OpRecord:
+    """The compute step's record."""
     op = step.op
-    spans.append(UnitSpan("cores", index, start, end, 0.0))
-    if t.hbm_read + t.hbm_write:
-        spans.append(UnitSpan(memory, index, start, end, float(t.hbm_read + t.hbm_write)))
     is_gemm = isinstance(op, GemmOp)
     return OpRecord(
         index=index, name=op.name, type=op.type, kind="gemm" if is_gemm else op.kind, group=op.group,

@@ -9,11 +9,13 @@ and the trace read as they are.
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-
-import simpy
+from typing import TYPE_CHECKING
 
 from simulator.hardware.bandwidth import bandwidth_demand
 from simulator.hardware.chip import Chip
+
+if TYPE_CHECKING:
+    import simpy
 
 
 @dataclass(slots=True)  # read-only by convention; cheap to build, several per op per pass
@@ -30,7 +32,9 @@ class CorePool:
 
     name = "cores"
 
-    def __init__(self, env: simpy.Environment, chip: Chip):
+    def __init__(self, env: "simpy.Environment", chip: Chip):
+        import simpy  # here, not at import: a run that needs no events never loads it
+
         self._pool = simpy.Container(env, capacity=chip.cores, init=chip.cores)
 
     def acquire(self, cores: int):
@@ -50,8 +54,10 @@ class RateMemory:
 
     name = "hbm"
 
-    def __init__(self, env: simpy.Environment, chip: Chip):
+    def __init__(self, env: "simpy.Environment", chip: Chip):
         self.chip = chip
+        import simpy  # here, not at import: a run that needs no events never loads it
+
         self._share = simpy.Container(env, capacity=chip.cores, init=chip.cores)
 
     def acquire(self, cores: int):

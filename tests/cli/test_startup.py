@@ -151,3 +151,12 @@ def test_the_energy_table_read_at_start_up_is_what_read_mapping_reads(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert _read_shipped(empty) == read_mapping(empty) == {}
+
+
+def test_a_single_chip_decode_step_loads_no_event_engine():
+    """Its blocks run in turn, without events, and the engine's modules import simpy (about 37 ms of a
+    start) only when a block needs events."""
+    code = ("import sys\nfrom simulator.api import run_files\n"
+            "run_files('h100', 'workloads/llama3_8b_decode.yaml')\nprint('simpy' in sys.modules)\n"
+            "from simulator.engine.run import run_block\nprint('simpy' in sys.modules)\n")
+    assert _python(code).stdout.split()[-2:] == ["False", "False"]

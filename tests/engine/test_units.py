@@ -129,7 +129,7 @@ def test_a_new_memory_model_plugs_in(monkeypatch):
     from simulator.mapping.program import Mapper
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
-    code = re.search(r"```python\n(class WholeLevel.*?)```", doc, re.S).group(1)
+    code = re.search(r"```python\n(import simpy\n\n\nclass WholeLevel.*?)```", doc, re.S).group(1)
     registered: dict = {}
     exec(code, vars(units) | {"MEMORY_MODELS": registered})  # noqa: S102
     monkeypatch.setitem(units.MEMORY_MODELS, "whole", registered["whole"])
