@@ -1,9 +1,17 @@
-"""Pipeline-parallel schedule of one forward pass: stages take micro-batches in order; a stage starts
-micro-batch j once it has finished j − 1 and j's activations have arrived from the stage before.
+"""Pipeline-parallel schedules over the stages of a pass.
 
-Sending does not hold the sender, so a send overlaps the sender's next micro-batch. With p stages of
-equal time t, m micro-batches and free sends, the pass takes (m + p − 1)·t and each stage idles for
-the bubble (p − 1)/(m + p − 1) of it.
+In order (`run_pipeline`, a forward pass): stages take micro-batches in order; a stage starts micro-batch
+j once it has finished j − 1 and j's activations have arrived from the stage before. Sending does not hold
+the sender, so a send overlaps the sender's next micro-batch. With p stages of equal time t, m
+micro-batches and free sends, the pass takes (m + p − 1)·t and each stage idles for the bubble
+(p − 1)/(m + p − 1) of it.
+
+One forward, one backward (`run_one_f_one_b`, a training step's micro-batches; PipeDream-Flush, Megatron's
+default): stage s runs min(p − s − 1, m) forwards, then alternates one forward and one backward, then the
+remaining backwards. A forward waits for the stage before's forward of that micro-batch and its
+activations; a backward waits for the stage after's backward and its gradients (the last stage's for its
+own forward). At most p − s micro-batches are in flight on stage s. Equal stages of forward F and backward
+B with free sends take (m + p − 1)·(F + B): the same bubble, (p − 1)/(m + p − 1).
 """
 
 from dataclasses import dataclass
@@ -17,11 +25,12 @@ from simulator.mapping.collectives import per_link
 
 @dataclass(frozen=True)
 class Span:
-    stage: int
+    stage: int  # a send's: the lower stage of the two it joins
     microbatch: int
-    kind: str  # compute (the stage's segments for one micro-batch) | send (to the next stage)
+    kind: str  # compute (the stage's segments for one micro-batch) | send (between neighbouring stages)
     start: int
     end: int
+    part: str = ""  # under one forward, one backward: forward | backward (of compute and of sends)
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,67 @@ def _in_turn(topology: Topology, stage_cycles: list[int], microbatches: int, lin
         for link, b in links[s]:
             for _ in range(microbatches):
                 carried[link] += b
+    spans.sort(key=lambda x: (x.start, x.stage, x.kind))
+    link_spans.sort(key=lambda x: (x.start, x.unit))
+    return PipelineRun(max(x.end for x in spans), tuple(spans), tuple(carried), tuple(link_spans))
+
+
+def one_f_one_b_order(stage: int, stages: int, microbatches: int) -> list[tuple[str, int]]:
+    """The (forward | backward, micro-batch) a stage runs, in order."""
+    warmup = min(stages - stage - 1, microbatches)
+    order = [("forward", j) for j in range(warmup)]
+    for i in range(microbatches - warmup):
+        order += [("forward", warmup + i), ("backward", i)]
+    return order + [("backward", j) for j in range(microbatches - warmup, microbatches)]
+
+
+def run_one_f_one_b(topology: Topology, forward: list[int], backward: list[int], microbatches: int,
+                    sends: tuple[tuple[Message, ...], ...], returns: tuple[tuple[Message, ...], ...],
+                    idle_sends: list[int], idle_returns: list[int]) -> PipelineRun:
+    """`forward[s]`, `backward[s]`: stage s's cycles for one micro-batch; `sends[s]`: stage s's activations to
+    stage s + 1 and `returns[s]`: stage s + 1's gradients back to stage s, with their idle-link times. Every
+    send takes its idle-link time (sends of neighbouring stages in the two directions do not share links on
+    the bundled topologies); the stages follow their fixed order, so no events are needed."""
+    stages = len(forward)
+    orders = [one_f_one_b_order(s, stages, microbatches) for s in range(stages)]
+    ends = {"forward": [[None] * microbatches for _ in range(stages)],
+            "backward": [[None] * microbatches for _ in range(stages)]}
+    links = {"forward": [per_link(m, topology) for m in sends], "backward": [per_link(m, topology) for m in returns]}
+    spans: list[Span] = []
+    link_spans: list[UnitSpan] = []
+    carried = [0.0] * len(topology.links)
+    position, free = [0] * stages, [0] * stages
+    moved = True
+    while moved:
+        moved = False
+        for s in range(stages):
+            while position[s] < len(orders[s]):
+                part, j = orders[s][position[s]]
+                if part == "forward":
+                    before = ends["forward"][s - 1][j] if s else 0
+                    ready = None if before is None else before + (idle_sends[s - 1] if s else 0)
+                elif s == stages - 1:
+                    ready = ends["forward"][s][j]
+                else:
+                    after = ends["backward"][s + 1][j]
+                    ready = None if after is None else after + idle_returns[s]
+                if ready is None:
+                    break
+                start = max(free[s], ready)
+                free[s] = end = start + (forward[s] if part == "forward" else backward[s])
+                ends[part][s][j] = end
+                spans.append(Span(s, j, "compute", start, end, part))
+                pair = s if part == "forward" else s - 1  # the boundary this micro-batch's send crosses
+                if 0 <= pair < stages - 1:
+                    took = idle_sends[pair] if part == "forward" else idle_returns[pair]
+                    spans.append(Span(pair, j, "send", end, end + took, part))
+                    for link, b in links[part][pair]:
+                        link_spans.append(UnitSpan(f"link {link}", pair, end, end + took, b))
+                        carried[link] += b
+                position[s] += 1
+                moved = True
+    if any(position[s] < len(orders[s]) for s in range(stages)):
+        raise RuntimeError("one-forward-one-backward schedule did not finish: a dependency was never met")
     spans.sort(key=lambda x: (x.start, x.stage, x.kind))
     link_spans.sort(key=lambda x: (x.start, x.unit))
     return PipelineRun(max(x.end for x in spans), tuple(spans), tuple(carried), tuple(link_spans))

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.engine.network import collective_cycles
-from simulator.engine.pipeline import Span, run_pipeline
+from simulator.engine.pipeline import Span, run_one_f_one_b, run_pipeline
 from simulator.engine.record import OpRecord
 from simulator.engine.run import BlockRun, run_block
 from simulator.engine.units import UnitSpan
 from simulator.ir.program import Program
+from simulator.mapping.collectives import collective_messages
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ class PassRun:
     send_spans: tuple[UnitSpan, ...] = ()  # pipeline sends on each link (op = the sending stage)
 
 
+def _one_f_one_b(topology, p, segments: list[SegmentRun]):
+    """The pass's stages under one forward, one backward: each stage's forward and backward blocks per
+    micro-batch, activations sent on, gradients sent back over the reversed chip pairs."""
+    stages = len(p.stages)
+    forward, backward = [0] * stages, [0] * stages
+    for placed, seg in zip((x for stage in p.stages for x in stage), segments, strict=True):
+        (backward if placed.direction == "backward" else forward)[seg.stage] += seg.repeat * seg.cycles
+    back = [tuple((b, a) for a, b in pairs) for pairs in p.send_pairs]
+    idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
+    idle_back = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in back]
+    returns = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.send_bytes, topology)
+                    for pairs in back)
+    return run_one_f_one_b(topology, forward, backward, p.microbatches, p.sends, returns, idle, idle_back)
+
+
 def run_program(program: Program, progress=None) -> list[PassRun]:
     """`progress(done, total)` is called after each pass, for long generations."""
     chip, topology = program.chip, program.topology
@@ -72,8 +88,11 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
         if not p.pipelined:  # one chip: its micro-batches run one after another
             runs.append(PassRun(p.source, segments, stage_cycles[0] * p.microbatches))
         else:
-            idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
-            pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends, idle)
+            if p.schedule == "1f1b":
+                pipe = _one_f_one_b(topology, p, segments)
+            else:
+                idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
+                pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends, idle)
             links = np.array(pipe.link_bytes, dtype=float)
             for seg in segments:
                 if seg.link_bytes:

@@ -86,10 +86,12 @@ class Block:
 
 @dataclass(frozen=True)
 class Placed:
-    """One block as a stage runs it: `repeat` copies back to back."""
+    """One block as a stage runs it: `repeat` copies back to back. Under a one-forward-one-backward schedule
+    `direction` says which half of a micro-batch's work the block is (forward | backward)."""
 
     block: Block
     repeat: int
+    direction: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ class PassProgram:
     send_pairs: tuple[tuple[tuple[int, int], ...], ...] = ()  # (from, to) chips of each stage's sends
     pipelined: bool = False  # a system run: the stage schedule runs even for one stage
     source: object = None  # the workload's own pass object
+    # in_order: each stage runs all its blocks for micro-batch j, then j + 1; 1f1b: forward blocks then
+    # backward blocks per micro-batch, interleaved one forward / one backward after a warm-up (PipeDream-
+    # Flush, Megatron's default), the backward's gradients sent back from stage s + 1 to stage s
+    schedule: str = "in_order"
 
 
 @dataclass(frozen=True, eq=False)

@@ -186,8 +186,9 @@ def map_graph(chip: Chip, graph: OpGraph, topology: Topology | None = None,
 
 def map_passes(chip: Chip, passes, placement: Placement | None, time_collective: CollectiveTimer | None = None,
                ) -> Program:
-    """Lowered passes (objects with `segments` of `graph`, `repeat`, `place`; `microbatches`,
-    `activation_bytes`) on one chip or on a placement's chips."""
+    """Lowered passes (objects with `segments` of `graph`, `repeat`, `place` and optionally `direction`;
+    `microbatches`, `activation_bytes`) on one chip or on a placement's chips. A pipeline pass with backward
+    segments runs the one-forward-one-backward schedule."""
     mapper = Mapper(chip, time_collective)
     stages = placement.parallel.pp if placement else 1
     fabrics = [Fabric.of(placement, s) for s in range(stages)] if placement else [None]
@@ -196,8 +197,10 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
     out = []
     for p in passes:
         per_stage = []
+        split = stages > 1 and any(getattr(seg, "direction", "") == "backward" for seg in p.segments)
         for stage in range(stages):
-            placed = [Placed(mapper.block(seg.graph, fabrics[stage], seg.name, seg), repeat)
+            placed = [Placed(mapper.block(seg.graph, fabrics[stage], seg.name, seg), repeat,
+                             getattr(seg, "direction", "") if split else "")
                       for seg, repeat in stage_segments(p.segments, stage, placement)]
             per_stage.append(tuple(placed))
         if placement and p.activation_bytes not in send_messages:
@@ -205,7 +208,7 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
                 collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
                                     placement.topology) for pairs in sends)
         out.append(PassProgram(tuple(per_stage), p.microbatches, send_messages.get(p.activation_bytes, ()),
-                               p.activation_bytes, sends, placement is not None, p))
+                               p.activation_bytes, sends, placement is not None, p, "1f1b" if split else "in_order"))
     return Program(chip, tuple(out), placement.topology if placement else None, mapper.reused)
 
 
