@@ -141,11 +141,14 @@ def one_f_one_b_order(stage: int, stages: int, microbatches: int) -> list[tuple[
 def run_one_f_one_b(topology: Topology, forward: list[int], backward: list[int], microbatches: int,
                     sends: tuple[tuple[Message, ...], ...], returns: tuple[tuple[Message, ...], ...],
                     idle_sends: list[int], idle_returns: list[int]) -> PipelineRun:
-    """`forward[s]`, `backward[s]`: stage s's cycles for one micro-batch; `sends[s]`: stage s's activations to
+    """`forward[s]`, `backward[s]`: stage s's cycles for one micro-batch (a number, or one per micro-batch:
+    passes that share the pipeline run different blocks); `sends[s]`: stage s's activations to
     stage s + 1 and `returns[s]`: stage s + 1's gradients back to stage s, with their idle-link times. Every
     send takes its idle-link time (sends of neighbouring stages in the two directions do not share links on
     the bundled topologies); the stages follow their fixed order, so no events are needed."""
     stages = len(forward)
+    forward = [f if isinstance(f, list | tuple) else [f] * microbatches for f in forward]
+    backward = [b if isinstance(b, list | tuple) else [b] * microbatches for b in backward]
     orders = [one_f_one_b_order(s, stages, microbatches) for s in range(stages)]
     ends = {"forward": [[None] * microbatches for _ in range(stages)],
             "backward": [[None] * microbatches for _ in range(stages)]}
@@ -171,7 +174,7 @@ def run_one_f_one_b(topology: Topology, forward: list[int], backward: list[int],
                 if ready is None:
                     break
                 start = max(free[s], ready)
-                free[s] = end = start + (forward[s] if part == "forward" else backward[s])
+                free[s] = end = start + (forward[s][j] if part == "forward" else backward[s][j])
                 ends[part][s][j] = end
                 spans.append(Span(s, j, "compute", start, end, part))
                 pair = s if part == "forward" else s - 1  # the boundary this micro-batch's send crosses

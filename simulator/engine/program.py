@@ -50,19 +50,33 @@ class PassRun:
     send_spans: tuple[UnitSpan, ...] = ()  # pipeline sends on each link (op = the sending stage)
 
 
-def _one_f_one_b(topology, p, segments: list[SegmentRun]):
-    """The pass's stages under one forward, one backward: each stage's forward and backward blocks per
-    micro-batch, activations sent on, gradients sent back over the reversed chip pairs."""
+def _one_f_one_b(topology, group: list) -> object:
+    """Passes sharing one pipeline under one forward, one backward ((pass, its segments), in order): each
+    micro-batch runs its pass's forward and backward blocks on each stage; activations go on and gradients
+    come back over the reversed chip pairs."""
+    p = group[0][0]
     stages = len(p.stages)
-    forward, backward = [0] * stages, [0] * stages
-    for placed, seg in zip((x for stage in p.stages for x in stage), segments, strict=True):
-        (backward if placed.direction == "backward" else forward)[seg.stage] += seg.repeat * seg.cycles
+    forward, backward = [[] for _ in range(stages)], [[] for _ in range(stages)]
+    for q, segments in group:
+        f, b = [0] * stages, [0] * stages
+        for placed, seg in zip((x for stage in q.stages for x in stage), segments, strict=True):
+            (b if placed.direction == "backward" else f)[seg.stage] += seg.repeat * seg.cycles
+        for s in range(stages):
+            forward[s] += [f[s]] * q.microbatches
+            backward[s] += [b[s]] * q.microbatches
     back = [tuple((b, a) for a, b in pairs) for pairs in p.send_pairs]
     idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
     idle_back = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in back]
     returns = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.send_bytes, topology)
                     for pairs in back)
-    return run_one_f_one_b(topology, forward, backward, p.microbatches, p.sends, returns, idle, idle_back)
+    return run_one_f_one_b(topology, forward, backward, len(forward[0]), p.sends, returns, idle, idle_back)
+
+
+def _collective_links(segments: list[SegmentRun], microbatches: int, links: np.ndarray) -> tuple[float, ...]:
+    for seg in segments:
+        if seg.link_bytes:
+            links = links + np.asarray(seg.link_bytes) * (seg.repeat * microbatches)
+    return tuple(links.tolist())
 
 
 def run_program(program: Program, progress=None) -> list[PassRun]:
@@ -70,7 +84,7 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
     chip, topology = program.chip, program.topology
     cache: dict[int, BlockRun] = {}
     memo: dict = {}  # sequential blocks' records by their steps' ops and times (engine/run.py)
-    runs = []
+    runs, group = [], []  # group: 1f1b passes waiting for the rest of their pipeline
     for i, p in enumerate(program.passes):
         segments, stage_cycles = [], []
         for stage, placed in enumerate(p.stages):
@@ -87,17 +101,23 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
             stage_cycles.append(offset)
         if not p.pipelined:  # one chip: its micro-batches run one after another
             runs.append(PassRun(p.source, segments, stage_cycles[0] * p.microbatches))
+        elif p.schedule == "1f1b":
+            group.append((p, segments))
+            following = program.passes[i + 1] if i + 1 < len(program.passes) else None
+            if following is None or not following.continues:  # the pipeline's last pass: run them all
+                pipe = _one_f_one_b(topology, group)
+                for k, (q, segs) in enumerate(group):  # the schedule's time and sends go with its first pass
+                    sends = np.array(pipe.link_bytes if k == 0 else [0.0] * len(topology.links), dtype=float)
+                    runs.append(PassRun(q.source, segs, pipe.cycles if k == 0 else 0, pipe.spans if k == 0 else (),
+                                        _collective_links(segs, q.microbatches, sends),
+                                        pipe.link_spans if k == 0 else ()))
+                group = []
         else:
-            if p.schedule == "1f1b":
-                pipe = _one_f_one_b(topology, p, segments)
-            else:
-                idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
-                pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends, idle)
-            links = np.array(pipe.link_bytes, dtype=float)
-            for seg in segments:
-                if seg.link_bytes:
-                    links += np.asarray(seg.link_bytes) * (seg.repeat * p.microbatches)
-            runs.append(PassRun(p.source, segments, pipe.cycles, pipe.spans, tuple(links.tolist()), pipe.link_spans))
+            idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
+            pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends, idle)
+            runs.append(PassRun(p.source, segments, pipe.cycles, pipe.spans,
+                                _collective_links(segments, p.microbatches, np.array(pipe.link_bytes, dtype=float)),
+                                pipe.link_spans))
         if progress:
             progress(i + 1, len(program.passes))
     return runs

@@ -110,6 +110,7 @@ class PassProgram:
     # backward blocks per micro-batch, interleaved one forward / one backward after a warm-up (PipeDream-
     # Flush, Megatron's default), the backward's gradients sent back from stage s + 1 to stage s
     schedule: str = "in_order"
+    continues: bool = False  # 1f1b: its micro-batches follow the previous pass's in the same pipeline
 
 
 @dataclass(frozen=True, eq=False)

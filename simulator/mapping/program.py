@@ -187,8 +187,9 @@ def map_graph(chip: Chip, graph: OpGraph, topology: Topology | None = None,
 def map_passes(chip: Chip, passes, placement: Placement | None, time_collective: CollectiveTimer | None = None,
                ) -> Program:
     """Lowered passes (objects with `segments` of `graph`, `repeat`, `place` and optionally `direction`;
-    `microbatches`, `activation_bytes`) on one chip or on a placement's chips. A pipeline pass with backward
-    segments runs the one-forward-one-backward schedule."""
+    `microbatches`, `activation_bytes`, optionally `continues`) on one chip or on a placement's chips. A
+    pipeline pass with backward segments runs the one-forward-one-backward schedule; one that `continues`
+    runs its micro-batches in the previous pass's pipeline, after that pass's own."""
     mapper = Mapper(chip, time_collective)
     stages = placement.parallel.pp if placement else 1
     fabrics = [Fabric.of(placement, s) for s in range(stages)] if placement else [None]
@@ -208,7 +209,8 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
                 collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
                                     placement.topology) for pairs in sends)
         out.append(PassProgram(tuple(per_stage), p.microbatches, send_messages.get(p.activation_bytes, ()),
-                               p.activation_bytes, sends, placement is not None, p, "1f1b" if split else "in_order"))
+                               p.activation_bytes, sends, placement is not None, p, "1f1b" if split else "in_order",
+                               split and getattr(p, "continues", False)))
     return Program(chip, tuple(out), placement.topology if placement else None, mapper.reused)
 
 

@@ -78,6 +78,7 @@ class TrainPass(Pass):
     optimizer step (`part`)."""
 
     part: str = "accumulate"  # accumulate | sync | optimizer
+    continues: bool = False  # its micro-batches follow the previous pass's in one pipeline (the last, syncing one)
 
 
 @dataclass(frozen=True)
@@ -585,15 +586,16 @@ def lower_training(model: Model, scenario: Scenario, training: Training, paralle
                  segment("optimizer.layer", _optimizer, layers, "spread", "optimizer", whole_layer),
                  segment("optimizer.head", _optimizer, 1, "last", "optimizer", final)]
     residual = nbytes(c.tokens * model.hidden, c.dt.act)
-    passes = [_pass(part, count, segs, step, residual) for part, count, segs in plan]
+    passes = [_pass(part, count, segs, step, residual, continues=i > 0) for i, (part, count, segs) in enumerate(plan)]
     return passes + [_pass("optimizer", 1, optimizer, step, residual)]
 
 
-def _pass(part: str, microbatches: int, segments: list, step: Step, residual: int) -> TrainPass:
+def _pass(part: str, microbatches: int, segments: list, step: Step, residual: int,
+          continues: bool = False) -> TrainPass:
     weights = sum(s.repeat * b.weight_bytes for s, b in segments)
     return TrainPass("optimizer" if part == "optimizer" else "train", step.micro_batch,
                      step.sequence if part != "optimizer" else 0, 0, tuple(s for s, _ in segments), weights, 0, 0,
-                     microbatches, residual, part)
+                     microbatches, residual, part, continues)
 
 
 # --- what the backward needs ------------------------------------------------------------------------------

@@ -67,3 +67,18 @@ def test_a_pipelined_training_step_runs_forward_and_backward_per_micro_batch():
     assert {("forward", "compute"), ("backward", "compute"), ("forward", "send"), ("backward", "send")} <= parts
     assert sum(x.kind == "compute" for x in step.spans) == 2 * 8 * 4
     assert 0 < r.summary["idle_share"] < 1
+
+
+def test_the_gradient_reducing_last_micro_batch_joins_the_others_pipeline():
+    """ZeRO-1 with dp > 1: the first m − 1 micro-batches only accumulate, the last also reduces; they are two
+    passes of the lowering but one pipeline of m micro-batches (one fill and one drain)."""
+    r = run_files("tpu_v4_4x4x4", "workloads/llama3_8b_train.yaml",
+                  workload_overrides=["parallel.dp=2", "parallel.pp=4", "training.global_batch=16",
+                                      "training.sequence=512", "training.zero=1", "scenario.check_capacity=false"])
+    accumulate, sync, optimizer = r.runs
+    assert (accumulate.pass_.microbatches, sync.pass_.microbatches) == (7, 1)
+    assert sum(x.kind == "compute" for x in accumulate.spans) == 2 * 8 * 4  # all eight micro-batches
+    assert sync.cycles == 0 and not sync.spans
+    assert r.summary["cycles"] == accumulate.cycles + optimizer.cycles
+    forward = {j for x in accumulate.spans if x.kind == "compute" and x.part == "forward" for j in [x.microbatch]}
+    assert forward == set(range(8))
