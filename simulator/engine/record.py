@@ -41,3 +41,4 @@ class OpRecord:
     algorithm: str = ""  # collectives: ring, bidir_ring, torus, direct, switch_reduce
     unit: str = ""  # the unit kind that ran it: systolic | vector | links
     note: str = ""  # what the mapping traded (e.g. compute cycles for overlapping the first load)
+    axis: str = ""  # collectives: the parallel axis whose chips take part (tp, ep, pp, dp; "" for explicit chips)

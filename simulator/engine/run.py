@@ -192,7 +192,7 @@ def _collective_record(index: int, step: CommStep, start: int, end: int, overhea
         tile="", cores=0, bandwidth_fraction=0.0, work_units=0, waves=0, start=start, end=end, cycles=end - start,
         compute_cycles=0, stall_cycles=0, overhead_cycles=overhead, macs=0, flops=0, vector_ops=0.0, hbm_read=0,
         hbm_write=0, l2_read=0, sram_read=0, sram_write=0, a_reads=0, b_reads=0, acc_reads=0, acc_writes=0,
-        min_bytes=0, comm_bytes=op.bytes, link_bytes=sent, algorithm=step.algorithm, unit="links",
+        min_bytes=0, comm_bytes=op.bytes, link_bytes=sent, algorithm=step.algorithm, unit="links", axis=op.axis,
     )
 
 

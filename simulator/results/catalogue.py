@@ -210,6 +210,7 @@ METRICS: dict[str, Metric] = _entries(
     ("max_link_utilization", "busiest link utilization", "fraction", NONE, "%"),
 )
 
+AXES = {"tp": "TP", "pp": "PP", "ep": "EP", "dp": "DP", "chips": "explicit-chips"}  # collectives' axes
 TRAFFIC = {"hbm_read": "HBM read", "hbm_write": "HBM write", "l2_read": "L2 read", "sram_read": "SRAM read",
            "sram_write": "SRAM write"}
 PARALLEL = {"tp": "TP degree", "pp": "PP degree", "ep": "EP degree", "dp": "DP degree", "sp": "SP degree",
@@ -226,6 +227,8 @@ FAMILIES = (
     Family("<phase>_mbu", "{} MBU", "fraction", HIGHER, "%"),
     Family("parallel.<axis>", "{}", "count", names=PARALLEL),
     Family("peak_tflops_by_dtype.<dtype>", "{} peak per chip", "TFLOP/s", HIGHER),
+    Family("exposed_comm_<axis>_s", "exposed {} communication", "s", LOWER, "ms", names=AXES),
+    Family("overlapped_comm_<axis>_s", "overlapped {} communication", "s", NONE, "ms", names=AXES),
 )
 
 

@@ -118,6 +118,12 @@ def _system_lines(s: dict, stages: list[dict], links: list[dict]) -> list[str]:
         lines.append(f"  {label:<16}{format_time(r['compute_s']):>12}{format_time(r['memory_stall_s']):>12}"
                      f"{format_time(r['overhead_s']):>12}{format_time(r['exposed_comm_s']):>14}"
                      f"{format_time(r['idle_s']):>12}{format_time(r['overlapped_comm_s']):>17}")
+    axes = sorted(k[len("exposed_comm_"):-2] for k in s if k.startswith("exposed_comm_") and k != "exposed_comm_s"
+                  and k.endswith("_s") and k != "exposed_comm_share")
+    if axes:
+        lines.append("  comm by axis     " + "; ".join(
+            f"{a}: {format_time(s[f'exposed_comm_{a}_s'])} exposed, {format_time(s[f'overlapped_comm_{a}_s'])} "
+            "overlapped" for a in axes))
     for i in descending(column(links, "utilization"))[:4]:
         r = links[i]
         link = f"link {r['src']}→{r['dst']}"

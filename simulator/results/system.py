@@ -52,9 +52,12 @@ def overlap(xs, ys) -> int:
 
 
 def segment_split(seg: SegmentRun) -> dict[str, float]:
-    """One copy of a segment: SPLIT cycles adding up to its length, plus overlapped_comm."""
+    """One copy of a segment: SPLIT cycles adding up to its length, plus overlapped_comm, and per parallel
+    axis its collectives' exposed and overlapped cycles (`exposed_comm_<axis>`, `overlapped_comm_<axis>`;
+    collectives of two axes that run at once count for both)."""
     work = [r for r in seg.records if r.type != "collective"]
-    comm = [(r.start, r.end) for r in seg.records if r.type == "collective"]
+    collectives = [r for r in seg.records if r.type == "collective"]
+    comm = [(r.start, r.end) for r in collectives]
     busy = [(r.start, r.end) for r in work]
     busy_len, hidden = length(busy), overlap(comm, busy)
     parts = [sum(r.compute_cycles for r in work), sum(r.stall_cycles for r in work),
@@ -63,6 +66,11 @@ def segment_split(seg: SegmentRun) -> dict[str, float]:
     split = {name: busy_len * part / weight for name, part in zip(SPLIT[:3], parts, strict=True)}
     exposed = length(comm) - hidden
     split.update(exposed_comm=exposed, idle=seg.cycles - busy_len - exposed, overlapped_comm=hidden)
+    for axis in sorted({r.axis or "chips" for r in collectives}):
+        mine = [(r.start, r.end) for r in collectives if (r.axis or "chips") == axis]
+        shown = overlap(mine, busy)
+        split[f"exposed_comm_{axis}"] = length(mine) - shown
+        split[f"overlapped_comm_{axis}"] = shown
     return split
 
 
@@ -73,7 +81,8 @@ def stage_table(chip: Chip, runs: list[PassRun], stage_chips: int) -> "pd.DataFr
 
 def stage_rows(chip: Chip, runs: list[PassRun], stage_chips: int) -> list[dict]:
     """One row per pipeline stage (its `stage_chips` chips over all replicas run alike), over the whole run:
-    seconds per SPLIT part and overlapped_comm."""
+    seconds per SPLIT part and overlapped_comm, and per parallel axis the exposed and overlapped seconds of
+    its communication (`exposed_comm_<axis>_s`; the pipeline's sends are axis pp)."""
     stages = max(s.stage for r in runs for s in r.segments) + 1
     totals = [dict.fromkeys((*SPLIT, "overlapped_comm"), 0.0) for _ in range(stages)]
     splits: dict[int, tuple] = {}  # per records list (passes running the same block share it), with the records
@@ -83,7 +92,7 @@ def stage_rows(chip: Chip, runs: list[PassRun], stage_chips: int) -> list[dict]:
             if id(seg.records) not in splits:
                 splits[id(seg.records)] = (segment_split(seg), seg.records)
             for key, value in splits[id(seg.records)][0].items():
-                totals[seg.stage][key] += value * seg.repeat * m
+                totals[seg.stage][key] = totals[seg.stage].get(key, 0.0) + value * seg.repeat * m
         for s in range(stages):
             compute = [(x.start, x.end) for x in run.spans if x.stage == s and x.kind == "compute"]
             links = [(x.start, x.end) for x in run.spans if x.kind == "send" and s in (x.stage, x.stage + 1)]
@@ -92,12 +101,17 @@ def stage_rows(chip: Chip, runs: list[PassRun], stage_chips: int) -> list[dict]:
             totals[s]["exposed_comm"] += exposed
             totals[s]["overlapped_comm"] += hidden
             totals[s]["idle"] += run.cycles - length(compute) - exposed
+            if links:
+                totals[s]["exposed_comm_pp"] = totals[s].get("exposed_comm_pp", 0.0) + exposed
+                totals[s]["overlapped_comm_pp"] = totals[s].get("overlapped_comm_pp", 0.0) + hidden
+    axes = sorted({k for t in totals for k in t if k.startswith(("exposed_comm_", "overlapped_comm_"))})
     rows = []
     for s, t in enumerate(totals):
         total = sum(t[k] for k in SPLIT)
         row = {"stage": s, "chips": stage_chips}
-        row |= {f"{k}_s": chip.seconds(v) for k, v in t.items()}
+        row |= {f"{k}_s": chip.seconds(t[k]) for k in (*SPLIT, "overlapped_comm")}
         row |= {"total_s": chip.seconds(total)} | {f"{k}_share": (t[k] / total if total else 0.0) for k in SPLIT}
+        row |= {f"{k}_s": chip.seconds(t.get(k, 0.0)) for k in axes}
         rows.append(row)
     return rows
 
@@ -160,6 +174,8 @@ def system_summary(chip: Chip, placement: Placement, runs: list[PassRun], stages
         "collective_algorithms": sorted({f"{r.kind}:{r.algorithm}" for r in comm if r.algorithm}),
         **{f"{k}_s": float(v.sum() / float(len(v))) for k, v in seconds.items()},  # a column's mean()
         **{f"{k}_share": float(seconds[k].sum() / total) if total else 0.0 for k in SPLIT},
+        **{k: float(column(stages, k).sum() / float(len(stages))) for k in stages[0]
+           if k.startswith(("exposed_comm_", "overlapped_comm_")) and k.endswith("_s") and k != "exposed_comm_s"},
         "link_bytes": float(column(links, "bytes").sum()),
         "max_link_utilization": float(column(links, "utilization").max()) if len(links) else 0.0,
     }

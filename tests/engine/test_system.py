@@ -233,3 +233,14 @@ def test_pipeline_timed_in_turn_equals_its_event_run(p, m, compute, nbytes):
     fast, slow = run_pipeline(topology, compute, m, sends, idle), run_pipeline(topology, compute, m, sends)
     assert (fast.cycles, fast.spans, fast.link_bytes, fast.link_spans) == \
         (slow.cycles, slow.spans, slow.link_bytes, slow.link_spans)
+
+
+def test_communication_splits_by_axis(dgx):
+    """One axis only: its exposed and overlapped seconds are the totals; the pipeline's sends are axis pp."""
+    tp = run_llm(dgx, _workload("llama3_70b_decode", "parallel.tp=8")).summary
+    assert tp["exposed_comm_tp_s"] == pytest.approx(tp["exposed_comm_s"])
+    assert tp["overlapped_comm_tp_s"] == pytest.approx(tp["overlapped_comm_s"])
+    assert not any(k.startswith("exposed_comm_") and k[13:15] in ("dp", "pp", "ep") for k in tp)
+    pp = run_llm(dgx, _workload("llama3_8b_prefill", "parallel.pp=2", "parallel.microbatches=2",
+                                "scenario.batch=2")).summary
+    assert pp["exposed_comm_pp_s"] == pytest.approx(pp["exposed_comm_s"]) and pp["exposed_comm_pp_s"] > 0
