@@ -227,7 +227,7 @@ class _Router:
                 if path == HARDWARE:
                     hardware = value
                     continue
-                text = self._text(i, path, axis, value)
+                text = self._text(i, path, axis, axis.value_of(value, path))
                 (hw if self.to_hardware[path] else wl).append(text)
                 owner[text] = i
         return hardware, tuple(hw), tuple(wl), owner

@@ -43,13 +43,19 @@ UNITS = _unit_table()
 
 @dataclass(frozen=True)
 class Axis:
-    """One swept setting: one or more tied paths that take the same value at every point."""
+    """One swept setting: one or more tied paths that take the same value at every point, or (`per_path`)
+    several paths that take one value each from every item, e.g. `parallel.tp, parallel.dp: [[8, 1], [4, 2]]`."""
 
     label: str  # as written in the file, e.g. "core.mxu.rows, core.mxu.cols"
     paths: tuple[str, ...]
-    values: tuple  # numbers in `unit`, or text
+    values: tuple  # numbers in `unit`, or text; per_path: tuples of plain numbers or text, one per path
     unit: str | None  # the unit every number is expressed in; None for plain numbers or text
     raw: object  # the value as written, for messages
+    per_path: bool = False
+
+    def value_of(self, value, path: str):
+        """What `path` takes at a point where the axis has `value`."""
+        return value[self.paths.index(path)] if self.per_path else value
 
     def config_value(self, value):
         """What the config receives: `"1.2 TB/s"` for a unit axis, else the value itself."""
@@ -85,11 +91,12 @@ class Point:
 
     def columns(self, sweep: Sweep) -> dict:
         """Every swept path → its value at this point (tied paths share it)."""
-        return {path: value for axis, value in zip(sweep.axes, self.values, strict=True) for path in axis.paths}
+        return {path: axis.value_of(value, path) for axis, value in zip(sweep.axes, self.values, strict=True)
+                for path in axis.paths}
 
     def describe(self, sweep: Sweep) -> str:
-        return ", ".join(f"{path}={axis.shown(value)}" for axis, value in zip(sweep.axes, self.values, strict=True)
-                         for path in axis.paths)
+        return ", ".join(f"{path}={axis.shown(axis.value_of(value, path))}"
+                         for axis, value in zip(sweep.axes, self.values, strict=True) for path in axis.paths)
 
 
 def number_text(value) -> str:
@@ -200,6 +207,10 @@ def _axes(value, source) -> tuple[Axis, ...]:
             if p in seen:
                 raise ConfigError(source, f"axes.{label}", spec, f"{p} is already swept by axes.{seen[p]}")
             seen[p] = label
+        if len(paths) > 1 and isinstance(spec, list) and spec and all(isinstance(v, list) for v in spec):
+            axes.append(Axis(label, paths, _per_path_values(spec, paths, f"axes.{label}", source), None, spec,
+                             True))
+            continue
         values, unit = axis_values(spec, f"axes.{label}", source)
         axes.append(Axis(label, paths, values, unit, spec))
     return tuple(axes)
@@ -267,6 +278,22 @@ def axis_values(spec, where: str, source: str) -> tuple[tuple, str | None]:
     if any(q is None for q in quantities):
         raise ConfigError(source, where, spec, "mixes numbers and text; an axis holds one kind of value")
     return _in_one_unit(quantities, where, source, spec)
+
+
+def _per_path_values(spec: list, paths: tuple, where: str, source: str) -> tuple:
+    """Items of one value per path, each a plain number or text (units are for single-path axes)."""
+    out = []
+    for item in spec:
+        if len(item) != len(paths):
+            raise ConfigError(source, where, item, f"gives {len(item)} value(s) for {len(paths)} paths; give one "
+                              f"per path, in the order {', '.join(paths)}")
+        for v in item:
+            if isinstance(v, bool) or not isinstance(v, int | float | str):
+                raise ConfigError(source, where, item, "values of several paths must be plain numbers or text")
+        out.append(tuple(item))
+    if len(set(out)) != len(out):
+        raise ConfigError(source, where, spec, "lists the same values twice")
+    return tuple(out)
 
 
 def _in_one_unit(quantities: list[_Quantity], where, source, spec) -> tuple[tuple, str | None]:

@@ -94,8 +94,8 @@ class Store:
         meta = {
             "kind": "sweep", "name": sweep.name, "description": sweep.description, "tortoise": __version__,
             "mode": sweep.mode,
-            "axes": {path: {"unit": axis.unit, "values": list(axis.values)} | ({"tied": list(axis.paths)}
-                                                                               if len(axis.paths) > 1 else {})
+            "axes": {path: {"unit": axis.unit, "values": [axis.value_of(v, path) for v in axis.values]}
+                     | ({"together" if axis.per_path else "tied": list(axis.paths)} if len(axis.paths) > 1 else {})
                      for axis in sweep.axes for path in axis.paths},
             "hardware": list(sweep.hardware), "workloads": list(sweep.workloads), "set": list(sweep.fixed),
             "points": len(plan.points), "rows": rows, "rows_planned": len(plan.rows), "errors": errors,

@@ -115,3 +115,35 @@ def test_bad_sweep_files_are_one_line(tmp_path, body, message):
         sweep_from(tmp_path, body)
     text = str(info.value)
     assert message in text and "\n" not in text and text.startswith(str(tmp_path / "s.yaml"))
+
+
+def test_several_paths_take_one_value_each_from_every_item(tmp_path):
+    sweep = sweep_from(tmp_path, "axes:\n  parallel.tp, parallel.dp: [[8, 1], [4, 2], [1, 8]]\n"
+                                 "  scenario.batch: [1, 8]\n")
+    points = expand(sweep)
+    assert len(points) == 3 * 2
+    assert points[2].columns(sweep) == {"parallel.tp": 4, "parallel.dp": 2, "scenario.batch": 1}
+    assert points[2].describe(sweep) == "parallel.tp=4, parallel.dp=2, scenario.batch=1"
+
+
+@pytest.mark.parametrize("body, message", [
+    ("axes:\n  parallel.tp, parallel.dp: [[8, 1], [4]]\n", "gives 1 value(s) for 2 paths"),
+    ("axes:\n  parallel.tp, parallel.dp: [[8, 1], [8, 1]]\n", "lists the same values twice"),
+    ("axes:\n  parallel.tp, parallel.dp: [[8, [1]]]\n", "must be plain numbers or text"),
+])
+def test_bad_per_path_axes_are_one_line(tmp_path, body, message):
+    with pytest.raises(ConfigError) as info:
+        sweep_from(tmp_path, body)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_bundled_parallelism_sweep_plans_one_split_per_item(tmp_path):
+    from simulator.sweep.plan import plan
+
+    root = Path(__file__).resolve().parents[2]
+    the_plan = plan(load_sweep(str(root / "configs/sweeps/train_parallelism.yaml")))
+    assert len(the_plan.rows) == 20
+    row = the_plan.rows[0]  # tp 8, pp 1, dp 1, micro-batch 1
+    assert row.columns == {"parallel.tp": 8, "parallel.pp": 1, "parallel.dp": 1,
+                                                 "training.micro_batch": 1}
+    assert "parallel.tp=8" in row.task.workload_overrides and "parallel.dp=1" in row.task.workload_overrides
