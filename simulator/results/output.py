@@ -132,15 +132,31 @@ def _system_lines(s: dict, stages: list[dict], links: list[dict]) -> list[str]:
     return lines
 
 
+def _model_lines(s: dict, what: str) -> list[str]:
+    return [
+        f"{s['workload']}: {s['model']} {what} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz)",
+        f"  model            {s['model_description']}",
+        f"                   {s['params'] / 1e9:.2f} B parameters"
+        + (f" ({s['active_params'] / 1e9:.2f} B active per token)" if s["active_params"] != s["params"] else ""),
+    ]
+
+
+def _closing_lines(s: dict, groups, stages, links) -> list[str]:
+    """Energy, layer scaling, the system's split (systems) and the op groups."""
+    lines = [_energy_line(s),
+             f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)"]
+    if stages is not None:
+        lines += _system_lines(s, records(stages), records(links))
+    lines += ["", f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}"
+              "  bound"]
+    return lines + _group_lines(groups)
+
+
 def llm_summary_text(summary: dict, groups, stages=None, links=None) -> str:
     """The LLM view: latency and throughput first, then utilization, memory and where the time goes.
     `groups`, `stages` and `links` are the result's breakdown, stage and link rows (or tables)."""
     s = summary
-    lines = [
-        f"{s['workload']}: {s['model']} {s['phase']} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz)",
-        f"  model            {s['model_description']}",
-        f"                   {s['params'] / 1e9:.2f} B parameters"
-        + (f" ({s['active_params'] / 1e9:.2f} B active per token)" if s["active_params"] != s["params"] else ""),
+    lines = _model_lines(s, s["phase"]) + [
         f"  scenario         batch {s['batch']}, {_lengths(s)}; weights {s['weights_dtype']}, "
         f"activations {s['activations_dtype']}, "
         f"KV cache {s['kv_cache_dtype']}, {'fused' if s['fused_attention'] else 'unfused'} attention",
@@ -162,27 +178,14 @@ def llm_summary_text(summary: dict, groups, stages=None, links=None) -> str:
         f"{' per chip' if 'chips' in s else ''}: weights "
         f"{format_bytes(s['memory_weights'])}, KV cache {format_bytes(s['memory_kv_cache'])}, activations "
         f"{format_bytes(s['memory_activations'])}",
-        _energy_line(s),
-        f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
     ]
-    if stages is not None:
-        lines += _system_lines(s, records(stages), records(links))
-    lines += [
-        "",
-        f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}  bound",
-    ]
-    lines += _group_lines(groups)
-    return "\n".join(lines)
+    return "\n".join(lines + _closing_lines(s, groups, stages, links))
 
 
 def training_summary_text(summary: dict, groups, stages=None, links=None) -> str:
     """The training view: step time and throughput, MFU and HFU, where each chip's time goes, memory per chip."""
     s = summary
-    lines = [
-        f"{s['workload']}: {s['model']} training step on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz)",
-        f"  model            {s['model_description']}",
-        f"                   {s['params'] / 1e9:.2f} B parameters"
-        + (f" ({s['active_params'] / 1e9:.2f} B active per token)" if s["active_params"] != s["params"] else ""),
+    lines = _model_lines(s, "training step") + [
         f"  step             {s['global_batch']} sequences × {s['sequence']:,} tokens = {s['tokens_per_step']:,} "
         f"tokens; {s['microbatches']} micro-batch(es) of {s['micro_batch']} per chip; recompute {s['recompute']}, "
         f"{s['optimizer']}, ZeRO-{s['zero']}, weights {s['weights_dtype']}, gradients {s['grad_dtype']}",
@@ -197,15 +200,8 @@ def training_summary_text(summary: dict, groups, stages=None, links=None) -> str
         f"{format_bytes(s['memory_weights'])}, gradients {format_bytes(s['memory_gradients'])}, optimizer states "
         f"{format_bytes(s['memory_optimizer_states'])}, activations {format_bytes(s['memory_activations'])}, "
         f"buffers {format_bytes(s['memory_buffers'])}",
-        _energy_line(s),
-        f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
     ]
-    if stages is not None:
-        lines += _system_lines(s, records(stages), records(links))
-    lines += ["", f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}"
-              "  bound"]
-    lines += _group_lines(groups)
-    return "\n".join(lines)
+    return "\n".join(lines + _closing_lines(s, groups, stages, links))
 
 
 def _group_lines(groups) -> list[str]:
