@@ -138,18 +138,28 @@ def one_f_one_b_order(stage: int, stages: int, microbatches: int) -> list[tuple[
     return order + [("backward", j) for j in range(microbatches - warmup, microbatches)]
 
 
+def gpipe_order(stage: int, stages: int, microbatches: int) -> list[tuple[str, int]]:
+    """GPipe: every micro-batch's forward, then every backward."""
+    return [("forward", j) for j in range(microbatches)] + [("backward", j) for j in range(microbatches)]
+
+
+ORDERS = {"1f1b": one_f_one_b_order, "gpipe": gpipe_order}
+
+
 def run_one_f_one_b(topology: Topology, forward: list[int], backward: list[int], microbatches: int,
                     sends: tuple[tuple[Message, ...], ...], returns: tuple[tuple[Message, ...], ...],
-                    idle_sends: list[int], idle_returns: list[int]) -> PipelineRun:
+                    idle_sends: list[int], idle_returns: list[int], schedule: str = "1f1b") -> PipelineRun:
     """`forward[s]`, `backward[s]`: stage s's cycles for one micro-batch (a number, or one per micro-batch:
     passes that share the pipeline run different blocks); `sends[s]`: stage s's activations to
     stage s + 1 and `returns[s]`: stage s + 1's gradients back to stage s, with their idle-link times. Every
     send takes its idle-link time (sends of neighbouring stages in the two directions do not share links on
-    the bundled topologies); the stages follow their fixed order, so no events are needed."""
+    the bundled topologies); the stages follow their fixed order (`schedule`: 1f1b, or gpipe's all forwards
+    then all backwards, which takes the same time on equal stages but keeps every micro-batch in flight), so
+    no events are needed."""
     stages = len(forward)
     forward = [f if isinstance(f, list | tuple) else [f] * microbatches for f in forward]
     backward = [b if isinstance(b, list | tuple) else [b] * microbatches for b in backward]
-    orders = [one_f_one_b_order(s, stages, microbatches) for s in range(stages)]
+    orders = [ORDERS[schedule](s, stages, microbatches) for s in range(stages)]
     ends = {"forward": [[None] * microbatches for _ in range(stages)],
             "backward": [[None] * microbatches for _ in range(stages)]}
     links = {"forward": [per_link(m, topology) for m in sends], "backward": [per_link(m, topology) for m in returns]}

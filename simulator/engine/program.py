@@ -69,7 +69,8 @@ def _one_f_one_b(topology, group: list) -> object:
     idle_back = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in back]
     returns = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.send_bytes, topology)
                     for pairs in back)
-    return run_one_f_one_b(topology, forward, backward, len(forward[0]), p.sends, returns, idle, idle_back)
+    return run_one_f_one_b(topology, forward, backward, len(forward[0]), p.sends, returns, idle, idle_back,
+                           p.schedule)
 
 
 def _collective_links(segments: list[SegmentRun], microbatches: int, links: np.ndarray) -> tuple[float, ...]:
@@ -101,7 +102,7 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
             stage_cycles.append(offset)
         if not p.pipelined:  # one chip: its micro-batches run one after another
             runs.append(PassRun(p.source, segments, stage_cycles[0] * p.microbatches))
-        elif p.schedule == "1f1b":
+        elif p.schedule in ("1f1b", "gpipe"):
             group.append((p, segments))
             following = program.passes[i + 1] if i + 1 < len(program.passes) else None
             if following is None or not following.continues:  # the pipeline's last pass: run them all

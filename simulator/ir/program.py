@@ -108,9 +108,10 @@ class PassProgram:
     source: object = None  # the workload's own pass object
     # in_order: each stage runs all its blocks for micro-batch j, then j + 1; 1f1b: forward blocks then
     # backward blocks per micro-batch, interleaved one forward / one backward after a warm-up (PipeDream-
-    # Flush, Megatron's default), the backward's gradients sent back from stage s + 1 to stage s
+    # Flush, Megatron's default), the backward's gradients sent back from stage s + 1 to stage s; gpipe: the
+    # same blocks and sends, every micro-batch's forward before any backward
     schedule: str = "in_order"
-    continues: bool = False  # 1f1b: its micro-batches follow the previous pass's in the same pipeline
+    continues: bool = False  # 1f1b, gpipe: its micro-batches follow the previous pass's in the same pipeline
 
 
 @dataclass(frozen=True, eq=False)

@@ -208,8 +208,9 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
             send_messages[p.activation_bytes] = tuple(
                 collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
                                     placement.topology) for pairs in sends)
+        schedule = placement.parallel.schedule if split else "in_order"
         out.append(PassProgram(tuple(per_stage), p.microbatches, send_messages.get(p.activation_bytes, ()),
-                               p.activation_bytes, sends, placement is not None, p, "1f1b" if split else "in_order",
+                               p.activation_bytes, sends, placement is not None, p, schedule,
                                split and getattr(p, "continues", False)))
     return Program(chip, tuple(out), placement.topology if placement else None, mapper.reused)
 

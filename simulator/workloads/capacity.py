@@ -115,9 +115,9 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
     2Ψ gradients and 12Ψ optimizer states for mixed-precision AdamW (16 bytes per parameter), the
     optimizer states divided by dp from ZeRO-1, the gradients too from ZeRO-2, and the weights too at
     ZeRO-3. Activations: `saved_per_layer` × the stage's layers × the micro-batches in flight (one with
-    one stage; with pp > 1, 1F1B's min(pp, micro-batches) on the first stage, one on the last, which also
-    keeps the head's); under full recompute, plus one layer's whole set while its backward runs. `passes`
-    are `lower_training`'s."""
+    one stage; with pp > 1, 1F1B's min(pp, micro-batches) on the first stage (GPipe's: all of them), one on
+    the last, which also keeps the head's); under full recompute, plus one layer's whole set while its
+    backward runs. `passes` are `lower_training`'s."""
     step = resolve_step(model, scenario, training, parallel)
     dt = Dtypes.of(scenario)
     dp = parallel.dp
@@ -133,7 +133,8 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
     layers = layers_per_stage(model, parallel)
     per_layer = sum(saved_per_layer(model, scenario, training, parallel).values())
     head = saved_head(model, scenario, training, parallel)
-    first = layers * per_layer * min(parallel.pp, step.microbatches)
+    in_flight = step.microbatches if parallel.schedule == "gpipe" else min(parallel.pp, step.microbatches)
+    first = layers * per_layer * in_flight
     activations = max(first + (head if parallel.pp == 1 else 0), layers * per_layer + head)
     if step.recompute == "full":
         whole = training.model_copy(update={"recompute": "none"})

@@ -1,6 +1,6 @@
 """How a model is split over chips: tensor, pipeline, expert and data parallelism."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,9 @@ class Parallel(BaseModel):
     dp: Degree = 1  # data parallel: independent replicas, each with batch / dp sequences
     microbatches: Degree = 1  # pipeline micro-batches per replica; each stage takes them in order
     sequence_parallel: bool = False  # tp: norms and residuals on tokens / tp, all-reduce = reduce-scatter + all-gather
+    # a training step's pipeline: 1f1b (one forward, one backward after a warm-up) or gpipe (every micro-batch's
+    # forward, then every backward)
+    schedule: Literal["1f1b", "gpipe"] = "1f1b"
 
     @property
     def chips(self) -> int:

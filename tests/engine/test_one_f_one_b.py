@@ -82,3 +82,24 @@ def test_the_gradient_reducing_last_micro_batch_joins_the_others_pipeline():
     assert r.summary["cycles"] == accumulate.cycles + optimizer.cycles
     forward = {j for x in accumulate.spans if x.kind == "compute" and x.part == "forward" for j in [x.microbatch]}
     assert forward == set(range(8))
+
+
+@pytest.mark.parametrize("stages, microbatches", [(4, 8), (2, 3)])
+def test_gpipe_takes_as_long_on_equal_stages_but_keeps_every_micro_batch_in_flight(stages, microbatches):
+    empty = tuple(() for _ in range(stages - 1))
+    run = run_one_f_one_b(NO_LINKS, [100] * stages, [200] * stages, microbatches, empty, empty,
+                          [0] * (stages - 1), [0] * (stages - 1), "gpipe")
+    assert run.cycles == (microbatches + stages - 1) * 300
+    first = sorted((x.start, x.part) for x in run.spans if x.stage == 0 and x.kind == "compute")
+    assert [part for _, part in first] == ["forward"] * microbatches + ["backward"] * microbatches
+
+
+def test_the_schedule_is_a_parallel_setting_and_gpipe_holds_more_activations():
+    sets = ["parallel.dp=1", "parallel.pp=4", "training.global_batch=8", "training.sequence=512",
+            "training.zero=0", "scenario.check_capacity=false"]
+    one_f = run_files("tpu_v4_4x4x4", "workloads/llama3_8b_train.yaml", workload_overrides=sets)
+    gpipe = run_files("tpu_v4_4x4x4", "workloads/llama3_8b_train.yaml",
+                      workload_overrides=[*sets, "parallel.schedule=gpipe"])
+    assert gpipe.footprint.activations > one_f.footprint.activations
+    assert [x.part for x in sorted(gpipe.runs[0].spans, key=lambda x: x.start)
+            if x.stage == 0 and x.kind == "compute"] == ["forward"] * 8 + ["backward"] * 8
