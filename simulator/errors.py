@@ -1,5 +1,18 @@
 """User-facing errors: each renders as one line, so the CLI never shows a traceback for bad input."""
 
+import reprlib
+
+_SHORT = reprlib.Repr()  # Python 3.11's Repr takes its limits as attributes
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxset = 3, 6, 6, 6, 6
+_SHORT.maxstring, _SHORT.maxlong, _SHORT.maxother = 120, 60, 120
+
+
+def shown_value(value) -> str:
+    """repr(value), or a bounded one (reprlib) when the value is long or deep: a message stays one short
+    line, and a huge value (a YAML alias expansion) is never walked whole."""
+    short = _SHORT.repr(value)
+    return repr(value) if "..." not in short else short
+
 
 class TortoiseError(Exception):
     """Base of every error the CLI reports as a single line with exit status 2."""
@@ -18,7 +31,7 @@ class ConfigError(TortoiseError):
             if self.value == self.source:
                 return f"{self.source}: {self.allowed}"
             return f"{self.source}: {self.value}: {self.allowed}"
-        shown = "(missing)" if self.value is MISSING else repr(self.value)
+        shown = "(missing)" if self.value is MISSING else shown_value(self.value)
         return f"{self.source}: {self.field} = {shown}: {self.allowed}"
 
 

@@ -1,6 +1,7 @@
 """YAML reading and dotted-path overrides shared by every config-like file (hardware, workloads)."""
 
 import copy
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,25 +57,143 @@ def has_shared(node, seen: set | None = None) -> bool:
     return any(has_shared(child, seen) for child in children)
 
 
+MAX_FILE_BYTES = 8 * 2**20  # config, workload and model files are kilobytes; this is 8 MiB
+MAX_DEPTH = 64  # nesting levels of mappings and lists
+MAX_VALUES = 1_000_000  # values once YAML aliases are expanded
+
+
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's safe loader (the C parser when installed), refusing a key written twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        _no_duplicate_keys(node)
+        return super().construct_mapping(node, deep)
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str, line: int):
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+def _no_duplicate_keys(node) -> None:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = (key_node.tag, key_node.value)
+        if key in seen:
+            raise _Duplicate(key_node.value, key_node.start_mark.line + 1)
+        seen[key] = True
+
+
+def _position(text: str, index: int) -> str:
+    line = text.count("\n", 0, index) + 1
+    return f"line {line}, column {index - (text.rfind(chr(10), 0, index) + 1) + 1}"
+
+
 def _parse(path: Path) -> dict:
+    """Read and parse a YAML (or, by its `.json` suffix, JSON) file into its top-level mapping; every way a
+    file can break the reader is one ConfigError line: missing, unreadable, too big, not UTF-8 text, a NUL
+    byte, invalid syntax, a key written twice, nested too deep, aliases that expand too far."""
+    shown = str(path)
     try:
-        text = Path(path).read_text()
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(shown, "", shown, f"is {size / 2**20:.1f} MiB; config, workload and model files are "
+                              f"limited to {MAX_FILE_BYTES // 2**20} MiB (they are kilobytes of text)")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ConfigError(str(path), "", str(path), "file not found") from None
+        raise ConfigError(shown, "", shown, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(shown, "", shown, "is a folder, not a file") from None
     except OSError as exc:
-        raise ConfigError(str(path), "", str(path), f"cannot be read ({exc.strerror})") from None
+        raise ConfigError(shown, "", shown, f"cannot be read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = _position(raw[:exc.start].decode("utf-8", "replace"), exc.start)
+        raise ConfigError(shown, "", where, f"byte 0x{raw[exc.start]:02x} is not UTF-8 text; config files are "
+                          "UTF-8 text (is this a binary file?)") from None
+    if "\x00" in text:
+        raise ConfigError(shown, "", _position(text, text.index("\x00")), "a NUL byte; config files are text")
+    data = _parse_json(text, shown) if Path(path).suffix.lower() == ".json" else _parse_yaml(text, shown)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(shown, "", type(data).__name__, "the file must hold a mapping of fields")
+    _check_extent(data, shown)
+    return data
+
+
+def _parse_yaml(text: str, shown: str):
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a safe loader)
+    except _Duplicate as exc:
+        raise ConfigError(shown, "", f"line {exc.line}", f"key {exc.key!r} is written twice in one mapping; "
+                          "give each field once") from None
+    except RecursionError:
+        raise ConfigError(shown, "", shown, f"nested too deeply to read; files may nest {MAX_DEPTH} levels") from None
+    except yaml.YAMLError:
+        pass
+    try:  # the pure-Python parser's message, which names the problem as the C parser does not always
+        yaml.load(text, Loader=_PythonLoader)  # noqa: S506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(str(path), "", where, f"not valid YAML ({problem})") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "", type(data).__name__, "the file must hold a mapping of fields")
-    return data
+        raise ConfigError(shown, "", where, f"not valid YAML ({problem})") from None
+    except (RecursionError, _Duplicate):
+        pass
+    raise ConfigError(shown, "", shown, "not valid YAML")
+
+
+class _PythonLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        _no_duplicate_keys(node)
+        return super().construct_mapping(node, deep)
+
+
+def _parse_json(text: str, shown: str):
+    def pairs(items):
+        out = {}
+        for key, value in items:
+            if key in out:
+                raise _Duplicate(key, 0)
+            out[key] = value
+        return out
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(shown, "", f"line {exc.lineno}, column {exc.colno}", f"not valid JSON ({exc.msg})") from None
+    except _Duplicate as exc:
+        raise ConfigError(shown, "", shown, f"key {exc.key!r} is written twice in one object; give each field "
+                          "once") from None
+    except RecursionError:
+        raise ConfigError(shown, "", shown, f"nested too deeply to read; files may nest {MAX_DEPTH} levels") from None
+
+
+def _check_extent(data: dict, shown: str) -> None:
+    """Nesting depth, and the values counted as often as aliases repeat them (counted once per object and
+    depth, so a file whose aliases double at every level costs its own size to check, not its expansion)."""
+    sizes: dict = {}
+
+    def size(node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise ConfigError(shown, "", shown, f"nests more than {MAX_DEPTH} levels of mappings and lists")
+        if not isinstance(node, dict | list):
+            return 1
+        key = (id(node), depth)
+        if key not in sizes:
+            children = node.values() if isinstance(node, dict) else node
+            sizes[key] = 1 + sum(size(child, depth + 1) for child in children)
+            if sizes[key] > MAX_VALUES:
+                raise ConfigError(shown, "", shown, f"its YAML aliases expand to more than {MAX_VALUES:,} values; "
+                                  "write the values out, or use fewer nested aliases")
+        return sizes[key]
+
+    size(data, 0)
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
