@@ -47,7 +47,7 @@ Size = Annotated[int, _unit_field(units.parse_size, units.SIZE_HELP), PlainSeria
 Frequency = Annotated[float, _unit_field(units.parse_frequency, units.FREQ_HELP)]
 Rate = Annotated[units.Rate, _unit_field(units.parse_rate, units.RATE_HELP), PlainSerializer(str)]
 Latency = Annotated[units.Latency, _unit_field(units.parse_latency, units.TIME_HELP), PlainSerializer(str)]
-Count = Annotated[int, Field(strict=True, ge=1)]
+Count = Annotated[int, Field(strict=True, ge=1, le=2**24)]  # 16,777,216: beyond any array, core or chip count
 Energy = Annotated[float, _unit_field(units.parse_energy, units.ENERGY_HELP), PlainSerializer(units.format_energy)]
 EnergyPerByte = Annotated[float, _unit_field(units.parse_energy_per_byte, units.ENERGY_PER_BYTE_HELP),
                           PlainSerializer(units.format_energy_per_byte)]
@@ -533,8 +533,8 @@ class EnergyConfig(Strict):
 
 
 def positive_clock(v: float) -> float:
-    if v <= 0:
-        raise PydanticCustomError("clock", "must be a frequency > 0 (e.g. 940 MHz, 1.05 GHz)")
+    if not units.MIN_HZ <= v <= units.MAX_HZ:
+        raise PydanticCustomError("clock", "must be a frequency from 1 MHz to 100 GHz (e.g. 940 MHz, 1.05 GHz)")
     return v
 
 

@@ -32,14 +32,25 @@ ENERGY_PER_BYTE_UNITS = {f"{u}/{per}": f * scale for u, f in ENERGY_UNITS.items(
                          for per, scale in (("B", 1), ("byte", 1), ("bit", 8))}
 POWER_UNITS = {"mW": 1e-3, "W": 1.0, "kW": 1e3}
 
-SIZE_HELP = "a size such as 32 MiB, 50 MB or an integer number of bytes (units: " + ", ".join(SIZE_UNITS) + ")"
-RATE_HELP = "a bandwidth such as 1.2 TB/s, 900 GB/s or 64 B/cycle (units: " + ", ".join(RATE_UNITS) + ", B/cycle)"
+# Physical ranges: anything outside is a typo, and would overflow the cycle arithmetic or make a figure
+# infinite (docs/configuration.md).
+MAX_BYTES = 2**60  # 1 EiB
+MAX_BYTES_PER_S, MAX_BYTES_PER_CYCLE = 1e18, 1e12  # 1 EB/s
+MIN_HZ, MAX_HZ = 1e6, 1e11  # 1 MHz … 100 GHz
+MAX_SECONDS, MAX_CYCLES = 1.0, 1e12
+MAX_JOULES, MAX_WATTS = 1e3, 1e6  # per event or byte; per chip
+
+SIZE_HELP = ("a size such as 32 MiB, 50 MB or an integer number of bytes, at most 1 EiB (units: "
+             + ", ".join(SIZE_UNITS) + ")")
+RATE_HELP = ("a bandwidth such as 1.2 TB/s, 900 GB/s or 64 B/cycle, at most 1 EB/s or 1e12 B/cycle (units: "
+             + ", ".join(RATE_UNITS) + ", B/cycle)")
 FREQ_HELP = "a frequency such as 940 MHz or 1.05 GHz (units: Hz, kHz, MHz, GHz)"
-TIME_HELP = "a latency such as 500 ns, 600 cycles or an integer number of cycles (units: ns, us, µs, ms, s, cycles)"
-ENERGY_HELP = "an energy per event such as 0.23 pJ or 2 fJ (units: fJ, pJ, nJ, uJ, µJ, mJ, J)"
-ENERGY_PER_BYTE_HELP = ("an energy per byte such as 3.9 pJ/bit or 31 pJ/B (units: fJ, pJ, nJ, uJ, mJ or J "
-                        "over /bit, /B or /byte)")
-POWER_HELP = "a power such as 90 W, 500 mW or 0.7 kW (units: mW, W, kW)"
+TIME_HELP = ("a latency such as 500 ns, 600 cycles or an integer number of cycles, at most 1 s or 1e12 cycles "
+             "(units: ns, us, µs, ms, s, cycles)")
+ENERGY_HELP = "an energy per event such as 0.23 pJ or 2 fJ, at most 1 kJ (units: fJ, pJ, nJ, uJ, µJ, mJ, J)"
+ENERGY_PER_BYTE_HELP = ("an energy per byte such as 3.9 pJ/bit or 31 pJ/B, at most 1 kJ/B (units: fJ, pJ, nJ, uJ, "
+                        "mJ or J over /bit, /B or /byte)")
+POWER_HELP = "a power such as 90 W, 500 mW or 0.7 kW, at most 1 MW (units: mW, W, kW)"
 
 
 def _split(text: str) -> tuple[float, str | None]:
@@ -55,22 +66,31 @@ def _positive(x: float) -> float:
     return x
 
 
+def _at_most(x: float, limit: float) -> float:
+    """`x` (already scaled to the base unit) when it is finite and within its physical range."""
+    if not math.isfinite(x) or x > limit:
+        raise ValueError
+    return x
+
+
 def parse_size(value) -> int:
     """Bytes from 32 MiB, 50 MB or a bare integer; raises ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError
     if isinstance(value, int):
-        return int(_positive(value))
+        if not 0 <= value <= MAX_BYTES:
+            raise ValueError
+        return value
     if isinstance(value, float):  # YAML reads 1.0e9 as a float; accept it when it is a whole number of bytes
         if not value.is_integer():
             raise ValueError
-        return int(_positive(value))
+        return int(_at_most(_positive(value), MAX_BYTES))
     if isinstance(value, str):
         number, unit = _split(value)
         factor = SIZE_UNITS.get(unit or "B")
         if factor is None:
             raise ValueError
-        result = _positive(number) * factor
+        result = _at_most(_positive(number) * factor, MAX_BYTES)
         whole = round(result)
         if abs(result - whole) > 1e-9 * max(1.0, result):  # 2.01 KB is 2010 B despite float rounding
             raise ValueError
@@ -80,7 +100,7 @@ def parse_size(value) -> int:
 
 def parse_frequency(value) -> float:
     """Hertz from 940 MHz or 1.05 GHz."""
-    return _with_unit(value, FREQ_UNITS)
+    return _with_unit(value, FREQ_UNITS)  # its range is the clock field's to check (schema.positive_clock)
 
 
 @dataclass(frozen=True)
@@ -105,10 +125,10 @@ def parse_rate(value) -> Rate:
         raise ValueError
     number, unit = _split(value)
     if unit == "B/cycle":
-        return Rate(_positive(number), True)
+        return Rate(_at_most(_positive(number), MAX_BYTES_PER_CYCLE), True)
     if unit not in RATE_UNITS:
         raise ValueError
-    return Rate(_positive(number) * RATE_UNITS[unit], False)
+    return Rate(_at_most(_positive(number) * RATE_UNITS[unit], MAX_BYTES_PER_S), False)
 
 
 @dataclass(frozen=True)
@@ -133,15 +153,15 @@ def parse_latency(value) -> Latency:
     if isinstance(value, bool):
         raise ValueError
     if isinstance(value, int):
-        return Latency(_positive(value), True)
+        return Latency(_at_most(_positive(value), MAX_CYCLES), True)
     if not isinstance(value, str):
         raise ValueError
     number, unit = _split(value)
     if unit is None or unit in CYCLE_UNITS:
-        return Latency(_positive(number), True)
+        return Latency(_at_most(_positive(number), MAX_CYCLES), True)
     if unit not in TIME_UNITS:
         raise ValueError
-    return Latency(_positive(number) * TIME_UNITS[unit], False)
+    return Latency(_at_most(_positive(number) * TIME_UNITS[unit], MAX_SECONDS), False)
 
 
 def _with_unit(value, table: dict) -> float:
@@ -155,17 +175,17 @@ def _with_unit(value, table: dict) -> float:
 
 def parse_energy(value) -> float:
     """Joules from 0.23 pJ, 1.1 pJ, 2 fJ or 1 nJ."""
-    return _with_unit(value, ENERGY_UNITS)
+    return _at_most(_with_unit(value, ENERGY_UNITS), MAX_JOULES)
 
 
 def parse_energy_per_byte(value) -> float:
     """Joules per byte from 3.9 pJ/bit (× 8), 31 pJ/B or 31 pJ/byte."""
-    return _with_unit(value, ENERGY_PER_BYTE_UNITS)
+    return _at_most(_with_unit(value, ENERGY_PER_BYTE_UNITS), MAX_JOULES)
 
 
 def parse_power(value) -> float:
     """Watts from 90 W, 500 mW or 0.7 kW."""
-    return _with_unit(value, POWER_UNITS)
+    return _at_most(_with_unit(value, POWER_UNITS), MAX_WATTS)
 
 
 def _exact(value: float, scale: float, unit: str, base: str, parse) -> str:
