@@ -215,6 +215,20 @@ def _group_lines(groups) -> list[str]:
     return lines
 
 
+def json_safe(value):
+    """`value` with every non-finite number (inf, NaN: e.g. an intensity over zero bytes) as None, so what
+    is written is JSON (which has no Infinity or NaN) and a reader sees "no value", not a huge one."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str):  # a numpy scalar
+        return json_safe(value.item())
+    return value
+
+
 def write_outputs(out: Path, summary: dict, table: "pd.DataFrame", fmt: str,
                   extra: dict[str, "pd.DataFrame"] | None = None) -> list[Path]:
     """ops.csv (or .parquet), summary.json, and `extra` tables by file stem (e.g. breakdown)."""
@@ -235,5 +249,5 @@ def _write(out: Path, summary: dict, tables: dict[str, "pd.DataFrame"], fmt: str
             table.to_csv(path, index=False)
         paths.append(path)
     summary_path = out / "summary.json"
-    summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary_path.write_text(json.dumps(json_safe(summary), indent=2, sort_keys=True, allow_nan=False) + "\n")
     return paths + [summary_path]

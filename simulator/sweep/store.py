@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from simulator import __version__
 from simulator.errors import TortoiseError
+from simulator.results.output import json_safe
 from simulator.sweep.plan import Plan, Row
 from simulator.sweep.spec import HARDWARE
 
@@ -74,7 +75,7 @@ class Store:
 
     def append(self, row: dict) -> str:
         """Write one row as a line and flush it; returns the line as stored."""
-        line = json.dumps(row, ensure_ascii=False)
+        line = json.dumps(json_safe(row), ensure_ascii=False, allow_nan=False)
         self._file.write(line + "\n")
         self._file.flush()
         return line
@@ -102,7 +103,8 @@ class Store:
         }
         if sweep.mode == "random":
             meta |= {"samples": sweep.samples, "seed": sweep.seed}
-        _write_atomic(self.folder / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+        _write_atomic(self.folder / "meta.json",
+                      lambda p: p.write_text(json.dumps(json_safe(meta), indent=2, allow_nan=False) + "\n"))
 
     def write_table(self, plan: Plan, done: dict[str, dict]) -> "pd.DataFrame":
         table = results_table(plan, done)

@@ -81,3 +81,4 @@ def test_gradients_cross_the_links_on_data_parallel(dp8):
     s = dp8.summary
     assert s["link_bytes"] > 0 and "reduce_scatter:ring" in s["collective_algorithms"]  # ZeRO-2 (the file's)
     assert s["memory_gradients"] < train("dgx_h100", "training.zero=0").summary["memory_gradients"]
+
