@@ -224,6 +224,9 @@ def _check_shape(sweep: Sweep) -> None:
             raise ConfigError(sweep.source, "", "axes", f"mode zip needs axes of equal length; {shown}")
         return
     size = sweep.grid_size
+    if sweep.mode == "random" and sweep.samples > MAX_POINTS:
+        raise ConfigError(sweep.source, "samples", sweep.samples, f"must be ≤ {MAX_POINTS:,} (more points are a "
+                          "job for several sweeps)")
     if sweep.mode == "random" and sweep.samples > size:
         raise ConfigError(sweep.source, "samples", sweep.samples, f"must be ≤ {size:,}, the number of points in "
                           "the grid")

@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.config.schema import DType, Size
@@ -21,6 +21,8 @@ from simulator.workloads.sharding import validate_parallel
 from simulator.workloads.training import resolve_step
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
+Dimension = Annotated[int, Field(strict=True, ge=1, le=2**31)]  # a GEMM edge or a vector length
+MAX_MACS = 2**60  # one op's multiply-accumulates (about 1.2e18): the cycle and byte arithmetic is 64-bit
 
 
 class _Strict(BaseModel):
@@ -30,20 +32,28 @@ class _Strict(BaseModel):
 class GemmSpec(_Strict):
     name: str
     type: Literal["gemm"]
-    m: Positive
-    n: Positive
-    k: Positive
+    m: Dimension
+    n: Dimension
+    k: Dimension
     dtype: DType = "bf16"
     out_dtype: DType | None = None  # defaults to dtype
-    repeat: Positive = 1  # independent instances of the same product (a batched GEMM)
+    repeat: Dimension = 1  # independent instances of the same product (a batched GEMM)
     after: list[str] | None = None  # ops that must finish first; default: the op before
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        macs = self.m * self.n * self.k * self.repeat
+        if macs > MAX_MACS:
+            raise PydanticCustomError("macs", f"m·n·k·repeat = {macs:.3g} multiply-accumulates, more than one op may "
+                                      "have (2^60 ≈ 1.2e18; Tortoise's arithmetic is 64-bit)")
+        return self
 
 
 class VectorSpec(_Strict):
     name: str
     type: Literal["vector"]
     kind: Literal[tuple(VECTOR_KINDS)]
-    elements: Positive
+    elements: Annotated[int, Field(strict=True, ge=1, le=2**50)]
     dtype: DType = "bf16"
     inputs: Annotated[int, Field(strict=True, ge=0)] | None = None
     outputs: Annotated[int, Field(strict=True, ge=0)] | None = None

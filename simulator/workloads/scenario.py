@@ -10,6 +10,11 @@ from simulator.config.schema import DType
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
 NonNegative = Annotated[int, Field(strict=True, ge=0)]
+# Limits of what one run simulates (docs/workloads.md): beyond them a run would take hours or overflow
+# the 64-bit cycle arithmetic, so they are refused before anything runs.
+Sequences = Annotated[int, Field(strict=True, ge=1, le=2**20)]  # 1,048,576 sequences
+Tokens = Annotated[int, Field(strict=True, ge=1, le=2**24)]  # 16,777,216 tokens per sequence
+Steps = Annotated[int, Field(strict=True, ge=1, le=2**17)]  # 131,072 decode passes
 
 
 class Scenario(BaseModel):
@@ -19,10 +24,11 @@ class Scenario(BaseModel):
     # generate: a prefill, then decode steps until `output_tokens` tokens per sequence exist;
     # train: one training step (forward, backward, optimizer) as the workload's `training:` section says.
     phase: Literal["prefill", "decode", "generate", "train"] = "decode"
-    batch: Positive = 1  # sequences processed together
-    prompt: Positive = 128  # prompt tokens per sequence (prefill, generate)
-    context: NonNegative | None = None  # decode: tokens already in each sequence's KV cache (default: prompt)
-    output_tokens: Positive = 128  # generate: tokens produced per sequence; the first comes from the prefill
+    batch: Sequences = 1  # sequences processed together
+    prompt: Tokens = 128  # prompt tokens per sequence (prefill, generate)
+    context: Annotated[int, Field(strict=True, ge=0, le=2**24)] | None = None  # decode: tokens already in
+    # each sequence's KV cache (default: prompt)
+    output_tokens: Steps = 128  # generate: tokens produced per sequence; the first comes from the prefill
     weights: DType = "bf16"  # linear-layer weights (embeddings and norms stay in the activation dtype)
     activations: DType = "bf16"
     kv_cache: DType = "bf16"
@@ -59,9 +65,9 @@ class Training(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    global_batch: Positive | None = None  # sequences per optimizer step over all replicas (default: scenario.batch)
-    micro_batch: Positive = 1  # sequences one chip runs per forward/backward (per dp × ep rank)
-    sequence: Positive | None = None  # tokens per sequence (default: scenario.prompt)
+    global_batch: Sequences | None = None  # sequences per optimizer step over all replicas (default: scenario.batch)
+    micro_batch: Sequences = 1  # sequences one chip runs per forward/backward (per dp × ep rank)
+    sequence: Tokens | None = None  # tokens per sequence (default: scenario.prompt)
     recompute: Literal["none", "selective", "full"] = "none"  # selective: the attention core only
     optimizer: Literal["adamw", "sgd"] = "adamw"  # sgd: SGD with momentum
     # ZeRO stage: 1 shards the optimizer states over dp, 2 also the gradients, 3 also the parameters

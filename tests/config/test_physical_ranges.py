@@ -25,3 +25,20 @@ def test_a_value_outside_its_physical_range_is_one_line(setting):
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert setting.split("=")[0] in done.stderr and SETS[setting] in done.stderr, done.stderr
+
+
+WORK = {  # a run too big to simulate, refused before it starts
+    ("workloads/llama3_8b_generate.yaml", "scenario.output_tokens=1000000000"): "must be ≤ 131072",
+    ("workloads/llama3_8b_prefill.yaml", "scenario.prompt=100000000"): "must be ≤ 16777216",
+    ("workloads/llama3_8b_decode.yaml", "scenario.batch=10000000"): "must be ≤ 1048576",
+    ("workloads/gemm_demo.yaml", "ops.1.repeat=2000000000"): "multiply-accumulates, more than one op may have",
+    ("workloads/gemm_demo.yaml", "ops.1.k=10000000000"): "must be ≤ 2147483648",
+}
+
+
+@pytest.mark.parametrize("workload, setting", WORK)
+def test_work_beyond_the_documented_limits_is_refused_in_one_line(workload, setting):
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "run", "h100", workload, "--set", setting],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert WORK[workload, setting] in done.stderr, done.stderr
