@@ -62,12 +62,20 @@ MAX_DEPTH = 64  # nesting levels of mappings and lists
 MAX_VALUES = 1_000_000  # values once YAML aliases are expanded
 
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """libyaml's safe loader (the C parser when installed), refusing a key written twice in one mapping."""
+class _NoDuplicateKeys:
+    """A loader mix-in refusing a key written twice in one mapping."""
 
     def construct_mapping(self, node, deep=False):
         _no_duplicate_keys(node)
         return super().construct_mapping(node, deep)
+
+
+class _StrictLoader(_NoDuplicateKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's safe loader, the C parser when installed."""
+
+
+class _PythonLoader(_NoDuplicateKeys, yaml.SafeLoader):
+    """The pure-Python safe loader, whose messages name a syntax problem where the C parser's may not."""
 
 
 class _Duplicate(Exception):
@@ -146,12 +154,6 @@ def _parse_yaml(text: str, shown: str):
     except (RecursionError, _Duplicate):
         pass
     raise ConfigError(shown, "", shown, "not valid YAML")
-
-
-class _PythonLoader(yaml.SafeLoader):
-    def construct_mapping(self, node, deep=False):
-        _no_duplicate_keys(node)
-        return super().construct_mapping(node, deep)
 
 
 def _parse_json(text: str, shown: str):

@@ -6,12 +6,13 @@ the sender, so a send overlaps the sender's next micro-batch. With p stages of e
 micro-batches and free sends, the pass takes (m + p − 1)·t and each stage idles for the bubble
 (p − 1)/(m + p − 1) of it.
 
-One forward, one backward (`run_one_f_one_b`, a training step's micro-batches; PipeDream-Flush, Megatron's
-default): stage s runs min(p − s − 1, m) forwards, then alternates one forward and one backward, then the
-remaining backwards. A forward waits for the stage before's forward of that micro-batch and its
-activations; a backward waits for the stage after's backward and its gradients (the last stage's for its
-own forward). At most p − s micro-batches are in flight on stage s. Equal stages of forward F and backward
-B with free sends take (m + p − 1)·(F + B): the same bubble, (p − 1)/(m + p − 1).
+One forward, one backward (`run_forward_backward`, schedule 1f1b, a training step's micro-batches;
+PipeDream-Flush, Megatron's default): stage s runs min(p − s − 1, m) forwards, then alternates one
+forward and one backward, then the remaining backwards. A forward waits for the stage before's forward of
+that micro-batch and its activations; a backward waits for the stage after's backward and its gradients
+(the last stage's for its own forward). At most p − s micro-batches are in flight on stage s. Equal stages
+of forward F and backward B with free sends take (m + p − 1)·(F + B): the same bubble, (p − 1)/(m + p − 1).
+Schedule gpipe runs every forward, then every backward, through the same function.
 """
 
 from dataclasses import dataclass
@@ -146,9 +147,9 @@ def gpipe_order(stage: int, stages: int, microbatches: int) -> list[tuple[str, i
 ORDERS = {"1f1b": one_f_one_b_order, "gpipe": gpipe_order}
 
 
-def run_one_f_one_b(topology: Topology, forward: list[int], backward: list[int], microbatches: int,
-                    sends: tuple[tuple[Message, ...], ...], returns: tuple[tuple[Message, ...], ...],
-                    idle_sends: list[int], idle_returns: list[int], schedule: str = "1f1b") -> PipelineRun:
+def run_forward_backward(topology: Topology, forward: list[int], backward: list[int], microbatches: int,
+                         sends: tuple[tuple[Message, ...], ...], returns: tuple[tuple[Message, ...], ...],
+                         idle_sends: list[int], idle_returns: list[int], schedule: str = "1f1b") -> PipelineRun:
     """`forward[s]`, `backward[s]`: stage s's cycles for one micro-batch (a number, or one per micro-batch:
     passes that share the pipeline run different blocks); `sends[s]`: stage s's activations to
     stage s + 1 and `returns[s]`: stage s + 1's gradients back to stage s, with their idle-link times. Every

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.engine.network import collective_cycles
-from simulator.engine.pipeline import Span, run_one_f_one_b, run_pipeline
+from simulator.engine.pipeline import Span, run_forward_backward, run_pipeline
 from simulator.engine.record import OpRecord
 from simulator.engine.run import BlockRun, run_block
 from simulator.engine.units import UnitSpan
@@ -50,7 +50,7 @@ class PassRun:
     send_spans: tuple[UnitSpan, ...] = ()  # pipeline sends on each link (op = the sending stage)
 
 
-def _one_f_one_b(topology, group: list) -> object:
+def _forward_backward(topology, group: list) -> object:
     """Passes sharing one pipeline under one forward, one backward ((pass, its segments), in order): each
     micro-batch runs its pass's forward and backward blocks on each stage; activations go on and gradients
     come back over the reversed chip pairs."""
@@ -69,7 +69,7 @@ def _one_f_one_b(topology, group: list) -> object:
     idle_back = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in back]
     returns = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.send_bytes, topology)
                     for pairs in back)
-    return run_one_f_one_b(topology, forward, backward, len(forward[0]), p.sends, returns, idle, idle_back,
+    return run_forward_backward(topology, forward, backward, len(forward[0]), p.sends, returns, idle, idle_back,
                            p.schedule)
 
 
@@ -106,7 +106,7 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
             group.append((p, segments))
             following = program.passes[i + 1] if i + 1 < len(program.passes) else None
             if following is None or not following.continues:  # the pipeline's last pass: run them all
-                pipe = _one_f_one_b(topology, group)
+                pipe = _forward_backward(topology, group)
                 for k, (q, segs) in enumerate(group):  # the schedule's time and sends go with its first pass
                     sends = np.array(pipe.link_bytes if k == 0 else [0.0] * len(topology.links), dtype=float)
                     runs.append(PassRun(q.source, segs, pipe.cycles if k == 0 else 0, pipe.spans if k == 0 else (),

@@ -114,7 +114,7 @@ def _weighted(parts: Parts, name: str) -> float:
     return float(parts.weighted(name))
 
 
-def _compute_floor(chip: Chip, parts: Parts) -> float:
+def mac_floor_cycles(chip: Chip, parts: Parts) -> float:
     """Cycles the run's MACs take at peak, each GEMM at the peak of its own dtype."""
     return float(sum(row["macs"] * repeat / chip.peak_macs_per_cycle(row["dtype"]) for row, repeat in parts.rows()
                      if row["macs"] > 0))
@@ -125,7 +125,7 @@ def _utilization(chip: Chip, parts: Parts, runs: list[PassRun], scale: Scale) ->
     both over every chip used. The table holds one chip of each stage for one micro-batch; `scale.copies`
     is how many such copies the system runs."""
     seconds = chip.seconds(sum(r.cycles for r in runs))
-    floor = _compute_floor(chip, parts)  # one copy on one chip
+    floor = mac_floor_cycles(chip, parts)  # one copy on one chip
     peak_flops = _weighted(parts, "flops") / floor * chip.clock_hz if floor else 0.0  # 2·MACs / floor cycles
     flops = _weighted(parts, "flops") * scale.copies
     compute_floor = floor * scale.copies / scale.chips  # all chips busy at peak

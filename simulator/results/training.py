@@ -11,7 +11,7 @@ docs/training.md.
 from simulator.engine.program import PassRun
 from simulator.hardware.chip import Chip
 from simulator.results.energy import run_energy
-from simulator.results.llm import LAYER_SCALING, Parts, _compute_floor
+from simulator.results.llm import LAYER_SCALING, Parts, mac_floor_cycles
 from simulator.results.metrics import BYTE_COLUMNS, chip_figures
 from simulator.workloads.capacity import TrainingFootprint
 from simulator.workloads.loader import LLMWorkload
@@ -48,7 +48,7 @@ def training_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], parts: Pa
     step = resolve_step(m, s, t, wl.parallel)
     cycles = sum(r.cycles for r in runs)
     seconds = chip.seconds(cycles)
-    floor = _compute_floor(chip, parts)  # one copy of each stage's chip at peak
+    floor = mac_floor_cycles(chip, parts)  # one copy of each stage's chip at peak
     executed = int(parts.weighted("flops")) * copies
     peak = float(parts.weighted("flops")) / floor * chip.clock_hz if floor else 0.0  # one chip's, for this mix
     useful = model_flops(m, s, t)

@@ -6,14 +6,14 @@ from types import SimpleNamespace
 import pytest
 
 from simulator.api import run_files
-from simulator.engine.pipeline import one_f_one_b_order, run_one_f_one_b
+from simulator.engine.pipeline import one_f_one_b_order, run_forward_backward
 
 NO_LINKS = SimpleNamespace(links=())  # sends of no messages take the idle times given
 
 
 def schedule(stages: int, microbatches: int, forward: int, backward: int, send: int = 0):
     empty = tuple(() for _ in range(stages - 1))
-    return run_one_f_one_b(NO_LINKS, [forward] * stages, [backward] * stages, microbatches, empty, empty,
+    return run_forward_backward(NO_LINKS, [forward] * stages, [backward] * stages, microbatches, empty, empty,
                            [send] * (stages - 1), [send] * (stages - 1))
 
 
@@ -87,7 +87,7 @@ def test_the_gradient_reducing_last_micro_batch_joins_the_others_pipeline():
 @pytest.mark.parametrize("stages, microbatches", [(4, 8), (2, 3)])
 def test_gpipe_takes_as_long_on_equal_stages_but_keeps_every_micro_batch_in_flight(stages, microbatches):
     empty = tuple(() for _ in range(stages - 1))
-    run = run_one_f_one_b(NO_LINKS, [100] * stages, [200] * stages, microbatches, empty, empty,
+    run = run_forward_backward(NO_LINKS, [100] * stages, [200] * stages, microbatches, empty, empty,
                           [0] * (stages - 1), [0] * (stages - 1), "gpipe")
     assert run.cycles == (microbatches + stages - 1) * 300
     first = sorted((x.start, x.part) for x in run.spans if x.stage == 0 and x.kind == "compute")
