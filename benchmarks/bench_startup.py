@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HARDWARE = "h100"
 DECODE = ["workloads/llama3_8b_decode.yaml"]
 PREFILL = ["workloads/llama3_8b_prefill.yaml", "--set", "scenario.prompt=131072", "--set",
-           "scenario.check_capacity=false"]
+           "scenario.check_capacity=false", "--set", "model.max_position_embeddings=131072"]  # past Llama-3-8B's 8k
 ENV = "TORTOISE_KERNELS"
 
 

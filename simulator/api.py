@@ -45,6 +45,8 @@ from simulator.workloads.transformer import lower
 if TYPE_CHECKING:
     import pandas as pd
 
+    from simulator.serving.service import ServeResult
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -186,9 +188,15 @@ def collector_paused():
             gc.enable()
 
 
-def run_workload(chip: Chip | ChipConfig, workload: OpGraph | LLMWorkload, progress=None) -> RunResult | LLMResult:
+def run_workload(chip: Chip | ChipConfig, workload: OpGraph | LLMWorkload,
+                 progress=None) -> "RunResult | LLMResult | ServeResult":
+    """A serving workload (`scenario.phase: serve`) is served (simulator/serving); anything else is run."""
     with collector_paused():
         if isinstance(workload, LLMWorkload):
+            if workload.scenario.phase == "serve":
+                from simulator.serving.service import simulate_service
+
+                return simulate_service(chip if isinstance(chip, Chip) else Chip(chip), workload, progress=progress)
             return run_llm(chip, workload, progress)
         return run_graph(chip, workload)
 

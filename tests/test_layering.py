@@ -19,9 +19,10 @@ LAYERS = {
     "mapping": 4,
     "engine": 5,
     "results": 6,
-    "api": 7, "overrides": 7, "progress": 7,  # the session layer
-    "report": 8, "sweep": 8, "serving": 8,
-    "cli": 9,
+    "serving": 7,  # requests, batching policies and the iteration loop, over mapping and engine
+    "api": 8, "overrides": 8, "progress": 8,  # the session layer
+    "report": 9, "sweep": 9,
+    "cli": 10, "notebook": 10,  # front ends: the command line, and the Python API for notebooks
 }
 KERNEL_CALLERS = {"kernels", "hardware", "engine"}  # kernels are reached only through timing and unit models
 ONLY_IN = {"simpy": {"engine"}, "matplotlib": {"report"}, "numba": {"kernels"}}

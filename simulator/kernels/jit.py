@@ -25,8 +25,11 @@ where the user has not (simulator/cli.py, `kernel_choice`).
 
 import functools
 import os
+import sys
+import tempfile
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 
@@ -77,11 +80,18 @@ class Kernel:
 
     @property
     def compiled(self):
-        """The numba dispatcher (numba is imported and the on-disk cache read on first use)."""
+        """The numba dispatcher (numba is imported and the on-disk cache read on first use). Compiled without
+        an on-disk cache where no folder at all can hold one."""
         if self._compiled is None:
+            use_cache_dir()
             from numba import njit
 
-            self._compiled = njit(cache=True)(self.py_func)
+            try:
+                self._compiled = njit(cache=True)(self.py_func)
+            except RuntimeError as exc:  # "cannot cache function …: no locator available"
+                if "cannot cache" not in str(exc):
+                    raise
+                self._compiled = njit(self.py_func)
         return self._compiled
 
     @property
@@ -125,6 +135,55 @@ class Kernel:
 
     def __reduce__(self):  # pickled by name, like a function
         return _named, (self.__module__, self.__qualname__)
+
+
+CACHE_ENV = "NUMBA_CACHE_DIR"
+IN_TREE = Path(__file__).parent / "__pycache__"  # where numba caches the kernels when it can write there
+_cache_checked = False
+
+
+def _writable(folder: Path) -> bool:
+    """`folder` exists (made if need be) and a file can be created in it: what numba's cache needs."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def cache_dir() -> Path | None:
+    """Where numba should keep the compiled kernels; None: where numba keeps them by itself (the __pycache__
+    beside the kernels, when it can be written, or a NUMBA_CACHE_DIR the user set). A read-only install gets
+    a per-user cache folder ($XDG_CACHE_HOME or ~/.cache, then tortoise/numba); where HOME cannot be written
+    either, one in the temporary folder, per user."""
+    if os.environ.get(CACHE_ENV) or _writable(IN_TREE):
+        return None
+    candidates = []
+    home = os.path.expanduser("~")
+    base = os.environ.get("XDG_CACHE_HOME") or (os.path.join(home, ".cache") if home != "~" else None)
+    if base:
+        candidates.append(Path(base) / "tortoise" / "numba")
+    uid = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    candidates.append(Path(tempfile.gettempdir()) / f"tortoise-{uid}" / "numba")
+    return next((folder for folder in candidates if _writable(folder)), None)
+
+
+def use_cache_dir() -> None:
+    """Point numba's cache at cache_dir() (once per process, before numba compiles a kernel), so that a
+    read-only install or an unwritable HOME never stops a compiled run."""
+    global _cache_checked
+    if _cache_checked:
+        return
+    _cache_checked = True
+    folder = cache_dir()
+    if folder is None:
+        return
+    os.environ[CACHE_ENV] = str(folder)
+    if "numba" in sys.modules:  # imported already (read its config at import): tell it too
+        from numba.core import config
+
+        config.CACHE_DIR = str(folder)
 
 
 def _named(module: str, name: str) -> "Kernel":

@@ -5,6 +5,7 @@ from pathlib import Path
 from simulator.errors import TortoiseError
 from simulator.report.draw import draw
 from simulator.report.folders import load_folder
+from simulator.results.files import check_file, reason
 
 
 def plot_command(args) -> int:
@@ -13,13 +14,17 @@ def plot_command(args) -> int:
 
     if args.out:
         check_suffix(Path(args.out))
+        check_file(Path(args.out), "--out")  # before drawing: a bad place is said before any work
     folder = load_folder(args.folder)
     if folder.kind == "run" and any((args.x, args.y, args.z, args.hue, args.where)):
         raise TortoiseError(f"plot: {folder.path} is a run folder; --x/--y/--z/--hue/--where apply to sweep and "
                             "compare folders")
     kind, fig = draw(folder, args.kind, Request(args.x, args.y, args.z, args.hue, tuple(args.where)))
     out = Path(args.out) if args.out else folder.path / "plots" / f"{kind}.png"
-    print(f"wrote {save(fig, out)}")
+    try:
+        print(f"wrote {save(fig, out)}")
+    except OSError as exc:  # e.g. the disk filled while the picture was written
+        raise TortoiseError(f"--out {out}: cannot write there ({reason(exc)})") from None
     return 0
 
 
@@ -29,6 +34,7 @@ def report_command(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".pdf", ".html"):
         raise TortoiseError(f"report --out {out}: unknown format {out.suffix or '(none)'!r}; use .pdf or .html")
+    check_file(out, "report --out")
     folders = [load_folder(path) for path in args.folders]
     print(f"wrote {write_report(build_report(folders, args.title), out)}")
     return 0

@@ -109,7 +109,25 @@ CHIP_COLUMNS = ["design", "cores", "MXU rows×cols×count", "clock (GHz)", "peak
                 "HBM (TB/s)", "SRAM per core (KiB)", "L2 (MB)", "chips (topology)", "energy node", "description"]
 
 
+SERVE_CONFIG = (("chip", "chip"), ("model", "model"), ("scheduler", "batching policy"),
+                ("arrival", "arrival process"), ("request_rate", "offered load (req/s)"), ("requests", "requests"),
+                ("mean_prompt_tokens", "mean prompt (tokens)"), ("mean_output_tokens", "mean output (tokens)"),
+                ("parallel.tp", "TP degree"), ("parallel.ep", "EP degree"), ("instances", "instances"),
+                ("weights_dtype", "weights dtype"), ("kv_cache_dtype", "KV cache dtype"),
+                ("kv_blocks", "KV blocks per instance"), ("kv_block_tokens", "KV block size (tokens)"),
+                ("host_overhead_s", "host cost per call (s)"), ("scheduler_steps", "decode steps per call"),
+                ("timing", "iteration timing"))
+SERVE_METRICS = ("requests_per_s", "output_tokens_per_s", "input_tokens_per_s", "ttft_p50_s", "ttft_p99_s",
+                 "tpot_p50_s", "tpot_p99_s", "itl_p99_s", "e2e_p50_s", "e2e_p99_s", "queue_p99_s", "slo_attainment",
+                 "goodput_requests_per_s", "mean_batch", "kv_peak_share", "preemptions", "capacity_requests_per_s")
+SERVE_ROW_METRICS = ("requests_per_s", "output_tokens_per_s", "ttft_p99_s", "tpot_p99_s", "slo_attainment")
+
+
 def _configurations(folder: Folder) -> list:
+    if folder.kind == "serve":
+        s = folder.meta
+        rows = [[label, _fmt(s.get(key), key)] for key, label in SERVE_CONFIG if key in s]
+        return ["The service as the run's summary.json records it (docs/serving.md).", Table(["", "value"], rows)]
     if folder.kind == "compare":
         designs = folder.meta.get("designs", [])
         return [f"{len(designs)} designs on {', '.join(folder.meta.get('workloads', []))}; the baseline is "
@@ -149,6 +167,10 @@ ROW_METRICS = ("seconds", "tokens_per_s", "mfu", "mbu", "energy_per_token_j", "a
 
 
 def _metrics(folder: Folder) -> list:
+    if folder.kind == "serve":
+        s = folder.meta
+        return [Table(["metric", "value"], [[axis_label(k), _fmt(s[k], k)] for k in SERVE_METRICS
+                                            if s.get(k) is not None])]
     if folder.kind == "run":
         s = folder.meta
         rows = [[axis_label(k), _fmt(s[k], k)] for k in RUN_METRICS if k in s]
@@ -157,11 +179,13 @@ def _metrics(folder: Folder) -> list:
     table, errors = folder.ok_rows()
     keys = ["design", "workload"] if folder.kind == "compare" else ["point", "workload", *folder.axes]
     keys = [k for k in keys if k in table.columns]
-    metrics = [k for k in ROW_METRICS if k in table.columns]
+    serving = "ttft_p99_s" in table.columns
+    metrics = [k for k in (SERVE_ROW_METRICS if serving else ROW_METRICS) if k in table.columns]
     labels = [axis_label(k, folder.units) for k in keys] + [axis_label(k) for k in metrics]
     rows = [[_fmt(r[k]) for k in keys] + [_fmt(r[k], k) for k in metrics]
             for _, r in table.head(MAX_TABLE_ROWS).iterrows()]
-    blocks = ["Latency is the run's time: TPOT for decode, TTFT for prefill, end to end for a generation."]
+    blocks = ["Latencies are percentiles over the requests of each point (docs/serving.md)." if serving else
+              "Latency is the run's time: TPOT for decode, TTFT for prefill, end to end for a generation."]
     if folder.kind == "compare":
         rows = _with_ratios(folder, table, keys, metrics, rows)
         labels += [f"{metric(k).label} ×" for k in ("seconds", "tokens_per_s") if k in metrics]
@@ -202,7 +226,15 @@ def _plots(folder: Folder) -> list:
     if folder.kind == "compare":
         return [Figure("Each design's key metrics as ratios to the baseline, per workload.",
                        _maker(folder, "bars"))]
+    if folder.kind == "serve":
+        return [Figure("Latency distributions over the requests, with p50, p99 and the SLO limits.",
+                       _maker(folder, "cdf")),
+                Figure("KV-cache occupancy and running and waiting requests over the run.", _maker(folder, "engine"))]
     table, _ = folder.ok_rows()
+    rates = [a for a in folder.distinct_axes() if a.endswith("rate")]
+    if "ttft_p99_s" in table.columns and len(rates) == 1:
+        return [Figure(f"p50 and p99 TTFT and TPOT, and throughput, against the offered load ({rates[0]}); the "
+                       "red lines are the SLO limits.", _maker(folder, "load"))]
     numeric = [a for a in folder.distinct_axes() if a in table.columns and pd.api.types.is_numeric_dtype(table[a])
                and table[a].nunique() > 1]
     workloads = list(dict.fromkeys(table["workload"])) if "workload" in table.columns else []

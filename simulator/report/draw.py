@@ -3,15 +3,17 @@
 from simulator.errors import TortoiseError
 from simulator.report.folders import Folder
 
-KINDS_BY_FOLDER = {"run": ("roofline", "breakdown", "timeline", "energy"), "sweep": ("line", "heatmap", "pareto"),
-                   "compare": ("bars",)}
-AUTO = {"run": "roofline", "sweep": "line", "compare": "bars"}
+KINDS_BY_FOLDER = {"run": ("roofline", "breakdown", "timeline", "energy"),
+                   "sweep": ("line", "heatmap", "pareto", "load"), "compare": ("bars",),
+                   "serve": ("cdf", "engine")}
+AUTO = {"run": "roofline", "sweep": "line", "compare": "bars", "serve": "cdf"}
 
 
 def draw(folder: Folder, kind: str, request=None):
     """The figure of `kind` for this folder, or one line saying which kinds the folder supports."""
     from simulator.report.compare_plots import COMPARE_KINDS
     from simulator.report.run_plots import RUN_KINDS
+    from simulator.report.serve_plots import SERVE_KINDS, load
     from simulator.report.sweep_plots import SWEEP_KINDS, Request
 
     kind = AUTO[folder.kind] if kind == "auto" else kind
@@ -20,5 +22,7 @@ def draw(folder: Folder, kind: str, request=None):
                             f"{', '.join(KINDS_BY_FOLDER[folder.kind])}")
     if folder.kind == "run":
         return kind, RUN_KINDS[kind](folder)
+    if folder.kind == "serve":
+        return kind, SERVE_KINDS[kind](folder)
     request = request or Request()
-    return kind, (SWEEP_KINDS | COMPARE_KINDS)[kind](folder, request)
+    return kind, (SWEEP_KINDS | COMPARE_KINDS | {"load": load})[kind](folder, request)

@@ -208,7 +208,39 @@ METRICS: dict[str, Metric] = _entries(
     ("idle_share", "idle share", "fraction", LOWER, "%"),
     ("link_bytes", "link traffic", "B", LOWER, "MB"),
     ("max_link_utilization", "busiest link utilization", "fraction", NONE, "%"),
+    # serving (serving/metrics.py, serving/service.py, serving/capacity.py)
+    ("scheduler", "batching policy", "text"), ("arrival", "arrival process", "text"),
+    ("request_rate", "offered load", "req/s"), ("seed", "seed", "count"), ("instances", "instances", "count"),
+    ("requests", "requests", "count"), ("completed", "requests completed", "count"),
+    ("duration_s", "duration", "s", NONE), ("requests_per_s", "throughput", "req/s", HIGHER),
+    ("input_tokens_per_s", "input tokens/s", "tokens/s", HIGHER),
+    ("output_tokens_per_s", "output tokens/s", "tokens/s", HIGHER),
+    ("total_tokens_per_s", "total tokens/s", "tokens/s", HIGHER),
+    ("prompt_tokens", "prompt tokens", "tokens"), ("mean_prompt_tokens", "mean prompt", "tokens"),
+    ("mean_output_tokens", "mean output", "tokens"),
+    ("mean_in_system", "requests in the system", "count", LOWER), ("preemptions", "preemptions", "count", LOWER),
+    ("requests_preempted", "requests preempted", "count", LOWER),
+    ("slo_attainment", "SLO attainment", "fraction", HIGHER, "%"),
+    ("goodput_requests_per_s", "goodput", "req/s", HIGHER),
+    ("slo_ttft_s", "TTFT limit", "s", NONE, "ms"), ("slo_tpot_s", "TPOT limit", "s", NONE, "ms"),
+    ("slo_e2e_s", "E2E limit", "s", NONE, "ms"),
+    ("iterations", "iterations", "count"), ("mean_batch", "mean batch", "count", HIGHER),
+    ("engine_busy_share", "engine busy", "fraction", NONE, "%"),
+    ("kv_blocks", "KV blocks", "count", HIGHER), ("kv_block_tokens", "KV block size", "tokens"),
+    ("kv_block_bytes", "KV block bytes", "B", NONE, "MB"),
+    ("kv_peak_share", "KV cache peak", "fraction", NONE, "%"),
+    ("kv_mean_share", "KV cache mean", "fraction", NONE, "%"),
+    ("host_overhead_s", "host cost per call", "s", LOWER, "ms"),
+    ("host_overhead_per_sequence_s", "host cost per sequence", "s", LOWER, "ms"),
+    ("scheduler_steps", "decode steps per call", "count"), ("timing", "iteration timing", "text"),
+    ("parts_timed", "iteration parts timed", "count"), ("parts_reused", "iteration parts reused", "count"),
+    ("capacity_requests_per_s", "capacity", "req/s", HIGHER), ("capacity_probes", "capacity probes", "count"),
+    ("offline_requests_per_s", "offline throughput", "req/s", HIGHER), ("slo_percentile", "SLO percentile", "ratio"),
+    ("capacity_tolerance", "capacity tolerance", "fraction", NONE, "%"),
+    ("capacity_output_tokens_per_s", "output tokens/s at capacity", "tokens/s", HIGHER),
+    ("capacity_goodput_requests_per_s", "goodput at capacity", "req/s", HIGHER),
 )
+LATENCIES = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "end-to-end latency", "queue": "queueing delay"}
 
 AXES = {"tp": "TP", "pp": "PP", "ep": "EP", "dp": "DP", "chips": "explicit-chips"}  # collectives' axes
 TRAFFIC = {"hbm_read": "HBM read", "hbm_write": "HBM write", "l2_read": "L2 read", "sram_read": "SRAM read",
@@ -229,6 +261,7 @@ FAMILIES = (
     Family("peak_tflops_by_dtype.<dtype>", "{} peak per chip", "TFLOP/s", HIGHER),
     Family("exposed_comm_<axis>_s", "exposed {} communication", "s", LOWER, "ms", names=AXES),
     Family("overlapped_comm_<axis>_s", "overlapped {} communication", "s", NONE, "ms", names=AXES),
+    *(Family(f"{key}_<stat>_s", f"{label} {{}}", "s", LOWER, "ms") for key, label in LATENCIES.items()),
 )
 
 

@@ -231,23 +231,32 @@ def json_safe(value):
 
 def write_outputs(out: Path, summary: dict, table: "pd.DataFrame", fmt: str,
                   extra: dict[str, "pd.DataFrame"] | None = None) -> list[Path]:
-    """ops.csv (or .parquet), summary.json, and `extra` tables by file stem (e.g. breakdown)."""
+    """ops.csv (or .parquet), summary.json, and `extra` tables by file stem (e.g. breakdown); the paths, the
+    summary last. Every file is written whole beside its target first, and only then are they all renamed
+    into place (results/files.py): a full disk leaves the folder as it was, never an empty or half table.
+    The run owns its folder: in a folder an earlier run wrote (it has a summary.json), that run's files which
+    this one does not write (the other --format, a system run's stages.csv) are removed, so `tortoise plot`
+    never reads a stale table. No other file is touched."""
+    from simulator.results.files import RUN_FILES, clean_temps, folder_kind, make_folder, reason, write_all
+
+    out = Path(out)
+    earlier_run = folder_kind(out) == "run"
+    make_folder(out, "--out")
+    text = json.dumps(json_safe(summary), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    writes = {out / f"{stem}.{fmt}": _table_writer(t, fmt) for stem, t in {"ops": table, **(extra or {})}.items()}
+    writes[out / "summary.json"] = lambda path: path.write_text(text, encoding="utf-8")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        return _write(out, summary, {"ops": table, **(extra or {})}, fmt)
+        clean_temps(out, RUN_FILES)
+        paths = write_all(writes)
+        if earlier_run:
+            for name in sorted(RUN_FILES - {p.name for p in paths}):
+                (out / name).unlink(missing_ok=True)
     except OSError as exc:
-        raise TortoiseError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+        raise TortoiseError(f"--out {out}: cannot write there ({reason(exc)})") from None
+    return paths
 
 
-def _write(out: Path, summary: dict, tables: dict[str, "pd.DataFrame"], fmt: str) -> list[Path]:
-    paths = []
-    for stem, table in tables.items():
-        path = out / f"{stem}.{fmt}"
-        if fmt == "parquet":
-            table.to_parquet(path, index=False)
-        else:
-            table.to_csv(path, index=False)
-        paths.append(path)
-    summary_path = out / "summary.json"
-    summary_path.write_text(json.dumps(json_safe(summary), indent=2, sort_keys=True, allow_nan=False) + "\n")
-    return paths + [summary_path]
+def _table_writer(table: "pd.DataFrame", fmt: str):
+    if fmt == "parquet":
+        return lambda path: table.to_parquet(path, index=False)
+    return lambda path: table.to_csv(path, index=False)

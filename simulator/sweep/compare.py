@@ -17,6 +17,7 @@ from simulator.errors import TortoiseError
 from simulator.overrides import split_overrides
 from simulator.progress import ProgressBar
 from simulator.results.catalogue import Metric, best, metric
+from simulator.results.output import json_safe
 from simulator.results.row import flat_row
 
 # The rows of the table, in order; a metric missing from every design's row is left out. Labels, units and
@@ -116,9 +117,10 @@ def unique_labels(names: list[str]) -> list[str]:
     return out
 
 
-def run_comparison(hardware: list[str], workloads: list[str], overrides: list[str] = (), progress=None) -> Comparison:
+def run_comparison(hardware: list[str], workloads: list, overrides: list[str] = (), progress=None) -> Comparison:
     """Load every design and workload first (a bad file is an error before anything runs), then run each
-    design on each workload. `progress(done, total, text)` is told before each run."""
+    design on each workload. A workload is a file (or bundled name), loaded here with the workload overrides,
+    or one already loaded (the CLI's --model). `progress(done, total, text)` is told before each run."""
     from simulator.api import run_workload
     from simulator.config.loader import load_chip
     from simulator.hardware.chip import Chip
@@ -126,7 +128,7 @@ def run_comparison(hardware: list[str], workloads: list[str], overrides: list[st
 
     hw_overrides, wl_overrides = split_overrides(list(overrides))
     chips = [Chip(load_chip(h, hw_overrides)) for h in hardware]
-    loaded = [load_workload(w, wl_overrides) for w in workloads]
+    loaded = [load_workload(w, wl_overrides) if isinstance(w, str | Path) else w for w in workloads]
     designs = unique_labels(list(hardware))
     names = unique_labels([w.name for w in loaded])
     rows, total = [], len(chips) * len(loaded)
@@ -152,18 +154,22 @@ def run_comparison(hardware: list[str], workloads: list[str], overrides: list[st
 
 
 def write_folder(out: Path, comparison: Comparison) -> list[Path]:
-    """compare.csv, ratios.csv and meta.json: what `tortoise plot` and `tortoise report` read."""
+    """compare.csv, ratios.csv and meta.json: what `tortoise plot` and `tortoise report` read. All three are
+    written whole before any replaces an earlier comparison's (results/files.py)."""
+    from simulator.results.files import COMPARE_FILES, clean_temps, make_folder, reason, write_all
+
     meta = {"kind": "compare", "tortoise": __version__, "designs": comparison.designs,
             "workloads": comparison.workloads, "baseline": comparison.baseline}
-    paths = [out / "compare.csv", out / "ratios.csv", out / "meta.json"]
+    frame, ratios = comparison.frame(), comparison.ratios()
+    text = json.dumps(json_safe(meta), indent=2, allow_nan=False) + "\n"
+    make_folder(out, "--out")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        comparison.frame().to_csv(paths[0], index=False)
-        comparison.ratios().to_csv(paths[1], index=False)
-        paths[2].write_text(json.dumps(meta, indent=2) + "\n")
+        clean_temps(out, COMPARE_FILES)
+        return write_all({out / "compare.csv": lambda p: frame.to_csv(p, index=False),
+                          out / "ratios.csv": lambda p: ratios.to_csv(p, index=False),
+                          out / "meta.json": lambda p: p.write_text(text, encoding="utf-8")})
     except OSError as exc:
-        raise TortoiseError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
-    return paths
+        raise TortoiseError(f"--out {out}: cannot write there ({reason(exc)})") from None
 
 
 def _short(labels: list[str]) -> list[str]:
@@ -222,9 +228,14 @@ def _winners(winners: list[str], values: list, name: dict[str, str]) -> str:
     return ", ".join(name[d] for d in winners)
 
 
-def compare_command(args) -> int:
+def compare_command(args, workloads: list = ()) -> int:
+    """`tortoise compare`: `args.workload` files, then `workloads` already loaded (the CLI's --model)."""
+    from simulator.results.files import claim_folder
+
+    if args.out:  # before anything runs
+        claim_folder(Path(args.out), "compare", "--out")
     with ProgressBar("comparing") as progress:
-        comparison = run_comparison(args.hardware, args.workload, args.set, progress)
+        comparison = run_comparison(args.hardware, [*args.workload, *workloads], args.set, progress)
     print(table_text(comparison), end="")
     if args.out:
         for path in write_folder(Path(args.out), comparison):

@@ -57,11 +57,28 @@ def run_task(task: Task) -> dict:
                                 "the sweep (another Tortoise version, or different files at the same paths)")
         result = run_workload(chip, workload)
     except TortoiseError as exc:
-        return {"status": "error", "error": " ".join(str(exc).split())}
+        return {"status": "error", "error": portable(" ".join(str(exc).split()), task)}
     except MemoryError:
         return {"status": "error", "error": OUT_OF_MEMORY}
     metrics = flat_row(result.summary, getattr(result, "breakdown_rows", None))  # rows: no pandas per point
     return {"status": "ok", "error": ""} | metrics
+
+
+def portable(error: str, task: Task) -> str:
+    """The error as the sweep names its files, the same on every machine and in every folder: the workload
+    file as the task names it (`workloads/NAME.yaml` for a bundled one, which a process resolves beside its
+    own working folder or its own install), and any bundled file by its place in the package
+    (`workloads/models/llama3_8b.json`, `configs/h100.yaml`) rather than by this installation's absolute path."""
+    from simulator.config.presets import preset_dir
+    from simulator.workloads.loader import bundled_dir, resolve_workload_path
+
+    resolved = str(resolve_workload_path(task.workload))
+    if resolved != task.workload:
+        error = error.replace(resolved, task.workload)
+    for folder, name in ((bundled_dir(), "workloads"), (preset_dir(), "configs")):
+        for shown in {str(folder), str(folder.resolve())}:
+            error = error.replace(shown + os.sep, name + "/")
+    return error
 
 
 def _chip(spec: str, overrides: tuple):

@@ -6,13 +6,23 @@ the same folder stay in points.jsonl but stay out of the table.
 """
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simulator import __version__
 from simulator.errors import TortoiseError
+from simulator.results.files import (
+    SWEEP_FILES,
+    FolderLock,
+    check_folder,
+    clean_temps,
+    folder_kind,
+    make_folder,
+    reason,
+    user_files,
+    write_atomic,
+)
 from simulator.results.output import json_safe
 from simulator.sweep.plan import Plan, Row
 from simulator.sweep.spec import HARDWARE
@@ -21,30 +31,48 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RECORD = "points.jsonl"
-OWN_FILES = {RECORD, "meta.json", "sweep.yaml", "results.csv", "results.parquet"}
+OWN_FILES = SWEEP_FILES
 FIRST = ("point", "key", "hardware", "workload", "workload_file")
 # A row's own columns (point, axes, …) come from the sweep being run, not from the stored record.
 RESULT_FIELDS_SKIPPED = set(FIRST)
 
 
 class Store:
+    """The folder of one sweep at a time: `open` takes its lock (a second sweep on the same folder is refused
+    in one line; the lock of a killed sweep is taken over) and `close` lets it go. A failed write (a full
+    disk) is one TortoiseError line saying that the finished rows are kept."""
+
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.record = self.folder / RECORD
         self._file = None
+        self._lock = FolderLock(self.folder, "--out", "sweep")
 
     def open(self) -> dict[str, dict]:
-        """Create the folder (refusing one that holds something else) and read what is done: key → stored row.
-        A torn last line (the process was killed mid-write) is cut off, so its row runs again."""
-        if self.folder.exists() and not self.folder.is_dir():
-            raise TortoiseError(f"--out {self.folder}: is a file, not a folder")
+        """Create the folder (refusing one that holds something else), take its lock, remove what a killed
+        sweep left half-written (`.results.csv.tmp<PID>`), and read what is done: key → stored row. A torn
+        last line (the process was killed mid-write) is cut off, so its row runs again."""
+        check_folder(self.folder, "--out")
         if self.folder.is_dir():
-            names = {p.name for p in self.folder.iterdir()}
-            if names and not names & {RECORD, "meta.json"}:
+            if user_files(self.folder, OWN_FILES) and folder_kind(self.folder) is None:
                 raise TortoiseError(f"--out {self.folder}: the folder holds other files and no sweep; give a new or "
                                     "empty folder, or one a sweep wrote")
             self._check_kind()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder, "--out")
+        self._lock.acquire()
+        try:
+            clean_temps(self.folder, OWN_FILES, live_too=True)  # the lock is ours: no other sweep writes here
+            done = self._read()
+            self._file = open(self.record, "ab", buffering=0)  # each row is one write: nothing waits in a buffer
+        except OSError as exc:
+            self.close()
+            raise TortoiseError(f"--out {self.folder}: cannot use {RECORD} ({reason(exc)})") from None
+        except BaseException:
+            self.close()
+            raise
+        return done
+
+    def _read(self) -> dict[str, dict]:
         done = {}
         if self.record.is_file():
             data = self.record.read_bytes()
@@ -59,36 +87,45 @@ class Store:
                     continue
                 if isinstance(row, dict) and isinstance(row.get("key"), str):
                     done[row["key"]] = row
-        self._file = open(self.record, "a", encoding="utf-8")
         return done
 
     def _check_kind(self) -> None:
-        meta = self.folder / "meta.json"
-        if meta.is_file():
-            try:
-                kind = json.loads(meta.read_text()).get("kind")
-            except (json.JSONDecodeError, AttributeError, OSError):
-                kind = None
-            if kind != "sweep":
-                raise TortoiseError(f"--out {self.folder}: holds a {kind or 'non-sweep'} folder's results; give "
-                                    "another folder")
+        kind = folder_kind(self.folder)
+        if kind not in (None, "sweep"):
+            shown = "non-sweep" if kind == "other" else kind
+            raise TortoiseError(f"--out {self.folder}: holds a {shown} folder's results; give another folder")
+
+    def _failed(self, what: str, exc: OSError) -> TortoiseError:
+        return TortoiseError(f"--out {self.folder}: cannot write {what} ({reason(exc)}); the rows finished so far "
+                             f"are kept in {RECORD}: make room and rerun the same command to resume")
 
     def append(self, row: dict) -> str:
-        """Write one row as a line and flush it; returns the line as stored."""
+        """Write one row as a line, at once; returns the line as stored."""
         line = json.dumps(json_safe(row), ensure_ascii=False, allow_nan=False)
-        self._file.write(line + "\n")
-        self._file.flush()
+        data = (line + "\n").encode("utf-8")
+        try:
+            while data:  # a raw file may take part of a write
+                data = data[self._file.write(data):]
+        except OSError as exc:
+            raise self._failed(RECORD, exc) from None
         return line
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:
+                pass  # unbuffered: nothing is lost by a failing close
             self._file = None
+        self._lock.release()
 
     def copy_sweep(self, path: Path) -> None:
         target = self.folder / "sweep.yaml"
-        if not target.exists() or target.read_bytes() != Path(path).read_bytes():
-            shutil.copyfile(path, target)
+        try:
+            if not target.exists() or target.read_bytes() != Path(path).read_bytes():
+                write_atomic(target, lambda tmp: shutil.copyfile(path, tmp))
+        except OSError as exc:
+            raise self._failed("sweep.yaml", exc) from None
 
     def write_meta(self, plan: Plan, rows: int, errors: int) -> None:
         sweep = plan.sweep
@@ -103,13 +140,21 @@ class Store:
         }
         if sweep.mode == "random":
             meta |= {"samples": sweep.samples, "seed": sweep.seed}
-        _write_atomic(self.folder / "meta.json",
-                      lambda p: p.write_text(json.dumps(json_safe(meta), indent=2, allow_nan=False) + "\n"))
+        text = json.dumps(json_safe(meta), indent=2, allow_nan=False) + "\n"
+        try:
+            write_atomic(self.folder / "meta.json", lambda p: p.write_text(text, encoding="utf-8"))
+        except OSError as exc:
+            raise self._failed("meta.json", exc) from None
 
     def write_table(self, plan: Plan, done: dict[str, dict]) -> "pd.DataFrame":
+        """results.csv and results.parquet, each written whole, then renamed over the last ones."""
         table = results_table(plan, done)
-        _write_atomic(self.folder / "results.csv", lambda p: table.to_csv(p, index=False))
-        _write_atomic(self.folder / "results.parquet", lambda p: table.to_parquet(p, index=False))
+        for name, write in (("results.csv", lambda p: table.to_csv(p, index=False)),
+                            ("results.parquet", lambda p: table.to_parquet(p, index=False))):
+            try:
+                write_atomic(self.folder / name, write)
+            except OSError as exc:
+                raise self._failed(name, exc) from None
         return table
 
 
@@ -140,10 +185,3 @@ def results_table(plan: Plan, done: dict[str, dict]) -> "pd.DataFrame":
         if table[name].dtype == object:
             table[name] = table[name].astype(object).where(table[name].notna(), None)
     return table
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Write beside the target, then rename: a reader (or a kill) never sees half a table."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)

@@ -1,6 +1,7 @@
 """Workload files: a named list of GEMM and vector ops (docs/configuration.md#workload-files), or a
 model with a scenario (docs/workloads.md)."""
 
+import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,8 @@ from simulator.ir.ops import COLLECTIVE_KINDS, PARALLEL_AXES, VECTOR_KINDS, Coll
 from simulator.workloads.model import Model, model_from_mapping
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.scenario import Scenario, Training
-from simulator.workloads.sharding import validate_parallel
+from simulator.workloads.serving import Serving
+from simulator.workloads.sharding import check_context, validate_parallel
 from simulator.workloads.training import resolve_step
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
@@ -98,6 +100,7 @@ class LLMWorkloadSpec(_Strict):
     scenario: Scenario = Scenario()
     parallel: Parallel = Parallel()
     training: Training | None = None  # with scenario.phase = train (docs/training.md)
+    serving: Serving | None = None  # with scenario.phase = serve (docs/serving.md)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class LLMWorkload:
     source: str  # the workload file, for error messages
     parallel: Parallel = Parallel()
     training: Training | None = None  # phase train: the step (defaults when the file has no `training:`)
+    serving: Serving | None = None  # phase serve: the service (defaults when the file has no `serving:`)
 
 
 def bundled_dir() -> Path:
@@ -121,25 +125,36 @@ def bundled_models() -> list[str]:
 
 
 def resolve_model_path(spec: str, base: Path, source: str) -> Path:
-    """A path (as written, or relative to the workload file), else a bundled model name."""
-    for path in (Path(spec), base / spec):
-        if path.is_file():
-            return path
-    bundled = bundled_dir() / "models" / f"{Path(spec).stem}.json"
-    if bundled.is_file():
+    """A path (as written, or relative to the workload file); a bare name (no folder: `llama3_8b` or
+    `llama3_8b.json`) that is neither is a bundled model. A path with a folder that does not exist is an
+    error, never a bundled model of the same name."""
+    path = Path(spec)
+    for candidate in (path, base / path):
+        if candidate.is_file():
+            return candidate
+    if "/" in spec or "\\" in spec or path.is_absolute():
+        other = base / path
+        shown = f"{path}" + ("" if path.is_absolute() or other.resolve() == path.resolve() else f" or {other}")
+        raise ConfigError(source, "model", spec, f"no such file ({shown}); a bundled model is named without a "
+                          "folder: " + ", ".join(bundled_models()))
+    bundled = bundled_dir() / "models" / f"{path.stem}.json"
+    if path.suffix in ("", ".json") and bundled.is_file():
         return bundled
     raise ConfigError(source, "model", spec, "no such file or bundled model; bundled: " + ", ".join(bundled_models()))
 
 
 def resolve_workload_path(spec: str) -> Path:
-    """A file path; else, for a missing `workloads/NAME.yaml`, the bundled example of that name."""
+    """A file path; else, for a bare name (`llama3_8b_decode`, `llama3_8b_decode.yaml`) or a missing
+    `workloads/NAME.yaml`, the bundled workload of that name. A path into any other folder never falls back
+    to a bundled file (`typo/llama3_8b_decode.yaml` is reported missing, not silently replaced)."""
     path = Path(spec)
-    if path.is_file():
-        return path
-    found = bundled_dir() / path.name
-    if path.parent.name == "workloads" and found.is_file():
-        return found
-    return path  # read_mapping reports it missing
+    if path.is_file() or path.is_absolute() or path.parent not in (Path("."), Path("workloads")):
+        return path  # read_mapping reports it missing
+    for name in (path.name, f"{path.name}.yaml") if path.suffix not in (".yaml", ".yml") else (path.name,):
+        found = bundled_dir() / name
+        if found.is_file():
+            return found
+    return path
 
 
 def load_workload(path: str | Path, overrides: list[str] = ()) -> OpGraph | LLMWorkload:
@@ -181,16 +196,40 @@ def load_llm(data: dict, source: str, base: Path, overrides: list[str] = ()) -> 
         raise ConfigError(source, "model", spec.model, "a config.json path or a mapping of its fields")
     model_provenance = {key[1:]: src for key, src in provenance.items() if key[:1] == ("model",) and len(key) > 1}
     model = model_from_mapping(spec.model, model_source, model_name, model_provenance)
-    training = spec.training
+    training, serving = spec.training, spec.serving
+    if spec.scenario.phase != "serve" and serving is not None:
+        raise ConfigError(source_of(provenance, ("serving",), source), "serving", "(a section)",
+                          f"only with scenario.phase = 'serve' (this is {spec.scenario.phase!r})")
+    if spec.scenario.phase == "serve":
+        serving = serving or Serving()
     if spec.scenario.phase != "train":
         if training is not None:
             raise ConfigError(source_of(provenance, ("training",), source), "training", "(a section)",
                               f"only with scenario.phase = 'train' (this is {spec.scenario.phase!r})")
-        validate_parallel(model, spec.scenario, spec.parallel, source, provenance)
+        scenario = spec.scenario  # a service's batches are the scheduler's: check the split on one per replica
+        if scenario.phase == "serve":
+            scenario = scenario.model_copy(update={"phase": "decode", "batch": spec.parallel.dp * spec.parallel.ep})
+        validate_parallel(model, scenario, spec.parallel, source, provenance)
     else:
         training = training or Training()
         resolve_step(model, spec.scenario, training, spec.parallel, source, provenance)
-    return LLMWorkload(spec.name, spec.description, model, spec.scenario, source, spec.parallel, training)
+    check_context(model, spec.scenario, training, source, provenance)
+    report_notes(model, model_source)
+    return LLMWorkload(spec.name, spec.description, model, spec.scenario, source, spec.parallel, training, serving)
+
+
+NOTES = logging.getLogger("simulator.workloads")
+_reported: set[tuple[str, str]] = set()
+
+
+def report_notes(model: Model, source: str) -> None:
+    """Say once per process, one line each on stderr, what the lowering approximates for this model
+    (`Model.notes`). Through `logging`: with no logging configured Python prints the bare line; a program
+    that configures logging routes or silences it (logger `simulator.workloads`)."""
+    for note in model.notes:
+        if (source, note) not in _reported:
+            _reported.add((source, note))
+            NOTES.warning("tortoise: note: %s: %s", source, note)
 
 
 def _check_names(spec: WorkloadSpec, source: str) -> None:

@@ -1,9 +1,15 @@
-"""A transformer described by the fields of its Hugging Face `config.json`.
+"""A transformer described by the fields of its Hugging Face `config.json`, read as transformers reads it.
 
-A real `config.json` loads as-is: fields Tortoise does not use are ignored, GPT-2-style names
-(`n_embd`, `n_layer`, …) are read as their Llama-style equivalents, and the family (`model_type`)
-decides what the config leaves implicit — gated MLP or not, RMSNorm or LayerNorm, rotary or learned
-positions, biases, QK-norm.
+A real `config.json` loads as-is: fields Tortoise does not use are ignored, other spellings (GPT-2's `n_embd`,
+Falcon's `n_head_kv`, OPT's `ffn_dim`, …) are read as the names they stand for, and the family (`model_type`,
+simulator/workloads/families.py) decides what the config leaves implicit: its HF config class's defaults for
+absent fields, and the structure its HF modeling code hard-codes. An unknown `model_type` is refused; a config
+without one is a Llama-style decoder read the way Tortoise reads hand-written models (no HF defaults).
+
+What the model does that Tortoise does not lower is either refused (multi-head latent attention, mixed dense
+and MoE layers, layer kinds other than full and sliding attention, OPT's embedding projection) or, where it
+only changes a few elementwise ops, kept in `Model.notes`, one line each, which the loader reports. Sliding-
+window attention is exact while every context fits the window and refused beyond it (sharding.check_context).
 """
 
 from dataclasses import dataclass
@@ -15,20 +21,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from simulator.config.validation import validate
 from simulator.config.yamlio import read_mapping
 from simulator.errors import ConfigError
+from simulator.workloads import families as traits
+from simulator.workloads.families import FALCON_TYPES, FAMILIES, GENERIC, Family
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
+NonNegative = Annotated[int, Field(strict=True, ge=0)]
+Share = Annotated[float, Field(gt=0, le=1)]
 
-# GPT-2 / other spellings → the Llama-style field they mean (HF's own `attribute_map`s).
+# Other spellings → the field they mean (HF's `attribute_map`s and legacy keyword arguments).
 ALIASES = {
-    "n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
-    "n_inner": "intermediate_size", "n_positions": "max_position_embeddings",
+    "n_embd": "hidden_size", "n_embed": "hidden_size", "n_layer": "num_hidden_layers",
+    "n_head": "num_attention_heads", "n_inner": "intermediate_size", "ffn_dim": "intermediate_size",
+    "ffn_hidden_size": "intermediate_size", "n_positions": "max_position_embeddings", "n_head_kv": "num_kv_heads",
     "num_local_experts": "num_experts", "n_routed_experts": "num_experts",
 }
-# Families whose blocks are GPT-style: LayerNorm, plain (non-gated) GELU MLP, biases everywhere.
-GPT_STYLE = {"gpt2", "gpt_neox", "gptj", "gpt_bigcode", "opt", "bloom", "falcon", "phi"}
-LEARNED_POSITIONS = {"gpt2", "gpt_bigcode", "opt"}
-QKV_BIAS = {"qwen2", "qwen2_moe"}  # Qwen2 projections carry a bias without saying so in the config
-QK_NORM = {"qwen3", "qwen3_moe"}  # per-head RMSNorm on q and k before RoPE
 UNSUPPORTED = {  # field present → what it means; the lowering would be wrong without it
     "kv_lora_rank": "multi-head latent attention (DeepSeek-V2/V3)",
     "first_k_dense_replace": "dense and MoE layers mixed (DeepSeek)",
@@ -40,25 +46,48 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    model_type: str = "llama"
+    model_type: str | None = None
     hidden_size: Positive
     num_hidden_layers: Positive
     num_attention_heads: Positive
     num_key_value_heads: Positive | None = None  # default: num_attention_heads (MHA)
     head_dim: Positive | None = None  # default: hidden_size / num_attention_heads
-    intermediate_size: Positive | None = None  # default: 4 × hidden_size (GPT-2's n_inner = null)
+    intermediate_size: Positive | None = None
     vocab_size: Positive
     max_position_embeddings: Positive | None = None
-    tie_word_embeddings: bool = False
+    tie_word_embeddings: bool | None = False
     attention_bias: bool = False
     mlp_bias: bool = False
-    num_experts: Annotated[int, Field(strict=True, ge=0)] = 0  # 0 = dense MLP
+    num_experts: NonNegative = 0  # 0 = dense MLP
     num_experts_per_tok: Positive | None = None
     moe_intermediate_size: Positive | None = None  # default: intermediate_size (Mixtral)
-    shared_expert_intermediate_size: Annotated[int, Field(strict=True, ge=0)] = 0  # Qwen2-MoE
-    n_shared_experts: Annotated[int, Field(strict=True, ge=0)] = 0  # DeepSeek-MoE: × moe_intermediate_size
+    shared_expert_intermediate_size: NonNegative = 0  # Qwen2-MoE
+    n_shared_experts: NonNegative = 0  # DeepSeek-MoE: × moe_intermediate_size
     decoder_sparse_step: Positive = 1
-    mlp_only_layers: list[int] = []
+    mlp_only_layers: list[int] | None = None
+    # attention span, soft-capping and positions
+    sliding_window: Positive | None = None
+    use_sliding_window: bool = False
+    max_window_layers: NonNegative = 0
+    layer_types: list[str] | None = None
+    attn_logit_softcapping: Annotated[float, Field(gt=0)] | None = None
+    final_logit_softcapping: Annotated[float, Field(gt=0)] | None = None
+    rope_scaling: dict | None = None
+    partial_rotary_factor: Share | None = None
+    rotary_pct: Share | None = None
+    rotary_dim: Positive | None = None
+    # family-specific structure (Falcon, GPT-BigCode, GPT-NeoX, OPT, Phi)
+    num_kv_heads: Positive | None = None
+    multi_query: bool = False
+    new_decoder_architecture: bool = False
+    num_ln_in_parallel_attn: Positive | None = None
+    parallel_attn: bool = False
+    use_parallel_residual: bool = False
+    alibi: bool = False
+    bias: bool = False
+    enable_bias: bool = False
+    qk_layernorm: bool = False
+    word_embed_proj_dim: Positive | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +103,7 @@ class Model:
     head_dim: int
     intermediate: int
     vocab: int
-    max_positions: int | None
+    max_positions: int | None  # max_position_embeddings: the rows of a learned position table
     tied_embeddings: bool
     gated_mlp: bool
     norm: str  # rmsnorm | layernorm
@@ -87,6 +116,17 @@ class Model:
     experts_per_token: int
     expert_intermediate: int
     shared_intermediate: int  # width of the always-on shared expert(s); 0 = none
+    layer_norms: int = 2  # norms per layer
+    embedding_norm: bool = False  # a norm on the embeddings (BLOOM)
+    head_bias: bool = False  # the LM head's bias (GPT-J, Phi)
+    shared_expert_gate: bool = False  # hidden → 1 gate on the shared expert (Qwen2-MoE)
+    alibi: bool = False  # ALiBi biases on the scores instead of rotary or learned positions
+    parallel_block: bool = False  # attention and MLP side by side from one input
+    context_limit: int | None = None  # positions a sequence may reach; None = no limit
+    context_field: str = "max_position_embeddings"  # where the limit comes from, as the config says it
+    sliding_window: int | None = None  # keys a query of a sliding layer sees; None = full attention everywhere
+    sliding_layers: int = 0  # layers with the window
+    notes: tuple[str, ...] = ()  # what the lowering approximates, one line each (the loader reports them)
 
     @property
     def is_moe(self) -> bool:
@@ -134,7 +174,8 @@ class Model:
     @property
     def attention_params(self) -> int:
         biases = (self.q_size + 2 * self.kv_size if self.qkv_bias else 0) + (self.hidden if self.out_bias else 0)
-        return self.attention_weights + biases + (2 * self.head_dim if self.qk_norm else 0)
+        qk_norm = 2 * self.head_dim * (2 if self.norm == "layernorm" else 1) if self.qk_norm else 0
+        return self.attention_weights + biases + qk_norm
 
     @property
     def norm_params(self) -> int:
@@ -150,22 +191,23 @@ class Model:
             used = self.experts_per_token if active else (self.experts if held is None else held)
             ffn = used * self.mlp_params(self.expert_intermediate) + self.hidden * self.experts
             if self.shared_intermediate:
-                ffn += self.mlp_params(self.shared_intermediate)
-        return self.attention_params + ffn + 2 * self.norm_params
+                ffn += self.mlp_params(self.shared_intermediate) + (self.hidden if self.shared_expert_gate else 0)
+        return self.attention_params + ffn + self.layer_norms * self.norm_params
 
     @property
     def embedding_params(self) -> int:
         positions = (self.max_positions or 0) * self.hidden if self.learned_positions else 0
-        return self.vocab * self.hidden + positions
+        return self.vocab * self.hidden + positions + (self.norm_params if self.embedding_norm else 0)
 
     @property
     def lm_head_params(self) -> int:
         return 0 if self.tied_embeddings else self.vocab * self.hidden
 
     def params(self, active: bool = False) -> int:
-        """Total parameters (or those one token touches, for an MoE)."""
-        return (self.embedding_params + self.lm_head_params + self.layers * self.layer_params(active)
-                + self.norm_params)
+        """Total parameters (or those one token touches, for an MoE), as HF's `num_parameters()` counts them:
+        a tied LM head once."""
+        return (self.embedding_params + self.lm_head_params + (self.vocab if self.head_bias else 0)
+                + self.layers * self.layer_params(active) + self.norm_params)
 
     def describe(self) -> str:
         attn = "MHA" if self.kv_heads == self.heads else ("MQA" if self.kv_heads == 1 else "GQA")
@@ -174,10 +216,16 @@ class Model:
             mlp = f"MoE {self.experts} experts top-{self.experts_per_token} × {self.expert_intermediate}"
             if self.shared_intermediate:
                 mlp += f" + shared {self.shared_intermediate}"
-        pos = "learned positions" if self.learned_positions else "rotary"
+        pos = "learned positions" if self.learned_positions else "ALiBi" if self.alibi else "rotary"
+        window = f", sliding window {self.sliding_window} on {self.sliding_layers} layers" \
+            if self.sliding_window else ""
         return (f"{self.layers} layers, hidden {self.hidden}, {attn} {self.heads}/{self.kv_heads} heads × "
                 f"{self.head_dim}, {mlp}, {self.norm}, {pos}, vocab {self.vocab}"
-                + (", QK-norm" if self.qk_norm else ""))
+                + (", QK-norm" if self.qk_norm else "") + window)
+
+
+def _target(key: str) -> str:
+    return ALIASES.get(key, key)
 
 
 def normalize(data: dict) -> dict:
@@ -189,57 +237,94 @@ def normalize(data: dict) -> dict:
     return out
 
 
+def family_of(data: dict, source: str, provenance: dict) -> Family:
+    kind = data.get("model_type")
+    if kind is None:
+        return GENERIC
+    if not isinstance(kind, str) or kind not in FAMILIES:
+        raise ConfigError(provenance.get(("model_type",), source), "model_type", kind,
+                          "not a family Tortoise reads; known: " + ", ".join(sorted(FAMILIES))
+                          + " (or leave it out for a Llama-style decoder described field by field)")
+    return FAMILIES[kind]
+
+
+def with_defaults(data: dict, family: Family) -> tuple[dict, set[str]]:
+    """`data` with the family's HF defaults for the fields it lacks (under any spelling), and which those are."""
+    present = {_target(key) for key in data}
+    added = {key: value for key, value in family.defaults.items() if _target(key) not in present}
+    return data | added, {_target(key) for key in added}
+
+
 def model_from_mapping(data: dict, source: str, name: str = "", provenance: dict | None = None) -> Model:
     """A Model from config.json-style data, or a one-line ConfigError naming the file and the field."""
-    data = normalize(data)
     provenance = provenance or {}
+    family = family_of(data, source, provenance)
+    data, defaulted = with_defaults(data, family)
+    spelled = "n_positions" if data.get("max_position_embeddings") is None and data.get("n_positions") else \
+        "max_position_embeddings"
+    data = normalize(data)
     for field, what in UNSUPPORTED.items():
         if data.get(field):
             raise ConfigError(provenance.get((field,), source), field, data[field],
                               f"{what} is not lowered by Tortoise yet")
     spec = validate(ModelSpec, data, source, provenance)
-    return resolve(spec, source, name or Path(source).stem)
+    return resolve(spec, family, source, name or Path(source).stem, defaulted, spelled, provenance)
 
 
-def resolve(spec: ModelSpec, source: str, name: str) -> Model:
-    family = spec.model_type
-    gpt = family in GPT_STYLE
-    kv_heads = spec.num_key_value_heads or spec.num_attention_heads
-    if spec.num_attention_heads % kv_heads:
-        raise ConfigError(source, "num_key_value_heads", kv_heads,
-                          f"must divide num_attention_heads ({spec.num_attention_heads})")
-    head_dim = spec.head_dim
+def resolve(spec: ModelSpec, family: Family, source: str, name: str, defaulted: set[str] = frozenset(),
+            spelled: str = "max_position_embeddings", provenance: dict | None = None) -> Model:
+    """The Model a validated spec describes, with its family's traits decided."""
+    where = (provenance or {}).get
+    heads = spec.num_attention_heads
+    kv_heads = traits.kv_heads(spec, family)
+    if heads % kv_heads:
+        field = "num_kv_heads" if spec.model_type in FALCON_TYPES else "num_key_value_heads"
+        raise ConfigError(where((field,), source), field, kv_heads, f"must divide num_attention_heads ({heads})")
+    head_dim = spec.head_dim if family.head_dim_field else None
     if head_dim is None:
-        if spec.hidden_size % spec.num_attention_heads:
+        if spec.hidden_size % heads:
             raise ConfigError(source, "head_dim", None, "required when num_attention_heads does not divide hidden_size")
-        head_dim = spec.hidden_size // spec.num_attention_heads
-    intermediate = spec.intermediate_size or 4 * spec.hidden_size
-    if spec.intermediate_size is None and not gpt:
-        raise ConfigError(source, "intermediate_size", None, "required field is missing")
-    experts = spec.num_experts
-    per_token = spec.num_experts_per_tok or 0
-    if experts:
-        if not per_token or per_token > experts:
-            raise ConfigError(source, "num_experts_per_tok", spec.num_experts_per_tok,
-                              f"an MoE needs 1 … num_experts ({experts}) experts per token")
-        if spec.decoder_sparse_step != 1 or spec.mlp_only_layers:
-            raise ConfigError(source, "decoder_sparse_step" if spec.decoder_sparse_step != 1 else "mlp_only_layers",
-                              spec.decoder_sparse_step if spec.decoder_sparse_step != 1 else spec.mlp_only_layers,
-                              "dense and MoE layers mixed are not lowered yet; every layer must be MoE "
-                              "(decoder_sparse_step 1, mlp_only_layers [])")
-    expert_width = spec.moe_intermediate_size or intermediate
-    shared = spec.shared_expert_intermediate_size or spec.n_shared_experts * expert_width
+        head_dim = spec.hidden_size // heads
+    intermediate = traits.mlp_width(spec, family, source)
+    if spec.word_embed_proj_dim not in (None, spec.hidden_size) and spec.model_type == "opt":
+        raise ConfigError(where(("word_embed_proj_dim",), source), "word_embed_proj_dim", spec.word_embed_proj_dim,
+                          f"OPT's projections between a narrower embedding and hidden_size ({spec.hidden_size}) "
+                          "are not lowered by Tortoise; only word_embed_proj_dim = hidden_size")
+    experts, per_token, expert_width, shared = _experts(spec, intermediate, source)
+    qkv_bias, out_bias, mlp_bias = traits.biases(spec, family)
+    window, sliding_layers = traits.attention_span(spec, family, source, provenance or {})
+    limit, limit_field = traits.context_limit(spec, family, spelled, defaulted)
     return Model(
-        name=name, family=family, hidden=spec.hidden_size, layers=spec.num_hidden_layers,
-        heads=spec.num_attention_heads, kv_heads=kv_heads, head_dim=head_dim, intermediate=intermediate,
-        vocab=spec.vocab_size, max_positions=spec.max_position_embeddings,
-        tied_embeddings=spec.tie_word_embeddings, gated_mlp=not gpt,
-        norm="layernorm" if gpt else "rmsnorm", learned_positions=family in LEARNED_POSITIONS,
-        qkv_bias=gpt or spec.attention_bias or family in QKV_BIAS, out_bias=gpt or spec.attention_bias,
-        mlp_bias=gpt or spec.mlp_bias, qk_norm=family in QK_NORM,
-        experts=experts, experts_per_token=per_token if experts else 0,
-        expert_intermediate=expert_width if experts else 0, shared_intermediate=shared if experts else 0,
+        name=name, family=spec.model_type or "llama", hidden=spec.hidden_size, layers=spec.num_hidden_layers,
+        heads=heads, kv_heads=kv_heads, head_dim=head_dim, intermediate=intermediate, vocab=spec.vocab_size,
+        max_positions=spec.max_position_embeddings, tied_embeddings=bool(spec.tie_word_embeddings),
+        gated_mlp=family.gated_mlp, norm=family.norm, learned_positions=family.positions == "learned",
+        qkv_bias=qkv_bias, out_bias=out_bias, mlp_bias=mlp_bias, qk_norm=traits.flag(spec, family.qk_norm),
+        experts=experts, experts_per_token=per_token, expert_intermediate=expert_width, shared_intermediate=shared,
+        layer_norms=traits.layer_norms(spec, family), embedding_norm=family.embedding_norm,
+        head_bias=family.head_bias, shared_expert_gate=family.shared_expert_gate and shared > 0,
+        alibi=traits.alibi(spec, family), parallel_block=traits.flag(spec, family.parallel),
+        context_limit=limit, context_field=limit_field, sliding_window=window, sliding_layers=sliding_layers,
+        notes=traits.notes(spec, family, defaulted, head_dim),
     )
+
+
+def _experts(spec: ModelSpec, intermediate: int, source: str) -> tuple[int, int, int, int]:
+    """(experts, experts per token, expert width, shared experts' width); zeros for a dense model."""
+    experts = spec.num_experts
+    if not experts:
+        return 0, 0, 0, 0
+    per_token = spec.num_experts_per_tok or 0
+    if not per_token or per_token > experts:
+        raise ConfigError(source, "num_experts_per_tok", spec.num_experts_per_tok,
+                          f"an MoE needs 1 … num_experts ({experts}) experts per token")
+    if spec.decoder_sparse_step != 1 or spec.mlp_only_layers:
+        raise ConfigError(source, "decoder_sparse_step" if spec.decoder_sparse_step != 1 else "mlp_only_layers",
+                          spec.decoder_sparse_step if spec.decoder_sparse_step != 1 else spec.mlp_only_layers,
+                          "dense and MoE layers mixed are not lowered yet; every layer must be MoE "
+                          "(decoder_sparse_step 1, mlp_only_layers [])")
+    width = spec.moe_intermediate_size or intermediate
+    return experts, per_token, width, spec.shared_expert_intermediate_size or spec.n_shared_experts * width
 
 
 def load_model(path: str | Path) -> Model:

@@ -22,8 +22,9 @@ class Scenario(BaseModel):
 
     # prefill: one forward pass over the prompts; decode: one step that adds a token to each sequence;
     # generate: a prefill, then decode steps until `output_tokens` tokens per sequence exist;
-    # train: one training step (forward, backward, optimizer) as the workload's `training:` section says.
-    phase: Literal["prefill", "decode", "generate", "train"] = "decode"
+    # train: one training step (forward, backward, optimizer) as the workload's `training:` section says;
+    # serve: a service under load, as the workload's `serving:` section says (`tortoise serve`).
+    phase: Literal["prefill", "decode", "generate", "train", "serve"] = "decode"
     batch: Sequences = 1  # sequences processed together
     prompt: Tokens = 128  # prompt tokens per sequence (prefill, generate)
     context: Annotated[int, Field(strict=True, ge=0, le=2**24)] | None = None  # decode: tokens already in
@@ -52,7 +53,7 @@ class Scenario(BaseModel):
     @property
     def max_context(self) -> int:
         """Most tokens any sequence's KV cache holds during the scenario."""
-        if self.phase in ("prefill", "train"):
+        if self.phase in ("prefill", "train", "serve"):  # serve: per request (simulator/serving)
             return self.prompt
         if self.phase == "decode":
             return self.decode_context + 1

@@ -20,7 +20,7 @@ from simulator.config.yamlio import source_of
 from simulator.errors import ConfigError
 from simulator.workloads.model import Model
 from simulator.workloads.parallel import Parallel
-from simulator.workloads.scenario import Scenario
+from simulator.workloads.scenario import Scenario, Training
 
 
 def kv_heads_per_chip(model: Model, tp: int) -> int:
@@ -73,9 +73,11 @@ def weight_bytes_per_chip(model: Model, parallel: Parallel, weights: str, other:
     layers = layers_per_stage(model, parallel)
     rows = vocab_per_chip(model, parallel.tp) * model.hidden
     positions = (model.max_positions or 0) * model.hidden if model.learned_positions else 0
+    positions += model.norm_params if model.embedding_norm else 0  # BLOOM's norm on the embeddings
     embedding = nbytes(rows + positions, other)
     head_linear = 0 if model.tied_embeddings else rows
     head_other = model.norm_params + (rows if model.tied_embeddings and parallel.pp > 1 else 0)
+    head_other += vocab_per_chip(model, parallel.tp) if model.head_bias else 0
     head = nbytes(head_linear, weights) + nbytes(head_other, other)
     body_linear, body_other = layers * layer_linear, layers * (layer_total - layer_linear)
     if parallel.pp == 1:  # one stage holds everything
@@ -137,3 +139,40 @@ def validate_parallel(model: Model, scenario: Scenario, parallel: Parallel, sour
             if tokens % t:
                 fail("sequence_parallel", f"needs every pass's tokens on a chip to divide by tp = {t}, but a "
                                           f"{phase} pass has {tokens}; set it false or change scenario.batch")
+
+
+def positions_needed(scenario: Scenario, training: Training | None = None) -> tuple[int, tuple[str, str]]:
+    """(positions a sequence reaches, the field that takes it there): a prefill's prompt, a decode step's
+    context + 1, a generation's prompt + output_tokens − 1, a training step's sequence."""
+    if scenario.phase == "train":
+        training = training or Training()
+        field = ("training", "sequence") if training.sequence is not None else ("scenario", "prompt")
+        return training.sequence_of(scenario), field
+    if scenario.phase == "decode":
+        return scenario.max_context, ("scenario", "context" if scenario.context is not None else "prompt")
+    if scenario.phase == "generate" and scenario.prompt < scenario.max_context:
+        return scenario.max_context, ("scenario", "output_tokens")
+    return scenario.max_context, ("scenario", "prompt")
+
+
+def check_context(model: Model, scenario: Scenario, training: Training | None, source: str,
+                  provenance: dict | None = None) -> None:
+    """A one-line ConfigError for a sequence longer than the model takes (max_position_embeddings), or longer
+    than its sliding window, which Tortoise does not lower (within the window it is full attention, exactly)."""
+    if scenario.phase == "serve":  # a service's requests have their own lengths (simulator/serving)
+        return
+    tokens, path = positions_needed(scenario, training)
+    holder = training if path[0] == "training" else scenario
+    where = source_of(provenance or {}, path, source)
+    field, value = ".".join(path), getattr(holder, path[1])
+    if model.context_limit is not None and tokens > model.context_limit:
+        raise ConfigError(where, field, value,
+                          f"a sequence would reach {tokens:,} positions; {model.name} takes at most "
+                          f"{model.context_limit:,} ({model.context_field}); shorten it, or set "
+                          "model.max_position_embeddings to simulate past the trained length")
+    if model.sliding_window is not None and tokens > model.sliding_window:
+        raise ConfigError(where, field, value,
+                          f"a sequence would reach {tokens:,} positions, past {model.name}'s sliding window of "
+                          f"{model.sliding_window:,} keys ({model.sliding_layers} of {model.layers} layers), which "
+                          "Tortoise does not lower; up to the window it is exact; set model.sliding_window=null to "
+                          "simulate full attention instead (more attention work than the model does)")

@@ -211,11 +211,10 @@ def expert_loads(tokens: int, experts: int, per_token: int, imbalance: float, gr
     return sorted(((count, size) for size, count in loads.items()), key=lambda cs: -cs[1])
 
 
-def _attention(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int,
-               kv_cache: bool = True) -> None:
-    """`kv_cache` false (training): K and V are activations of this pass only, never written to a cache."""
-    tokens, d = batch * new, model.head_dim
-    heads_kv = model.heads + model.kv_heads
+def _attention_in(b: _Builder, model: Model, tokens: int, kv_cache: bool = True) -> None:
+    """The QKV projection up to the KV-cache write. `kv_cache` false (training): K and V are activations
+    of this pass only, never written to a cache."""
+    d, heads_kv = model.head_dim, model.heads + model.kv_heads
     b.gemm("qkv_proj", "qkv_proj", tokens, model.q_size + 2 * model.kv_size, model.hidden)
     if model.qk_norm:
         b.vector("qk_norm", "norm", "rmsnorm", tokens * heads_kv * d)
@@ -223,8 +222,6 @@ def _attention(b: _Builder, model: Model, scenario: Scenario, batch: int, new: i
         b.vector("rope", "attention", "rope", tokens * heads_kv * d)
     if kv_cache:
         b.vector("kv_write", "attention", "copy", tokens * 2 * model.kv_size, dtype=b.dt.kv)
-    values = _attention_core(b, model, scenario, batch, new, context)
-    b.gemm("o_proj", "o_proj", tokens, model.hidden, model.q_size, after=values)
 
 
 def _attention_core(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int) -> list[str]:
@@ -295,12 +292,23 @@ def _attention_half(b: _Builder, model: Model, scenario: Scenario, batch: int, n
                     split: _Split, kv_cache: bool = True) -> None:
     """A layer up to its first residual add."""
     tokens = batch * new
-    rows, hidden = split.rows(tokens), tokens * model.hidden
-    b.vector("attn_norm", "norm", model.norm, rows * model.hidden)
-    split.gather(b, "attn", hidden)
-    _attention(b, model, scenario, batch, new, context, kv_cache)
-    split.reduce(b, "attn", hidden)
-    b.vector("attn_residual", "residual", "add", rows * model.hidden)
+    _before_core(b, model, tokens, split, kv_cache)
+    values = _attention_core(b, model, scenario, batch, new, context)
+    _after_core(b, model, tokens, split, after=values)
+
+
+def _before_core(b: _Builder, model: Model, tokens: int, split: _Split, kv_cache: bool = True) -> None:
+    """A layer from its first norm to the KV-cache write: everything before the attention core."""
+    b.vector("attn_norm", "norm", model.norm, split.rows(tokens) * model.hidden)
+    split.gather(b, "attn", tokens * model.hidden)
+    _attention_in(b, model, tokens, kv_cache)
+
+
+def _after_core(b: _Builder, model: Model, tokens: int, split: _Split, after=None) -> None:
+    """A layer from the output projection to its first residual add: everything after the attention core."""
+    b.gemm("o_proj", "o_proj", tokens, model.hidden, model.q_size, after=after)
+    split.reduce(b, "attn", tokens * model.hidden)
+    b.vector("attn_residual", "residual", "add", split.rows(tokens) * model.hidden)
 
 
 def _mlp_half(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Split) -> None:

@@ -123,7 +123,8 @@ def test_kernel_choice_compiles_only_for_long_generations():
     def choice(name: str, *sets: str) -> str:
         return kernel_choice(load_workload(str(ROOT / "workloads" / f"{name}.yaml"), list(sets)))
 
-    assert choice("llama3_8b_decode") == choice("llama3_8b_prefill", "scenario.prompt=1048576") == "auto"
+    long_prompt = ("scenario.prompt=1048576", "model.max_position_embeddings=1048577")  # past its trained length
+    assert choice("llama3_8b_decode") == choice("llama3_8b_prefill", *long_prompt) == "auto"
     assert choice("gemm_demo") == choice("llama3_70b_decode") == "auto"
     assert choice("llama3_8b_generate") == "numba"  # 128 tokens
     assert choice("llama3_8b_generate", f"scenario.output_tokens={INTERPRETED_TOKENS}") == "auto"
@@ -160,3 +161,75 @@ def test_a_single_chip_decode_step_loads_no_event_engine():
             "run_files('h100', 'workloads/llama3_8b_decode.yaml')\nprint('simpy' in sys.modules)\n"
             "from simulator.engine.run import run_block\nprint('simpy' in sys.modules)\n")
     assert _python(code).stdout.split()[-2:] == ["False", "False"]
+
+
+# ---- a read-only install, an unwritable HOME -----------------------------------------------------------------
+def test_numba_caches_where_numba_chooses_when_it_can_write_beside_the_kernels(monkeypatch, tmp_path):
+    from simulator.kernels import jit
+
+    monkeypatch.delenv(jit.CACHE_ENV, raising=False)
+    monkeypatch.setattr(jit, "IN_TREE", tmp_path / "__pycache__")
+    assert jit.cache_dir() is None
+    monkeypatch.setattr(jit, "IN_TREE", tmp_path / "a_file" / "__pycache__")
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(jit.CACHE_ENV, str(tmp_path / "mine"))
+    assert jit.cache_dir() is None  # the user's NUMBA_CACHE_DIR stands
+
+
+def test_a_read_only_install_caches_per_user_then_in_the_temporary_folder(monkeypatch, tmp_path):
+    import tempfile
+
+    from simulator.kernels import jit
+
+    (tmp_path / "a_file").write_text("")  # nothing can be made under a file, not even by root
+    monkeypatch.setattr(jit, "IN_TREE", tmp_path / "a_file" / "__pycache__")
+    monkeypatch.delenv(jit.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert jit.cache_dir() == tmp_path / "xdg" / "tortoise" / "numba"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "a_file"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    assert jit.cache_dir() == tmp_path / "tmp" / f"tortoise-{os.getuid()}" / "numba"
+
+
+def _read_only_install(tmp_path: Path) -> dict:
+    """A copy of the package whose kernels' __pycache__ cannot be made (a file stands there), run with HOME
+    on a file: the environment of a read-only install for a user without a home."""
+    import shutil
+
+    site = tmp_path / "site"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "simulator", site / "simulator", ignore=ignore)
+    shutil.copytree(ROOT / "configs", site / "simulator" / "presets", ignore=ignore)
+    shutil.copytree(ROOT / "workloads", site / "simulator" / "bundled_workloads", ignore=ignore)
+    (site / "simulator" / "kernels" / "__pycache__").write_text("")
+    (tmp_path / "home").write_text("")
+    (tmp_path / "tmp").mkdir()
+    path = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
+    drop = ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "TORTOISE_KERNELS", "MPLCONFIGDIR")
+    return {k: v for k, v in os.environ.items() if k not in drop} | {
+        "PYTHONPATH": path, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "tmp"),
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+
+
+def test_a_read_only_install_without_a_home_runs_and_compiles(tmp_path):
+    env = _read_only_install(tmp_path)
+
+    def run(*argv, **more):
+        return subprocess.run([sys.executable, *argv], cwd=tmp_path, env=env | more, capture_output=True, text=True,
+                              encoding="utf-8", timeout=300)
+
+    help_ = run("-m", "simulator.cli", "--help")
+    assert help_.returncode == 0 and "usage: tortoise" in help_.stdout, help_.stderr
+    step = run("-m", "simulator.cli", "run", "h100", "gemm_demo", "--out", "r")
+    assert step.returncode == 0 and step.stdout.startswith("gemm_demo on h100"), step.stderr
+    picture = run("-m", "simulator.cli", "plot", "r")
+    assert picture.returncode == 0 and picture.stderr == "", picture.stderr  # no warning about matplotlib's config
+    code = ("import simulator.kernels.gemm as g\nprint(g.__file__)\n"
+            "print(g.effective(nearest=2.0, hbm=1.0, miss=0.5))\n")
+    compiled = run("-c", code, TORTOISE_KERNELS="numba")
+    assert compiled.returncode == 0, compiled.stderr
+    where, value = compiled.stdout.split()
+    assert where.startswith(str(tmp_path / "site")) and float(value) == 2.0
+    cache = tmp_path / "tmp" / f"tortoise-{os.getuid()}" / "numba"
+    assert any(p.suffix == ".nbi" for p in cache.rglob("*")), sorted(cache.rglob("*"))  # numba's cache index

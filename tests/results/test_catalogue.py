@@ -22,6 +22,8 @@ RUNS = {  # name: (hardware, workload, workload overrides)
     "op_list": ("configs/h100.yaml", "workloads/gemm_demo.yaml", []),
     "train": ("configs/dgx_h100.yaml", "workloads/llama3_8b_train.yaml",
               ["model.num_hidden_layers=2", "training.sequence=512", "training.global_batch=16"]),
+    "serve": ("configs/h100.yaml", "workloads/llama3_8b_serve.yaml",
+              ["model.num_hidden_layers=2", "serving.requests=20"]),
 }
 
 

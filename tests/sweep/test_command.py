@@ -194,3 +194,78 @@ def test_an_out_folder_holding_something_else_is_refused(tmp_path, capsys):
     (tmp_path / "out" / "notes.txt").write_text("mine")
     assert sweep(small_sweep(tmp_path), tmp_path / "out") == 2
     assert "holds other files and no sweep" in capsys.readouterr().err
+
+
+# ---- one sweep per folder, leftovers, a full disk ------------------------------------------------------------
+
+
+def test_a_second_sweep_on_the_same_folder_is_refused_and_a_killed_ones_lock_is_taken_over(reference, tmp_path,
+                                                                                             capsys):
+    path, out = small_sweep(tmp_path, steps=3), tmp_path / "out"
+    process = start(path, out)
+    try:
+        wait_for_rows(out, process, 1)
+        process.send_signal(signal.SIGSTOP)  # still holding the folder, and going nowhere
+        assert sweep(path, out, "--workers", "1") == 2
+        err = capsys.readouterr().err
+        assert err == (f"tortoise: error: --out {out}: another sweep (process {process.pid}) is writing to this "
+                       "folder; wait for it to finish or give another folder\n")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # its lock file stays, naming a dead process
+        process.wait()
+    assert (out / ".tortoise.lock").read_text() == f"{process.pid}\n"
+    killed = len(jsonl_keys(out))
+    assert sweep(path, out, "--workers", "1") == 0
+    assert f"{killed} already done" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(table(out), reference)
+    assert not (out / ".tortoise.lock").exists()
+
+
+def test_what_a_killed_table_write_left_is_cleaned_on_the_next_run(tmp_path):
+    from tests.results.test_files import dead_pid
+
+    path, out = small_sweep(tmp_path), tmp_path / "out"
+    assert sweep(path, out, "--workers", "1") == 0
+    dead = dead_pid()
+    left = [f".results.csv.tmp{dead}", f".results.parquet.tmp{dead}", f".meta.json.tmp{dead}",
+            ".results.csv.tmp1"]  # PID 1 is alive, but no sweep can be writing under our lock
+    for name in left:
+        (out / name).write_text("half a table")
+    (out / ".notes.tmp7").write_text("mine")  # not a name a sweep writes
+    assert sweep(path, out, "--workers", "1") == 0
+    assert sorted(p.name for p in out.iterdir()) == [".notes.tmp7", "meta.json", "points.jsonl", "results.csv",
+                                                     "results.parquet", "sweep.yaml"]
+
+
+def test_a_full_disk_stops_the_sweep_in_one_line_and_keeps_the_finished_rows(reference, tmp_path, capsys):
+    """Files may not grow past 6,000 bytes (RLIMIT_FSIZE: the kernel refuses the write, as a full disk does):
+    two rows of points.jsonl fit, the third does not."""
+    resource = pytest.importorskip("resource")
+    path, out = small_sweep(tmp_path, steps=3), tmp_path / "out"
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
+
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "sweep", str(path), "--out", str(out), "--workers",
+                           "1"], cwd=ROOT, capture_output=True, text=True, preexec_fn=small_files, timeout=120,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"tortoise: error: --out {out}: cannot write ")
+    assert done.stderr.endswith("File too large); the rows finished so far are kept in points.jsonl: make room and "
+                                "rerun the same command to resume\n")
+    complete = (out / "points.jsonl").read_bytes().count(b"\n")
+    assert complete >= 1 and not (out / ".tortoise.lock").exists()
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]  # no half table left behind
+    assert sweep(path, out, "--workers", "1") == 0
+    assert f"{complete} already done" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(table(out), reference)
+
+
+def test_an_unwritable_out_is_one_line_before_anything_runs(tmp_path, capsys):
+    from tests.results.test_files import unwritable_folder
+
+    folder = unwritable_folder(tmp_path)
+    assert sweep(small_sweep(tmp_path), folder / "out") == 2
+    assert capsys.readouterr().err == (f"tortoise: error: --out {folder / 'out'}: cannot write there in {folder} "
+                                       "(Permission denied)\n")

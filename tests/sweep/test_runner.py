@@ -36,3 +36,28 @@ def test_a_worker_that_resolves_a_different_config_refuses_the_task(tmp_path):
                            task.workload_overrides, task.key))
     assert result["status"] == "error" and "different config" in result["error"]
     assert run_task(task)["status"] == "ok"
+
+
+def test_an_error_row_reads_the_same_wherever_the_row_ran(tmp_path, monkeypatch):
+    """A dask worker loads each point itself, in its own working folder and install; a local worker uses the
+    configs planning loaded. The error names the bundled workload as the sweep does, either way."""
+    from pathlib import Path
+
+    from simulator.sweep.runner import use_plan
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "s.yaml"
+    path.write_text("hardware: tpu_v4\nworkloads: [llama3_8b_decode]\nset: [model.num_hidden_layers=2]\n"
+                    "axes:\n  scenario.batch: [1, 4096]\n  parallel.tp: [1, 2]\n")
+    monkeypatch.chdir(root)  # where `workloads/llama3_8b_decode.yaml` is a relative path to a file
+    the_plan = plan(load_sweep(str(path)))
+    use_plan(the_plan)
+    try:
+        local = [run_task(row.task)["error"] for row in the_plan.rows]
+    finally:
+        use_plan(None)
+    monkeypatch.chdir(tmp_path)  # where it is not: the bundled file, by its absolute path
+    remote = [run_task(row.task)["error"] for row in the_plan.rows]
+    assert remote == local
+    assert [e.split(":")[0] for e in local] == ["", "workloads/llama3_8b_decode.yaml",
+                                                "workloads/llama3_8b_decode.yaml", "workloads/llama3_8b_decode.yaml"]

@@ -45,8 +45,8 @@ def test_overrides_reach_scenario_and_model():
 
 @pytest.mark.parametrize("override, source, field, allowed", [
     ("scenario.batch=0", "--set scenario.batch=0", "scenario.batch", "≥ 1"),
-    ("scenario.phase=serve", "--set scenario.phase=serve", "scenario.phase",
-     "'prefill', 'decode', 'generate' or 'train'"),
+    ("scenario.phase=infer", "--set scenario.phase=infer", "scenario.phase",
+     "'prefill', 'decode', 'generate', 'train' or 'serve'"),
     ("scenario.weights=int3", "--set scenario.weights=int3", "scenario.weights", "int4"),
     ("scenario.batchsize=2", "--set scenario.batchsize=2", "scenario.batchsize", "unknown field"),
     ("scenario.moe_imbalance=0.5", "--set scenario.moe_imbalance=0.5", "scenario.moe_imbalance", "1"),
