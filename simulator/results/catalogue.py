@@ -239,6 +239,9 @@ METRICS: dict[str, Metric] = _entries(
     ("capacity_tolerance", "capacity tolerance", "fraction", NONE, "%"),
     ("capacity_output_tokens_per_s", "output tokens/s at capacity", "tokens/s", HIGHER),
     ("capacity_goodput_requests_per_s", "goodput at capacity", "req/s", HIGHER),
+    ("speculative_draft", "draft model", "text"), ("speculative_tokens", "draft tokens per step", "count"),
+    ("speculative_acceptance", "draft acceptance", "fraction", HIGHER, "%"),
+    ("tokens_per_decode_step", "expected tokens per decode step", "count", HIGHER),
 )
 LATENCIES = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "end-to-end latency", "queue": "queueing delay"}
 

@@ -96,6 +96,23 @@ class IterationCost:
                               lambda: core_pass(self.model, self.scenario, self.parallel, rounded, 1, first))
         return self.core(n, 1, -(-total // n))
 
+    def verify(self, decodes, tokens: int, prefills: list[tuple[int, int, bool]]) -> int:
+        """Speculative decoding's target pass: every decoding sequence (its context in `decodes`) checks
+        `tokens` draft tokens, a chunk of tokens + 1 queries with logits for each, besides the prefill chunks."""
+        decodes = np.asarray(decodes, dtype=np.int64)
+        ep = self.parallel.ep
+        if ep > 1:
+            decodes, prefills = decodes[::ep], prefills[::ep]
+        n, width = len(decodes), tokens + 1
+        total = n * width + sum(new for new, _, _ in prefills)
+        logits = n * width + sum(1 for _, _, last in prefills if last)
+        cycles = self.body(total) + (self.head(logits) if logits else 0)
+        if n:
+            cycles += self.core(n, width, -(-int(decodes.sum()) // n))
+        for new, context, _ in prefills:
+            cycles += self.core(1, new, context)
+        return cycles
+
     def iteration(self, decodes, prefills: list[tuple[int, int, bool]]) -> int:
         """Cycles of one iteration: `decodes` are the decoding sequences' contexts (an array); `prefills` are
         (new tokens, context, whether it ends its prompt) of each prefill chunk. With expert parallelism,

@@ -34,13 +34,18 @@ class KVLayout:
 
 
 def kv_layout(model: Model, scenario: Scenario, parallel: Parallel, serving: Serving, hbm_bytes: int,
-              chip: str, source: str) -> KVLayout:
-    """The instance's KV blocks, or a one-line CapacityError when the weights and workspace leave none."""
+              chip: str, source: str, draft: Model | None = None) -> KVLayout:
+    """The instance's KV blocks, or a one-line CapacityError when the weights and workspace leave none. With
+    speculative decoding the `draft` model's weights share the HBM and its KV cache grows with the target's
+    (a block holds both)."""
     dt = Dtypes.of(scenario)
     kv = serving.kv
-    per_token = model.layers * 2 * nbytes(kv_heads_per_chip(model, parallel.tp) * model.head_dim, dt.kv)
+    models = [model] + ([draft] if draft is not None else [])
+    per_token = sum(m.layers * 2 * nbytes(kv_heads_per_chip(m, parallel.tp) * m.head_dim, dt.kv) for m in models)
     block_bytes = per_token * kv.block_size
     weights = weight_bytes_per_chip(model, parallel, dt.weights, dt.vector)
+    if draft is not None:
+        weights += weight_bytes_per_chip(draft, parallel.model_copy(update={"ep": 1}), dt.weights, dt.vector)
     tokens = serving.scheduler.max_batched_tokens
     probe = scenario.model_copy(update={"phase": "prefill", "batch": parallel.dp * parallel.ep, "prompt": tokens})
     workspace = footprint(model, probe, [lower_pass(model, probe, "prefill", tokens, 0, parallel=parallel)],

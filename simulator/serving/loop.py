@@ -35,6 +35,7 @@ class Instance:
     serving: Serving
     book: Book
     queues: Queues = field(default_factory=Queues)
+    draft: IterationCost | None = None  # speculative decoding: the draft model's iterations on the same chips
     busy: bool = False
     iterations: int = 0
     busy_cycles: int = 0
@@ -81,6 +82,8 @@ class Loop:
         self._step = max(1, len(book) // 100)
         self._reported = 0
         sched = instances[0].serving.scheduler
+        spec = instances[0].serving.speculative
+        self.rng = np.random.default_rng([instances[0].serving.seed, 1]) if spec else None  # acceptance draws
         self.host_fixed = round(sched.overhead * clock_hz)
         self.host_per_seq = sched.overhead_per_sequence * clock_hz
 
@@ -150,6 +153,13 @@ class Loop:
         prefills = [(new, int(book.computed[rid]), bool(book.computed[rid] + new == book.target[rid]))
                     for rid, new in plan.prefills]
         contexts = book.prompt[plan.decodes] + book.generated[plan.decodes] - 1
+        spec = inst.serving.speculative
+        if spec is not None:  # the draft proposes k tokens one step at a time, the target checks them at once
+            cycles = inst.draft.iteration([], prefills) if prefills else 0
+            if len(contexts):
+                cycles += sum(inst.draft.iteration(contexts + j, []) for j in range(spec.tokens))
+                return cycles + cost.verify(contexts, spec.tokens, prefills)
+            return cycles + cost.iteration(contexts, prefills)
         cycles = cost.iteration(contexts, prefills)
         if plan.steps > 1:  # later steps of a multi-step call: sequences that have finished drop out
             left = book.output[plan.decodes] - book.generated[plan.decodes]
@@ -185,7 +195,13 @@ class Loop:
             return
         rids = plan.decodes
         if len(rids):
-            tokens = np.minimum(plan.steps, book.output[rids] - book.generated[rids])
+            spec = inst.serving.speculative
+            if spec is None:
+                made = plan.steps
+            else:  # the accepted prefix of the k draft tokens, and the target's own next token
+                accepted = np.cumprod(self.rng.random((len(rids), spec.tokens)) < spec.acceptance, axis=1).sum(axis=1)
+                made = accepted + 1
+            tokens = np.minimum(made, book.output[rids] - book.generated[rids])
             for rid in book.emit_all(rids, tokens, end).tolist():
                 q.running.remove(rid)
                 inst.pool.release(rid)

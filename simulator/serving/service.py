@@ -23,7 +23,9 @@ from simulator.serving.metrics import per_request, serving_figures
 from simulator.serving.requests import Requests, load_requests
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.serving import Serving
-from simulator.workloads.sharding import kv_heads_per_chip
+from simulator.workloads.loader import resolve_model_path
+from simulator.workloads.model import load_model
+from simulator.workloads.sharding import kv_heads_per_chip, validate_parallel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,6 +86,23 @@ def check_plan(workload) -> None:
                           "false for serving (an iteration's token count need not divide by tp)")
 
 
+def draft_model(workload, serving: Serving, replica: Parallel):
+    """Speculative decoding's draft model, checked against the replica's tensor split; None when off."""
+    spec = serving.speculative
+    if spec is None:
+        return None
+    source = workload.source
+    if serving.scheduler.policy == "static" or serving.scheduler.steps > 1:
+        field = "policy" if serving.scheduler.policy == "static" else "steps"
+        raise ConfigError(source, f"serving.scheduler.{field}", getattr(serving.scheduler, field),
+                          "continuous, chunked or disaggregated batching with one step per call, for speculative "
+                          "decoding")
+    draft = load_model(resolve_model_path(spec.draft, Path(source).parent, source))
+    probe = workload.scenario.model_copy(update={"phase": "decode", "batch": 1})
+    validate_parallel(draft, probe, replica.model_copy(update={"ep": 1}), f"{source} (serving.speculative.draft)")
+    return draft
+
+
 def check_requests(workload, requests: Requests, layout: KVLayout) -> None:
     """One-line errors for requests no instance can hold."""
     source = workload.source
@@ -123,14 +142,18 @@ def simulate_service(chip: Chip, workload, serving: Serving | None = None, progr
         raise ConfigError(workload.source, field, f"{sum(counts)} instances × {replica.chips} chips = {needed} chips",
                           f"{chip.name} has system.chips = {chip.config.system.chips}")
     requests = load_requests(serving, workload.source, Path(workload.source).parent)
-    layout = kv_layout(model, scenario, replica, serving, chip.hbm.size, chip.name, workload.source)
+    draft = draft_model(workload, serving, replica)
+    layout = kv_layout(model, scenario, replica, serving, chip.hbm.size, chip.name, workload.source, draft)
     check_requests(workload, requests, layout)
     book = Book.of(requests, chip.clock_hz)
     if cost is None or cost.timing != serving.timing:
         cost = IterationCost(chip, model, scenario, replica, _placement(chip, replica), serving.timing)
 
+    draft_cost = None if draft is None else IterationCost(chip, draft, scenario, replica.model_copy(update={"ep": 1}),
+                                                         cost.placement, serving.timing)
+
     def instance(index: int, role: str) -> Instance:
-        return Instance(index, role, cost, BlockPool(layout, len(book)), serving, book)
+        return Instance(index, role, cost, BlockPool(layout, len(book)), serving, book, draft=draft_cost)
 
     swap = serving.kv.swap_bandwidth.bytes_per_cycle(chip.clock_hz)
     if disaggregated:
@@ -188,4 +211,10 @@ def service_summary(chip: Chip, workload, serving: Serving, result: LoopResult, 
             serving.scheduler.overhead_per_sequence, "scheduler_steps": serving.scheduler.steps,
         "timing": serving.timing, "parts_timed": cost.timed, "parts_reused": cost.lookups - cost.timed,
     }
+    spec = serving.speculative
+    if spec is not None:
+        summary |= {"speculative_draft": spec.draft, "speculative_tokens": spec.tokens,
+                    "speculative_acceptance": spec.acceptance,
+                    "tokens_per_decode_step": (spec.acceptance ** (spec.tokens + 1) - 1) / (spec.acceptance - 1)
+                    if spec.acceptance < 1 else spec.tokens + 1.0}
     return summary

@@ -46,7 +46,8 @@ def serve_summary_text(s: dict) -> str:
         f"{format_pct(s['engine_busy_share'])} of the time; {s['mean_in_system']:,.1f} requests in the system on "
         "average",
         f"  KV cache         {s['kv_blocks']:,} blocks of {s['kv_block_tokens']} tokens per instance "
-        f"({format_bytes(s['kv_blocks'] * s['kv_block_bytes'])} per chip): peak {format_pct(s['kv_peak_share'])}, "
+        f"({format_bytes(s['kv_blocks'] // s['parallel.ep'] * s['kv_block_bytes'])} per chip): peak "
+        f"{format_pct(s['kv_peak_share'])}, "
         f"mean {format_pct(s['kv_mean_share'])}; {s['preemptions']:,} preemptions of "
         f"{s['requests_preempted']:,} requests",
         f"  HBM per chip     weights {format_bytes(s['memory_weights'])}, workspace "

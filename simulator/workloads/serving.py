@@ -209,6 +209,17 @@ class Disaggregation(_Strict):
     kv_latency: Seconds = 10e-6
 
 
+class Speculative(_Strict):
+    """Speculative decoding (Leviathan et al. 2023): a draft model proposes `tokens` tokens one decode step at
+    a time, the target verifies them in one pass (each sequence a chunk of tokens + 1 queries) and keeps the
+    longest accepted prefix plus one token of its own. Each draft token is accepted with probability
+    `acceptance`, independently (a seeded draw per sequence and step)."""
+
+    draft: str  # a config.json path (relative to the workload file) or a bundled model name
+    tokens: Annotated[int, Field(strict=True, ge=1, le=16)] = 4
+    acceptance: Annotated[float, Field(ge=0, le=1)] = 0.7
+
+
 class SLO(_Strict):
     """Targets a request must all meet to count as good (vLLM `--goodput`); None: not required."""
 
@@ -228,6 +239,7 @@ class Serving(_Strict):
     scheduler: Scheduler = Scheduler()
     kv: KVCache = KVCache()
     disaggregation: Disaggregation = Disaggregation()
+    speculative: Speculative | None = None  # speculative decoding of every decode (None: off)
     slo: SLO = SLO()
     # grid: token counts, group sizes and key widths rounded up to 32 steps per octave before they are timed
     # (simulator/serving/cost.py); exact: every shape timed as it is (slower)

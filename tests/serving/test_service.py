@@ -203,3 +203,43 @@ def test_tokens_and_requests_are_conserved(h100, service):
     assert np.all(table["scheduled_s"] >= table["arrival_s"])
     iters = result.iterations_table
     assert iters["prefill_tokens"].sum() >= table["prompt_tokens"].sum()  # prompts computed at least once
+
+
+SPEC = """\
+requests: 1
+arrival: offline
+prompt: fixed:300
+output: fixed:11
+timing: exact
+speculative: {{draft: llama3_8b, tokens: 4, acceptance: {a}}}
+"""
+
+
+@pytest.mark.parametrize("acceptance,steps", [(1.0, 2), (0.0, 10)])
+def test_speculative_decoding_keeps_what_is_accepted(h100, service, acceptance, steps):
+    """With every draft token accepted a step yields k + 1 = 5 tokens (10 after the prefill's first: 2
+    steps); with none, one. A step costs k draft decodes and the target's check of k + 1 queries."""
+    from pathlib import Path
+
+    from simulator.serving.cost import IterationCost
+    from simulator.workloads.loader import resolve_model_path
+    from simulator.workloads.model import load_model
+
+    w = service(SPEC.format(a=acceptance))
+    result = simulate_service(h100, w)
+    table = result.iterations_table
+    assert result.summary["output_tokens"] == 11 and len(table) == 1 + steps
+    target = IterationCost(h100, w.model, w.scenario, w.parallel, None, "exact")
+    draft_model = load_model(resolve_model_path("llama3_8b", Path("."), "test"))  # the whole model, uncut
+    draft = IterationCost(h100, draft_model, w.scenario, w.parallel, None, "exact")
+    cycles = target.iteration([], [(300, 0, True)]) + draft.iteration([], [(300, 0, True)])
+    context = 300
+    for _ in range(steps):
+        cycles += sum(draft.iteration([context + j], []) for j in range(4)) + target.verify([context], 4, [])
+        context += 5 if acceptance == 1 else 1
+    assert result.loop.book.finish[0] == cycles
+
+
+def test_speculative_decoding_is_refused_with_static_batching(h100, service):
+    with pytest.raises(ConfigError, match="speculative"):
+        simulate_service(h100, service(SPEC.format(a=0.5) + "scheduler: {policy: static}\n"))

@@ -9,8 +9,10 @@ def plan_chunked(inst) -> Plan | None:
     q, pool, book, sched = inst.queues, inst.pool, inst.book, inst.serving.scheduler
     plan = Plan()
     swap_in(q, pool, book, plan, sched.max_num_seqs)
-    plan.decodes = reserve_decodes(q, pool, book, inst.serving.kv.preemption, plan, 1)
-    budget = sched.token_budget - len(plan.decodes)
+    spec = inst.serving.speculative
+    width = 1 if spec is None else spec.tokens + 1  # a speculative decode is a chunk of k + 1 queries
+    plan.decodes = reserve_decodes(q, pool, book, inst.serving.kv.preemption, plan, width)
+    budget = sched.token_budget - width * len(plan.decodes)
     for rid in q.running:  # unfinished prompts go on where they stopped
         if budget <= 0:
             break

@@ -32,7 +32,9 @@ def plan_continuous(inst) -> Plan | None:
     if inst.role == "prefill":
         return None
     steps = sched.steps
-    plan.decodes = reserve_decodes(q, pool, book, inst.serving.kv.preemption, plan, steps)
+    spec = inst.serving.speculative
+    lookahead = steps if spec is None else spec.tokens + 1  # blocks for every token the call may keep
+    plan.decodes = reserve_decodes(q, pool, book, inst.serving.kv.preemption, plan, lookahead)
     if not len(plan.decodes):
         return plan if plan.swapped_blocks else None
     plan.steps = min(steps, int((book.output[plan.decodes] - book.generated[plan.decodes]).max()))
