@@ -36,6 +36,9 @@ class Book:
     last: np.ndarray  # latest token, for the gaps
     preemptions: np.ndarray
     instance: np.ndarray  # where it was served (the decode instance if disaggregated)
+    prefix: np.ndarray | None = None  # prefix group per request (−1: none)
+    prefix_tokens: np.ndarray | None = None
+    warm: set = field(default_factory=set)  # prefix groups some request has prefilled (their blocks stay cached)
     gaps: list = field(default_factory=list)  # arrays (and single values) of inter-chunk gaps, pooled (cycles)
     finished: int = 0
     tokens_out: int = 0
@@ -46,7 +49,8 @@ class Book:
         arrival = np.asarray([round(float(t) * clock_hz) for t in requests.arrival_s], dtype=np.int64)
         prompt = np.asarray(requests.prompt, dtype=np.int64)
         return cls(prompt, np.asarray(requests.output, dtype=np.int64), arrival, _zeros(n), prompt.copy(), _zeros(n),
-                   _zeros(n), _never(n), _never(n), _never(n), _never(n), _zeros(n), _zeros(n))
+                   _zeros(n), _never(n), _never(n), _never(n), _never(n), _zeros(n), _zeros(n), requests.prefix,
+                   requests.prefix_tokens)
 
     def __len__(self) -> int:
         return len(self.prompt)

@@ -177,6 +177,8 @@ class Loop:
                 book.scheduled[rid] = start
             book.instance[rid] = inst.index
             book.computed[rid] += new
+            if book.prefix is not None and book.prefix[rid] >= 0 and book.computed[rid] >= book.prefix_tokens[rid]:
+                book.warm.add(int(book.prefix[rid]))  # its group's shared prompt is in the cache from now on
             if book.computed[rid] == book.target[rid]:
                 done = book.emit(rid, 1, end)
                 if plan.padded is not None:

@@ -94,7 +94,13 @@ def swap_in(queues: Queues, pool: BlockPool, book: Book, plan: Plan, limit: int)
 
 
 def admit_cached(rid: int, book: Book, hit_rate: float) -> None:
-    """A new request's prompt prefix found in the prefix cache: those tokens are never computed."""
-    if book.computed[rid] == 0 and book.generated[rid] == 0 and hit_rate:
-        cached = min(int(book.prompt[rid] * hit_rate), book.target[rid] - 1)
+    """A new request's prompt prefix found in the prefix cache — a share `hit_rate` of every prompt, or the
+    tokens its prefix group shares once a request of the group has prefilled them — is never computed."""
+    if book.computed[rid] or book.generated[rid]:
+        return
+    cached = int(book.prompt[rid] * hit_rate)
+    if book.prefix is not None and book.prefix[rid] in book.warm:
+        cached = max(cached, int(book.prefix_tokens[rid]))
+    cached = min(cached, int(book.target[rid]) - 1)
+    if cached > 0:
         book.cached[rid] = book.computed[rid] = cached

@@ -2,8 +2,9 @@
 from a file. Same section and seed, same requests, on any machine (numpy's PCG64 stream is stable).
 
 A request file is JSONL (one object per line) or CSV with a header; the fields are `arrival_s` (seconds from
-the start), `prompt_tokens`, `output_tokens` and an optional `id`. Rows are taken in arrival order (ties
-in file order)."""
+the start), `prompt_tokens`, `output_tokens`, an optional `id`, and optionally `prefix` (an id shared by
+requests whose prompts begin alike, e.g. one system prompt) with `prefix_tokens` (how many tokens they share).
+Rows are taken in arrival order (ties in file order)."""
 
 import csv
 import json
@@ -39,6 +40,8 @@ class Requests:
     arrival_s: np.ndarray  # float64 seconds
     prompt: np.ndarray  # int64 tokens
     output: np.ndarray  # int64 tokens (≥ 1: the first comes from the prefill)
+    prefix: np.ndarray | None = None  # int64 prefix group per request (−1: none), from a request file
+    prefix_tokens: np.ndarray | None = None  # int64 tokens of the prompt the group shares
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -139,17 +142,27 @@ def _number(row: dict, field: str, where: str, integer: bool, low: float, high: 
 
 def read_request_file(path: Path, source: str = "") -> Requests:
     """Requests from a JSONL or CSV file, sorted by arrival (stable)."""
-    ids, arrival, prompt, output = [], [], [], []
+    ids, arrival, prompt, output, prefix, shared = [], [], [], [], [], []
+    groups: dict[str, int] = {}
     for number, row in _rows(path, source or str(path)):
         where = f"{path}:{number}"
         arrival.append(_number(row, "arrival_s", where, False, 0, MAX_SECONDS))
         prompt.append(_number(row, "prompt_tokens", where, True, 1, MAX_TOKENS))
         output.append(_number(row, "output_tokens", where, True, 1, MAX_TOKENS))
         ids.append(str(row.get("id", len(ids))))
+        group = row.get("prefix")
+        if group in (None, ""):
+            prefix.append(-1)
+            shared.append(0)
+        else:
+            prefix.append(groups.setdefault(str(group), len(groups)))
+            shared.append(_number(row, "prefix_tokens", where, True, 1, prompt[-1]))
         if len(ids) > MAX_REQUESTS:
             raise ConfigError(str(path), "(rows)", f"more than {MAX_REQUESTS}", f"at most {MAX_REQUESTS} requests")
     if not ids:
         raise ConfigError(str(path), "(rows)", "none", "at least one request")
     order = np.argsort(np.asarray(arrival), kind="stable")
     return Requests(tuple(ids[i] for i in order), np.asarray(arrival)[order],
-                    np.asarray(prompt, dtype=np.int64)[order], np.asarray(output, dtype=np.int64)[order])
+                    np.asarray(prompt, dtype=np.int64)[order], np.asarray(output, dtype=np.int64)[order],
+                    np.asarray(prefix, dtype=np.int64)[order] if groups else None,
+                    np.asarray(shared, dtype=np.int64)[order] if groups else None)

@@ -21,10 +21,10 @@ from simulator.serving.kv import BlockPool, KVLayout, kv_layout
 from simulator.serving.loop import Instance, IterationRow, Loop, LoopResult
 from simulator.serving.metrics import per_request, serving_figures
 from simulator.serving.requests import Requests, load_requests
-from simulator.workloads.parallel import Parallel
-from simulator.workloads.serving import Serving
 from simulator.workloads.loader import resolve_model_path
 from simulator.workloads.model import load_model
+from simulator.workloads.parallel import Parallel
+from simulator.workloads.serving import Serving
 from simulator.workloads.sharding import kv_heads_per_chip, validate_parallel
 
 if TYPE_CHECKING:

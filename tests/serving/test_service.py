@@ -243,3 +243,17 @@ def test_speculative_decoding_keeps_what_is_accepted(h100, service, acceptance, 
 def test_speculative_decoding_is_refused_with_static_batching(h100, service):
     with pytest.raises(ConfigError, match="speculative"):
         simulate_service(h100, service(SPEC.format(a=0.5) + "scheduler: {policy: static}\n"))
+
+
+def test_prefix_groups_compute_their_shared_prompt_once(h100, service, tmp_path):
+    """Ten requests share a 500-token system prompt: the first prefills all 600 tokens, each later one (after
+    it) only its own 100; requests of no group compute everything."""
+    import json
+
+    path = tmp_path / "reqs.jsonl"
+    rows = [{"arrival_s": i * 0.5, "prompt_tokens": 600, "output_tokens": 3, "prefix": "system", "prefix_tokens": 500}
+            for i in range(10)] + [{"arrival_s": 6.0, "prompt_tokens": 600, "output_tokens": 3}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = simulate_service(h100, service(f"trace_file: {path}\n"))
+    assert int(result.iterations_table["prefill_tokens"].sum()) == 600 + 9 * 100 + 600
+    assert list(result.requests_table["cached_tokens"]) == [0] + [500] * 9 + [0]
