@@ -117,6 +117,9 @@ def plot_hint(the_plan: Plan, folder: Path) -> str:
     numeric = [a.paths[0] for a in sweep.axes if a.paths[0] != HARDWARE and a.values and
                not isinstance(a.values[0], str | bool)]
     x = (numeric or paths or ["point"])[0]
+    rates = [p for p in numeric if p.startswith("serving.") and p.endswith("rate")]
+    if len(rates) == 1:  # a serving workload against its offered load
+        return f"tortoise plot {folder} --kind load"
     hue = "workload" if len(sweep.workloads) > 1 else HARDWARE if len(sweep.hardware) > 1 else \
         next((p for p in paths if p != x), None)
     return f"tortoise plot {folder} --x {x} --y tokens_per_s" + (f" --hue {hue}" if hue else "")

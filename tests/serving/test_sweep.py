@@ -1,0 +1,35 @@
+"""A serving sweep over the request rate: the same figures whether one worker or two run the points."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sweep(tmp_path: Path, workers: int) -> pd.DataFrame:
+    spec = tmp_path / "load.yaml"
+    spec.write_text(f"""\
+name: load
+hardware: h100
+workloads: [{ROOT / 'workloads' / 'llama3_8b_serve.yaml'}]
+axes:
+  model.num_hidden_layers: [2]
+  serving.requests: [60]
+  serving.arrival.rate: [2, 6, 20]
+""")
+    out = tmp_path / f"w{workers}"
+    subprocess.run([sys.executable, "-c", "import sys; from simulator.cli import main; sys.exit(main())", "sweep",
+                    str(spec), "--out", str(out), "--workers", str(workers)], check=True, cwd=ROOT,
+                   capture_output=True)
+    return pd.read_csv(out / "results.csv")
+
+
+def test_one_or_two_workers_give_the_same_rows(tmp_path):
+    one, two = _sweep(tmp_path, 1), _sweep(tmp_path, 2)
+    columns = [c for c in one.columns if c.endswith(("_s", "_per_s")) or c in ("iterations", "preemptions")]
+    assert len(one) == 3 and (one["status"] == "ok").all()
+    pd.testing.assert_frame_equal(one[columns], two[columns])
+    assert one["ttft_p99_s"].is_monotonic_increasing  # more load, longer queues
