@@ -377,58 +377,141 @@ class LinkConfig(Strict):
 # The kinds of hardware/topology.py's TOPOLOGY_KINDS registry, which builds each one's links and routes (a test
 # checks that the two agree; config cannot import hardware). A new topology is named here and built there.
 TOPOLOGIES = ("ring", "torus2d", "torus3d", "switch", "fully_connected", "explicit")
+# The kinds of hardware/scale_out.py's SCALE_OUT_KINDS registry: how nodes' NICs attach to the leaf switches.
+SCALE_OUT_TOPOLOGIES = ("rail_optimized", "fat_tree")
+# Parallel axes in the order mapping/placement.py lays ranks onto chips by default, nearest chips first: TP
+# inside a node, then CP and EP, then PP, DP across nodes (docs/configuration.md § Placement).
+PLACEMENT_AXES = ("tp", "cp", "ep", "pp", "dp")
+# The names of mapping/collectives.py's ALGORITHMS, and `auto` (a test checks that the two agree).
+COLLECTIVE_ALGORITHMS = ("auto", "ring", "bidir_ring", "torus", "direct", "switch_reduce", "hierarchical",
+                         "double_tree")
+MAX_OVERSUBSCRIPTION = 64.0  # leaf down : up bandwidth; beyond 64:1 a leaf is a typo (docs/configuration.md)
+
+
+class NICConfig(Strict):
+    """One NIC's port into the scale-out network, the same in both directions."""
+
+    bandwidth: Rate  # per NIC per direction (ConnectX-7: 400 Gb/s, written 50 GB/s)
+    # One message's latency from NIC to NIC across the fabric, its switch hops included.
+    latency: Latency = units.Latency(0, True)
+    efficiency: Annotated[float, Field(strict=True)] = 1.0  # as a link's: messages move at bandwidth × efficiency
+
+    _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
+    _check_efficiency = field_validator("efficiency")(_fraction)
+
+
+def _oversubscription(value: float) -> float:
+    if not 1 <= value <= MAX_OVERSUBSCRIPTION:  # also rejects NaN
+        raise PydanticCustomError("oversubscription", "must be a number from 1 (non-blocking) to 64 (64:1), the "
+                                  "leaf switch's downlink : uplink bandwidth")
+    return float(value)
+
+
+class ScaleOutConfig(Strict):
+    """Nodes of `chips_per_node` chips (the System's topology and link describe one node) joined by a scale-out
+    network: `nics` NICs per node, each cabled to a leaf switch; the leaves joined through a spine. `topology`
+    says which leaf each NIC reaches (hardware/scale_out.py)."""
+
+    chips_per_node: Count
+    topology: Literal[SCALE_OUT_TOPOLOGIES] = "rail_optimized"
+    nics: Count | None = None  # per node; None: one per chip. A NIC serves chips_per_node / nics chips
+    nic: NICConfig
+    # Nodes under one leaf switch (rail_optimized: one leaf per rail for each group of this many nodes, a
+    # SuperPOD's scalable unit; fat_tree: every NIC of these nodes on one leaf).
+    nodes_per_leaf: Count = 32
+    oversubscription: Annotated[float, Field(strict=True)] = 1.0
+
+    _check_oversubscription = field_validator("oversubscription")(_oversubscription)
+
+    @model_validator(mode="after")
+    def _whole_nics(self):
+        if self.nics is not None and self.chips_per_node % self.nics:
+            raise _fail(("nics",), "scale_out", "must divide chips_per_node = {k}: every NIC serves as many chips",
+                        self.nics, {"k": self.chips_per_node})
+        return self
+
+    @property
+    def nics_per_node(self) -> int:
+        return self.nics or self.chips_per_node
 
 
 class NetworkConfig(Strict):
     """How chips of one kind are joined: how many, in which topology, over which link. One chip needs nothing
-    else. The chip layout's `system:` section; a System file has these fields at its top level."""
+    else. The chip layout's `system:` section; a System file has these fields at its top level. With
+    `scale_out`, `topology`, `dims`, `links` and `link` describe one node of `scale_out.chips_per_node` chips,
+    and `chips` / chips_per_node such nodes sit on the scale-out network."""
 
     chips: Count = 1
     topology: Literal[TOPOLOGIES] = "switch"
-    dims: list[Count] | None = None  # torus2d / torus3d: chips along each axis, x first; product = chips
+    dims: list[Count] | None = None  # torus2d / torus3d: chips along each axis, x first; product = chips (per node)
     wraparound: bool = True  # torus: the last chip of each axis links back to the first
     links: list[tuple[int, int]] | None = None  # explicit: chip pairs, each joined in both directions
-    link: LinkConfig | None = None  # required when chips > 1
-    # All-reduce / reduce-scatter / all-gather algorithm; auto: the fastest that applies, each tried alone.
-    collectives: Literal["auto", "ring", "bidir_ring", "torus", "direct", "switch_reduce"] = "auto"
+    link: LinkConfig | None = None  # required when chips (per node) > 1
+    # All-reduce / reduce-scatter / all-gather algorithm; auto: the fastest that applies, each tried alone
+    # (hierarchical wherever a group spans nodes).
+    collectives: Literal[COLLECTIVE_ALGORITHMS] = "auto"
+    scale_out: ScaleOutConfig | None = None  # nodes joined by NICs and switches; None: one node
+    # The order parallel ranks are laid onto chips, nearest first (mapping/placement.py); None: PLACEMENT_AXES.
+    placement: list[Literal[PLACEMENT_AXES]] | None = None
+
+    @property
+    def node_chips(self) -> int:
+        """Chips in one node: the topology's own size."""
+        return self.scale_out.chips_per_node if self.scale_out is not None else self.chips
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.chips > 1 and self.link is None:
-            raise PydanticCustomError("system", "required when chips > 1 (bandwidth, latency, …)", {"field": "link"})
+        per_node = self.node_chips
+        if self.scale_out is not None and self.chips % per_node:
+            raise PydanticCustomError("system", "must be a multiple of scale_out.chips_per_node = {k} (whole nodes)",
+                                      {"k": per_node, "field": "chips"})
+        if per_node > 1 and self.link is None:
+            need = ("required when a node holds more than one chip (scale_out.chips_per_node > 1)"
+                    if self.scale_out is not None else "required when chips > 1 (bandwidth, latency, …)")
+            raise PydanticCustomError("system", need, {"field": "link"})
+        where = "a node has scale_out.chips_per_node" if self.scale_out is not None else "chips"
         if self.topology in ("torus2d", "torus3d"):
             want = 2 if self.topology == "torus2d" else 3
             if self.dims is None or len(self.dims) != want:
                 raise PydanticCustomError("system", "{topology} needs a list of {want} axis sizes",
                                           {"topology": self.topology, "want": want, "field": "dims"})
-            if math.prod(self.dims) != self.chips:
-                raise PydanticCustomError("system", "holds {n} chips but chips = {chips}",
-                                          {"n": math.prod(self.dims), "chips": self.chips, "field": "dims"})
+            if math.prod(self.dims) != per_node:
+                raise PydanticCustomError("system", "holds {n} chips but {where} = {chips}",
+                                          {"n": math.prod(self.dims), "chips": per_node, "where": where,
+                                           "field": "dims"})
         elif self.dims is not None:
             raise PydanticCustomError("system", "applies to torus2d and torus3d only", {"field": "dims"})
         if self.topology == "explicit":
-            if not self.links:
-                raise PydanticCustomError("system", "the explicit topology needs a list of [chip, chip] pairs",
-                                          {"field": "links"})
-            for a, b in self.links:
-                if not (0 <= a < self.chips and 0 <= b < self.chips) or a == b:
-                    raise PydanticCustomError("system", "[{a}, {b}] must join two different chips in 0..{last}",
-                                              {"a": a, "b": b, "last": self.chips - 1, "field": "links"})
-            reached, frontier = {0}, [0]
-            while frontier:
-                chip = frontier.pop()
-                for a, b in self.links:
-                    for x, y in ((a, b), (b, a)):
-                        if x == chip and y not in reached:
-                            reached.add(y)
-                            frontier.append(y)
-            if len(reached) < self.chips:
-                missing = min(set(range(self.chips)) - reached)
-                raise PydanticCustomError("system", "chip {missing} has no path to chip 0; every chip needs one to "
-                                          "every other", {"missing": missing, "field": "links"})
+            self._check_explicit(per_node)
         elif self.links is not None:
             raise PydanticCustomError("system", "applies to the explicit topology only", {"field": "links"})
+        if self.placement is not None and len(set(self.placement)) != len(self.placement):
+            twice = next(a for i, a in enumerate(self.placement) if a in self.placement[:i])
+            raise PydanticCustomError("system", "names {axis} twice; each of {axes} at most once, nearest chips "
+                                      "first (the rest follow in that order)",
+                                      {"axis": twice, "axes": ", ".join(PLACEMENT_AXES), "field": "placement"})
         return self
+
+    def _check_explicit(self, chips: int):
+        if not self.links:
+            raise PydanticCustomError("system", "the explicit topology needs a list of [chip, chip] pairs",
+                                      {"field": "links"})
+        for a, b in self.links:
+            if not (0 <= a < chips and 0 <= b < chips) or a == b:
+                raise PydanticCustomError("system", "[{a}, {b}] must join two different chips in 0..{last}",
+                                          {"a": a, "b": b, "last": chips - 1, "field": "links"})
+        reached, frontier = {0}, [0]
+        while frontier:
+            chip = frontier.pop()
+            for a, b in self.links:
+                for x, y in ((a, b), (b, a)):
+                    if x == chip and y not in reached:
+                        reached.add(y)
+                        frontier.append(y)
+        if len(reached) < chips:
+            missing = min(set(range(chips)) - reached)
+            raise PydanticCustomError("system", "chip {missing} has no path to chip 0; every chip needs one to "
+                                      "every other", {"missing": missing, "field": "links"})
 
 
 NETWORK_FIELDS = tuple(NetworkConfig.model_fields)

@@ -5,16 +5,23 @@ A message waits its route's latency, then its bytes flow over every link of the 
 whenever a flow starts or ends, so concurrent collectives slow each other exactly where their routes
 meet. The fluid state is kept in exact float time; completions reach simpy at the next whole cycle, so
 simulation time stays integer cycles. The network moves from event to event, never cycle by cycle.
+Links that can never limit a flow (Link.binding false: a non-blocking leaf's uplink) carry bytes but take
+no part in the sharing.
+
+A collective on idle links (`collective_cycles`) is reduced first (mapping/symmetry.py): one group per class
+of independent, symmetric groups, a ring as one position where its links treat every position alike. The
+time of what is left is the collective's time; it is computed once per shape of what is left.
 """
 
 import math
+import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from simulator.hardware.topology import Topology
 from simulator.ir.program import Message
-from simulator.mapping.collectives import collective_messages
+from simulator.mapping.symmetry import reduce_block
 
 if TYPE_CHECKING:
     import simpy
@@ -39,7 +46,7 @@ class Network:
     def __init__(self, env: "simpy.Environment", topology: Topology):
         self.env, self.topology = env, topology
         n = len(topology.links)
-        self._capacity = [link.bytes_per_cycle for link in topology.links]
+        self._capacity, self._binding = topology.rates, topology.binding
         self.link_bytes = [0.0] * n  # bytes carried, added when a message arrives
         self._busy = [0.0] * n  # closed busy periods
         self._busy_since = [0.0] * n
@@ -171,9 +178,15 @@ class Network:
         left fix the rate of their flows; repeat with the rest. Freezing every link at the minimum at
         once is exact (the others' shares cannot fall) and keeps symmetric collectives to one round."""
         on: dict[int, list[_Flow]] = {}
+        binding = self._binding
         for f in self._flows:
+            limited = False
             for link in f.route:
-                on.setdefault(link, []).append(f)
+                if binding[link]:
+                    on.setdefault(link, []).append(f)
+                    limited = True
+            if not limited:  # only links that cannot limit it: it moves at its route's least rate
+                f.rate = min(self._capacity[link] for link in f.route)
         spare = {link: self._capacity[link] for link in on}
         count = {link: len(fs) for link, fs in on.items()}
         fixed = set()
@@ -187,6 +200,8 @@ class Network:
                     fixed.add(id(f))
                     f.rate = least
                     for other in f.route:
+                        if not binding[other]:
+                            continue
                         spare[other] = max(spare[other] - least, 0.0)
                         count[other] -= 1
                         if not count[other]:
@@ -198,11 +213,23 @@ def collective_cycles(topology: Topology, kind: str, algorithm: str, groups, nby
     return _cycles(topology, kind, algorithm, tuple(tuple(g) for g in groups), float(nbytes))
 
 
+_TIMED: "weakref.WeakKeyDictionary[Topology, dict]" = weakref.WeakKeyDictionary()
+
+
 @lru_cache(maxsize=4096)
 def _cycles(topology: Topology, kind: str, algorithm: str, groups: tuple, nbytes: float) -> int:
+    (reduced,) = reduce_block(topology, [(kind, algorithm, groups, nbytes)], links=False)
+    timed = _TIMED.setdefault(topology, {})
+    if reduced.key not in timed:
+        timed[reduced.key] = messages_cycles(topology, reduced.messages)
+    return timed[reduced.key]
+
+
+def messages_cycles(topology: Topology, messages: Sequence[Message]) -> int:
+    """Cycles for a DAG of messages on otherwise idle links."""
     import simpy  # here, not at import: a run that needs no events never loads it
 
     env = simpy.Environment()
-    finished = Network(env, topology).run(collective_messages(kind, algorithm, groups, nbytes, topology))
+    finished = Network(env, topology).run(messages)
     env.run(until=finished)
     return int(env.now)

@@ -15,6 +15,8 @@ of forward F and backward B with free sends take (m + p − 1)·(F + B): the sam
 Schedule gpipe runs every forward, then every backward, through the same function.
 """
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from simulator.engine.network import Network
@@ -165,8 +167,7 @@ def run_forward_backward(topology: Topology, forward: list[int], backward: list[
             "backward": [[None] * microbatches for _ in range(stages)]}
     links = {"forward": [per_link(m, topology) for m in sends], "backward": [per_link(m, topology) for m in returns]}
     spans: list[Span] = []
-    link_spans: list[UnitSpan] = []
-    carried = [0.0] * len(topology.links)
+    sent: list[tuple[str, int, int, int]] = []  # (part, boundary, start, end) of every send
     position, free = [0] * stages, [0] * stages
     moved = True
     while moved:
@@ -192,13 +193,43 @@ def run_forward_backward(topology: Topology, forward: list[int], backward: list[
                 if 0 <= pair < stages - 1:
                     took = idle_sends[pair] if part == "forward" else idle_returns[pair]
                     spans.append(Span(pair, j, "send", end, end + took, part))
-                    for link, b in links[part][pair]:
-                        link_spans.append(UnitSpan(f"link {link}", pair, end, end + took, b))
-                        carried[link] += b
+                    sent.append((part, pair, end, end + took))
                 position[s] += 1
                 moved = True
     if any(position[s] < len(orders[s]) for s in range(stages)):
         raise RuntimeError("one-forward-one-backward schedule did not finish: a dependency was never met")
     spans.sort(key=lambda x: (x.start, x.stage, x.kind))
-    link_spans.sort(key=lambda x: (x.start, x.unit))
-    return PipelineRun(max(x.end for x in spans), tuple(spans), tuple(carried), tuple(link_spans))
+    carried = [0.0] * len(topology.links)
+    for (part, pair), times in Counter((part, pair) for part, pair, _, _ in sent).items():
+        for link, b in links[part][pair]:
+            carried[link] += b * times
+    return PipelineRun(max(x.end for x in spans), tuple(spans), tuple(carried), SendSpans(sent, links))
+
+
+class SendSpans(Sequence):
+    """Each send on each link it crosses (UnitSpan, op = the boundary), sorted by start and unit: built when
+    first read (the trace), since a cluster's sends cross thousands of links."""
+
+    def __init__(self, sent, links):
+        self._sent, self._links, self._spans = sent, links, None
+
+    @property
+    def spans(self) -> tuple[UnitSpan, ...]:
+        if self._spans is None:
+            out = [UnitSpan(f"link {link}", pair, start, end, b) for part, pair, start, end in self._sent
+                   for link, b in self._links[part][pair]]
+            out.sort(key=lambda x: (x.start, x.unit))
+            self._spans = tuple(out)
+        return self._spans
+
+    def __getitem__(self, i):
+        return self.spans[i]
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def __eq__(self, other) -> bool:
+        return tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self.spans)

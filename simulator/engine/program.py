@@ -4,6 +4,9 @@ Blocks are separated by barriers (every op of a block feeds its last op; see ir/
 takes the sum over its blocks of copies × one copy's cycles. A block mapping found identical to an
 earlier one (the same steps object) is run once. On a system every stage runs its own blocks with its
 own chip groups, then the pipeline schedule (engine/pipeline.py) runs the stages over the micro-batches.
+A stage's block that is another stage's up to a map of chips (`_signature`: the same ops, mappings and
+collective times, its network's messages on chips that sit alike) takes that block's records: the
+pipeline's stages are symmetric groups too, simulated once.
 """
 
 from dataclasses import dataclass
@@ -15,8 +18,9 @@ from simulator.engine.pipeline import Span, run_forward_backward, run_pipeline
 from simulator.engine.record import OpRecord
 from simulator.engine.run import BlockRun, run_block
 from simulator.engine.units import UnitSpan
-from simulator.ir.program import Program
+from simulator.ir.program import CommStep, Program
 from simulator.mapping.collectives import collective_messages
+from simulator.mapping.symmetry import LinkBytes
 
 
 @dataclass(frozen=True)
@@ -75,15 +79,69 @@ def _forward_backward(topology, group: list) -> object:
 
 def _collective_links(segments: list[SegmentRun], microbatches: int, links: np.ndarray) -> tuple[float, ...]:
     for seg in segments:
-        if seg.link_bytes:
+        if len(seg.link_bytes):
             links = links + np.asarray(seg.link_bytes) * (seg.repeat * microbatches)
     return tuple(links.tolist())
+
+
+_ARRAYS: dict[int, tuple] = {}  # id(link_bytes) → (link_bytes, links, bytes, total): steps' link bytes as arrays
+
+
+def _link_arrays(link_bytes) -> tuple[np.ndarray, np.ndarray, float]:
+    """A step's (link, bytes) pairs as arrays, and their total; kept while mapping keeps the step (a cluster's
+    collectives cross thousands of links, and the same mapped steps come back run after run)."""
+    if isinstance(link_bytes, LinkBytes):
+        return link_bytes.links, link_bytes.bytes, link_bytes.total
+    found = _ARRAYS.get(id(link_bytes))
+    if found is None or found[0] is not link_bytes:
+        pairs = np.asarray(link_bytes, dtype=float).reshape(-1, 2)
+        found = _ARRAYS[id(link_bytes)] = (link_bytes, pairs[:, 0].astype(np.int64), pairs[:, 1],
+                                            sum(b for _, b in link_bytes))
+        while len(_ARRAYS) > 16384:
+            _ARRAYS.pop(next(iter(_ARRAYS)))
+    return found[1:]
+
+
+def _step_links(block, links: int) -> np.ndarray:
+    """One copy's bytes per link, from its collectives' steps: every group's, where the block's network ran
+    only the representatives of symmetric groups (mapping/symmetry.py)."""
+    out = np.zeros(links)
+    for step in block.steps:
+        if isinstance(step, CommStep) and step.algorithm:
+            where, nbytes, _ = _link_arrays(step.link_bytes)
+            out[where] += nbytes  # a step names each link once
+    return out
+
+
+def _signature(block, topology) -> tuple | None:
+    """What one copy's records depend on, up to a map of chips: each compute step's op and mapping; each
+    collective's op, algorithm and bytes on links, with its idle-link time where it runs alone, else its
+    messages, whose chips (all of the block's, in order) must sit alike (Topology.symmetry_key)."""
+    parts: list = [block.sequential]
+    chips: list[int] = []
+    for step in block.steps:
+        if not isinstance(step, CommStep):
+            parts.append((id(step.op), step.unit, step.cores, step.tile, step.transfers, step.note))
+            continue
+        op = step.op
+        part = (id(op), step.algorithm, step.alone, _link_arrays(step.link_bytes)[2])
+        if step.algorithm and step.alone:
+            part += (collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes),)
+        elif step.algorithm:
+            if any(m.src >= topology.chips or m.dst >= topology.chips for m in step.messages):
+                return None
+            part += (tuple((m.bytes, m.deps) for m in step.messages),)
+            chips += [c for m in step.messages for c in (m.src, m.dst)]
+        parts.append(part)
+    return (*parts, topology.symmetry_key(chips) if chips else ())
 
 
 def run_program(program: Program, progress=None) -> list[PassRun]:
     """`progress(done, total)` is called after each pass, for long generations."""
     chip, topology = program.chip, program.topology
     cache: dict[int, BlockRun] = {}
+    links: dict[int, np.ndarray] = {}
+    alike: dict[tuple, BlockRun] = {}  # block runs by _signature: stages whose blocks are the same up to chips
     memo: dict = {}  # sequential blocks' records by their steps' ops and times (engine/run.py)
     runs, group = [], []  # group: 1f1b passes waiting for the rest of their pipeline
     for i, p in enumerate(program.passes):
@@ -93,10 +151,20 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
             for item in placed:
                 key = id(item.block.steps)
                 if key not in cache:
-                    cache[key] = run_block(chip, item.block, topology, chip.memory_model, memo)
+                    sig = _signature(item.block, topology) if topology is not None else None
+                    found = alike.get(sig) if sig is not None else None
+                    if found is None:
+                        found = run_block(chip, item.block, topology, chip.memory_model, memo)
+                        if sig is not None:
+                            alike[sig] = found
+                    else:
+                        found = BlockRun(found.records, (), item.block.steps, found.memory)
+                    cache[key] = found
+                    if topology is not None:
+                        links[key] = _step_links(item.block, len(topology.links))
                 done = cache[key]
-                run = SegmentRun(item.block.source, done.records, offset, item.repeat, stage, done.link_bytes,
-                                 done)
+                run = SegmentRun(item.block.source, done.records, offset, item.repeat, stage,
+                                 links.get(key, done.link_bytes), done)
                 offset += item.repeat * run.cycles
                 segments.append(run)
             stage_cycles.append(offset)

@@ -4,8 +4,12 @@ Collectives are modelled as messages over these links (mapping/collectives.py, e
 contention and hop counts come from the topology itself rather than from per-topology formulas. Node
 ids: chips are 0..chips-1; the switch of a "switch" topology is node `chips`.
 
-Topology kinds are a registry (TOPOLOGY_KINDS): each kind names the function that lists its links and the one
-that routes a message over them. A new kind is an entry there and its name in config/schema.py TOPOLOGIES.
+Topology kinds are a registry (TOPOLOGY_KINDS): each kind names the function that lists its links, the one
+that routes a message over them, and the two that symmetric reuse reads (mapping/symmetry.py): a group's
+footprint (every link a message between its chips can cross) and its symmetry key (equal for groups that
+sit alike, so that a collective on either takes the same time on idle links). A new kind is an entry there
+and its name in config/schema.py TOPOLOGIES. A System with a scale-out network is two levels: nodes of this
+topology joined by NICs and switches (hardware/cluster.py, a Topology of its own).
 """
 
 import itertools
@@ -15,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from simulator.config.schema import SystemConfig
+from simulator.config.schema import NETWORK_FIELDS, PLACEMENT_AXES, SystemConfig
 
 TORI = ("torus2d", "torus3d")
 
@@ -29,6 +33,10 @@ class Link:
     dst: int
     bytes_per_cycle: float  # what transfers reach: bandwidth × count × efficiency
     peak_bytes_per_cycle: float  # datasheet: bandwidth × count (utilization is reported against this)
+    # False: the link can never be the one that limits a flow (its rate is at least the sum of the links that
+    # feed it, as a non-blocking leaf's uplink), so the fluid network leaves it out of the sharing; it still
+    # counts the bytes it carries.
+    binding: bool = True
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: caches key on the topology object
@@ -39,11 +47,51 @@ class Topology:
     links: tuple[Link, ...]
     hop_latency: int  # cycles per hop
     wraparound: bool = True  # torus: each axis closes into a ring (else it is a line)
+    placement: tuple[str, ...] = PLACEMENT_AXES  # the system's rank order (system.placement), nearest first
+
+    nodes = 1  # a one-level topology is one node (hardware/cluster.py has more)
 
     @property
     def switch(self) -> int | None:
         """The switch's node id, or None without one."""
         return self.chips if TOPOLOGY_KINDS[self.kind].switch else None
+
+    @cached_property
+    def rates(self) -> tuple[float, ...]:
+        """Each link's bytes_per_cycle, by index."""
+        return tuple(link.bytes_per_cycle for link in self.links)
+
+    @cached_property
+    def binding(self) -> tuple[bool, ...]:
+        """Each link's `binding`, by index."""
+        return tuple(link.binding for link in self.links)
+
+    def switch_of(self, chip: int) -> int | None:
+        """The switch of the node `chip` sits in, or None without one."""
+        return self.switch
+
+    def node_of(self, chip: int) -> int:
+        return 0
+
+    def node_name(self, node: int) -> str:
+        """How tables name a node: the chip's number, or `switch`."""
+        return "switch" if node >= self.chips else str(node)
+
+    def footprint(self, group) -> frozenset[int]:
+        """Binding links that a message between any two chips of `group` (or between one and its switch) can
+        cross: a superset of what any collective of the group uses. Groups of disjoint footprints never
+        share a link that limits a flow."""
+        chips = sorted(set(group))
+        if len(chips) < 2:
+            return frozenset()
+        links = TOPOLOGY_KINDS[self.kind].footprint(self, chips)
+        return frozenset(i for i in links if self.links[i].binding)
+
+    def symmetry_key(self, chips) -> tuple:
+        """A key for the chips of one or more groups (their members in order, groups concatenated): equal keys
+        mean a map of one list onto the other, member by member, that carries every route onto a route of
+        links with the same rates and latencies. Collectives on such lists take the same time alone."""
+        return (self.kind, self.dims, self.wraparound) + TOPOLOGY_KINDS[self.kind].key(self, list(chips))
 
     @cached_property
     def _link_of(self) -> dict[tuple[int, int], int]:
@@ -230,15 +278,46 @@ def _comb(sizes: list[int], spine: int) -> list[tuple[int, ...]] | None:
 
 
 def build_topology(system: SystemConfig, clock_hz: float) -> Topology:
-    """Links of `system` at the chip clock: rates in bytes/cycle, the per-hop latency in cycles."""
-    n, link = system.chips, system.link
+    """Links of `system` at the chip clock: rates in bytes/cycle, the per-hop latency in cycles. With a
+    scale-out network, the two-level Cluster of hardware/cluster.py (a Topology too). An equal system at the
+    same clock gets the same (immutable) object back, so what was routed, reduced and timed on it carries
+    over from run to run, as a chip's tile choices do (hardware.chip.stand_in)."""
+    key = (repr(tuple(getattr(system, field) for field in NETWORK_FIELDS)), clock_hz)  # reprs keep every digit
+    found = _BUILT.get(key)
+    if found is None:
+        if system.scale_out is not None and system.chips > system.scale_out.chips_per_node:
+            from simulator.hardware.cluster import build_cluster  # it builds on this module
+
+            found = build_cluster(system, clock_hz)
+        else:
+            found = build_node(system, system.node_chips, clock_hz)
+        _BUILT[key] = found
+        while len(_BUILT) > _KEEP:
+            _BUILT.pop(next(iter(_BUILT)))
+    return found
+
+
+_BUILT: dict[tuple, Topology] = {}  # the last few systems built, oldest first
+_KEEP = 8
+
+
+def placement_order(system: SystemConfig) -> tuple[str, ...]:
+    """system.placement, nearest chips first, the axes it leaves out after it in PLACEMENT_AXES order."""
+    given = tuple(system.placement or ())
+    return given + tuple(a for a in PLACEMENT_AXES if a not in given)
+
+
+def build_node(system: SystemConfig, n: int, clock_hz: float) -> Topology:
+    """`n` chips joined as `system`'s topology and link say (one node of a two-level system)."""
+    link, order = system.link, placement_order(system)
     if n == 1 or link is None:
-        return Topology(n, system.topology, tuple(system.dims or ()), (), 0, system.wraparound)
+        return Topology(n, system.topology, tuple(system.dims or ()), (), 0, system.wraparound, order)
     peak = link.bandwidth.bytes_per_cycle(clock_hz) * link.count
-    pairs = TOPOLOGY_KINDS[system.topology].pairs(system)
+    pairs = TOPOLOGY_KINDS[system.topology].pairs(system if n == system.chips else
+                                                  system.model_copy(update={"chips": n}))
     links = tuple(Link(i, a, b, peak * link.efficiency, peak) for i, (a, b) in enumerate(pairs))
     return Topology(n, system.topology, tuple(system.dims or ()), links, link.latency.cycles(clock_hz),
-                    system.wraparound)
+                    system.wraparound, order)
 
 
 # ---- the kinds: which directed (src, dst) pairs are links, each once, in a fixed order; and how a message routes
@@ -280,18 +359,67 @@ def _grid_pairs(system: SystemConfig) -> list[tuple[int, int]]:
     return list(dict.fromkeys(out))
 
 
+# ---- symmetric reuse: each kind's footprint of a group and its symmetry key
+
+
+def _switch_footprint(t: Topology, chips) -> set[int]:
+    """Each chip's uplink and downlink: every route is chip → switch → chip."""
+    return {t._link_of[(c, t.chips)] for c in chips} | {t._link_of[(t.chips, c)] for c in chips}
+
+
+def _pairs_footprint(t: Topology, chips) -> set[int]:
+    """Every pair's route (fully_connected, explicit: small systems)."""
+    return {link for a in chips for b in chips if a != b for link in t.route(a, b)}
+
+
+def _grid_footprint(t: Topology, chips) -> set[int]:
+    """Dimension-order routes move along an axis only where the group has several coordinates, and only on
+    lines through the group's coordinates of the other axes: all links of those lines."""
+    values = [sorted({t.coords(c)[a] for c in chips}) for a in range(len(t._grid))]
+    out = set()
+    for axis, along in enumerate(values):
+        if len(along) < 2:
+            continue
+        others = [v if a != axis else [0] for a, v in enumerate(values)]
+        for base in itertools.product(*others):
+            line = [t._chip(base[:axis] + (c,) + base[axis + 1:]) for c in range(t._grid[axis])]
+            for a, b in zip(line, line[1:] + line[:1], strict=True):
+                out |= {t._link_of[pair] for pair in ((a, b), (b, a)) if pair in t._link_of}
+    return out
+
+
+def _canonical_key(t: Topology, chips) -> tuple:
+    """Every chip alike (a switch, a full mesh): only which members are the same chip matters."""
+    first: dict[int, int] = {}
+    return tuple(first.setdefault(c, len(first)) for c in chips)
+
+
+def _relative_key(t: Topology, chips) -> tuple:
+    """Routes on a torus (and on a mesh, inside it) are the same after a translation: positions relative to
+    the lowest coordinate of each axis."""
+    points = [t.coords(c) for c in chips]
+    low = [min(p[a] for p in points) for a in range(len(points[0]))] if points else []
+    return tuple(tuple(p[a] - low[a] for a in range(len(low))) for p in points)
+
+
+def _exact_key(t: Topology, chips) -> tuple:
+    return tuple(chips)
+
+
 @dataclass(frozen=True)
 class TopologyKind:
     pairs: Callable[[SystemConfig], list[tuple[int, int]]]  # the directed links, each once, in a fixed order
     route: Callable[[Topology, int, int], tuple[int, ...]]  # link indices from src to dst (src != dst)
+    footprint: Callable[[Topology, list[int]], set[int]] = _pairs_footprint  # links among ≥ 2 distinct chips
+    key: Callable[[Topology, list[int]], tuple] = _exact_key  # symmetry key of a list of chips
     switch: bool = False  # a switch node, numbered `chips`, that every route crosses as one hop
 
 
 TOPOLOGY_KINDS: dict[str, TopologyKind] = {
-    "ring": TopologyKind(_grid_pairs, Topology._grid_route),
-    "torus2d": TopologyKind(_grid_pairs, Topology._grid_route),
-    "torus3d": TopologyKind(_grid_pairs, Topology._grid_route),
-    "switch": TopologyKind(_switch_pairs, Topology._switch_route, switch=True),
-    "fully_connected": TopologyKind(_fully_connected_pairs, Topology._direct_route),
+    "ring": TopologyKind(_grid_pairs, Topology._grid_route, _grid_footprint, _relative_key),
+    "torus2d": TopologyKind(_grid_pairs, Topology._grid_route, _grid_footprint, _relative_key),
+    "torus3d": TopologyKind(_grid_pairs, Topology._grid_route, _grid_footprint, _relative_key),
+    "switch": TopologyKind(_switch_pairs, Topology._switch_route, _switch_footprint, _canonical_key, switch=True),
+    "fully_connected": TopologyKind(_fully_connected_pairs, Topology._direct_route, key=_canonical_key),
     "explicit": TopologyKind(_explicit_pairs, Topology._bfs_route),
 }

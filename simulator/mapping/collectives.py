@@ -2,36 +2,108 @@
 
 The network (engine/network.py) then times the messages over the actual links, so contention between
 concurrent groups, hop counts and link sharing come out of the simulation instead of assumptions.
+
+On a two-level system (hardware/cluster.py) a group that spans nodes runs `hierarchical` under `auto`, as
+NCCL does between nodes: a reduce-scatter inside each node, the reduction between nodes over the NICs (one
+ring per local rank, each on its own rail), an all-gather inside each node; `double_tree` runs the middle phase on
+NCCL's double binary tree instead. The flat `ring` over the whole group stays available by name.
 """
+
+import weakref
 
 from simulator.hardware.topology import Topology
 from simulator.ir.program import Message
 
 ALGORITHMS = {
-    "all_reduce": ("ring", "bidir_ring", "torus", "direct", "switch_reduce"),
-    "reduce_scatter": ("ring", "bidir_ring", "torus", "direct"),
-    "all_gather": ("ring", "bidir_ring", "torus", "direct"),
+    "all_reduce": ("ring", "bidir_ring", "torus", "direct", "switch_reduce", "hierarchical", "double_tree"),
+    "reduce_scatter": ("ring", "bidir_ring", "torus", "direct", "hierarchical"),
+    "all_gather": ("ring", "bidir_ring", "torus", "direct", "hierarchical"),
     "all_to_all": ("direct",),
     "send": ("direct",),
 }
 # What `collectives: auto` chooses from: the bandwidth-optimal schedules collective libraries run by
 # default (NCCL's ring, XLA's torus). The one-shot `direct` (custom small-message all-reduce kernels)
 # and in-switch `switch_reduce` (NVLink SHARP) need hardware or software support, so they are opt-in.
+# A group that spans nodes takes `hierarchical` without a trial (SPANNING).
 AUTO = {"all_reduce": ("ring", "bidir_ring", "torus"), "reduce_scatter": ("ring", "bidir_ring", "torus"),
         "all_gather": ("ring", "bidir_ring", "torus"), "all_to_all": ("direct",), "send": ("direct",)}
+SPANNING = {"all_reduce": ("hierarchical",), "reduce_scatter": ("hierarchical",), "all_gather": ("hierarchical",),
+            "all_to_all": ("direct",), "send": ("direct",)}
 SWITCH_CHUNKS = 8  # switch_reduce pipelines the buffer in this many chunks
+TREE_CHUNKS = 8  # tree pipelines each half of the buffer in this many chunks up and down its tree
+
+
+def memo_of(table: weakref.WeakKeyDictionary, topology) -> dict:
+    """`topology`'s memo in `table`, kept as long as the topology; a fresh one for stand-ins that cannot be
+    weakly referenced (tests' link-less namespaces)."""
+    try:
+        return table.setdefault(topology, {})
+    except TypeError:
+        return {}
+
+
+def remember(memo: dict, key, value, keep: int = 65536):
+    """`memo[key] = value`, dropping the oldest entries beyond `keep`; returns `value`."""
+    memo[key] = value
+    while len(memo) > keep:
+        memo.pop(next(iter(memo)))
+    return value
+
+
+def node_members(topology: Topology, group) -> list[list[int]]:
+    """The group's chips by node: nodes in order of first appearance, chips in group order."""
+    out: dict[int, list[int]] = {}
+    for c in group:
+        out.setdefault(topology.node_of(c), []).append(c)
+    return list(out.values())
+
+
+def spans_nodes(topology: Topology, group) -> bool:
+    return topology.nodes > 1 and len({topology.node_of(c) for c in group}) > 1
 
 
 def applicable(kind: str, topology: Topology, group) -> tuple[str, ...]:
     """Algorithms that can run `kind` on `group`, in ALGORITHMS order."""
+    group = tuple(group)
+    memo = memo_of(_APPLICABLE, topology)
+    found = memo.get((kind, group))
+    if found is None:
+        found = remember(memo, (kind, group), _applicable(kind, topology, group))
+    return found
+
+
+_APPLICABLE: "weakref.WeakKeyDictionary[Topology, dict]" = weakref.WeakKeyDictionary()
+
+
+def _applicable(kind: str, topology: Topology, group: tuple) -> tuple[str, ...]:
     out = []
+    spans = spans_nodes(topology, group)
     for name in ALGORITHMS[kind]:
         if name == "torus" and topology.axes(group) is None:
             continue
-        if name == "switch_reduce" and topology.switch is None:
+        if name == "switch_reduce" and (spans or topology.switch_of(group[0]) is None):
+            continue
+        if name in ("hierarchical", "double_tree") and not (spans and _regular(topology, group)):
             continue
         out.append(name)
     return tuple(out)
+
+
+def auto_algorithms(kind: str, topology: Topology, groups) -> tuple[str, ...]:
+    """The candidates `auto` times, in ALGORITHMS order, of those that apply to every group: SPANNING's where
+    a group spans nodes (AUTO's where none of those applies, as for nodes holding unequal shares), else AUTO's."""
+    def fitting(pool):
+        return tuple(a for a in ALGORITHMS[kind] if a in pool and all(a in applicable(kind, topology, g)
+                                                                     for g in groups))
+
+    spans = any(spans_nodes(topology, g) for g in groups)
+    return (spans and fitting(SPANNING[kind])) or fitting(AUTO[kind])
+
+
+def _regular(topology: Topology, group) -> bool:
+    """Every node the group touches holds as many of its chips, each once."""
+    members = node_members(topology, group)
+    return len(set(group)) == len(group) and len({len(m) for m in members}) == 1
 
 
 class _Dag:
@@ -45,24 +117,66 @@ class _Dag:
         return len(self.messages) - 1
 
 
-def collective_messages(kind: str, algorithm: str, groups, nbytes: float, topology: Topology) -> tuple[Message, ...]:
+def collective_messages(kind: str, algorithm: str, groups, nbytes: float, topology: Topology,
+                        quotient=()) -> tuple[Message, ...]:
     """The messages of `kind` run by every group in `groups` at the same time; `nbytes` is each chip's buffer
-    (see CollectiveOp). A group of one chip sends nothing."""
+    (see CollectiveOp). A group of one chip sends nothing. A group whose index is in `quotient` runs as its
+    ring quotient (`ring_order`, mapping/symmetry.py): only the messages its first ring position sends."""
     if kind not in ALGORITHMS or algorithm not in ALGORITHMS[kind]:
         raise ValueError(f"{kind} has no algorithm {algorithm!r}; it has {', '.join(ALGORITHMS.get(kind, ()))}")
+    key = (kind, algorithm, tuple(map(tuple, groups)), float(nbytes), frozenset(quotient))
+    memo = memo_of(_MESSAGES, topology)
+    found = memo.get(key)
+    if found is None:
+        found = remember(memo, key, _messages(kind, algorithm, key[2], float(nbytes), topology, quotient), 4096)
+    return found
+
+
+_MESSAGES: "weakref.WeakKeyDictionary[Topology, dict]" = weakref.WeakKeyDictionary()
+
+
+def _messages(kind: str, algorithm: str, groups, nbytes: float, topology: Topology, quotient) -> tuple[Message, ...]:
     dag = _Dag()
-    for group in groups:
+    for i, group in enumerate(groups):
         group = tuple(group)
         if len(group) < 2:
             continue
-        if algorithm not in applicable(kind, topology, group):
+        if algorithm != "direct" and algorithm not in applicable(kind, topology, group):  # direct: any group
             raise ValueError(f"{algorithm} does not apply to {kind} on chips {group} of a {topology.kind} topology")
-        _BUILDERS[algorithm](dag, kind, group, float(nbytes), topology)
+        if i in quotient:
+            order = ring_order(kind, algorithm, group, topology)
+            steps, piece = _ring_count(kind, len(order))
+            _ring_steps(dag, order, steps, float(nbytes) * piece, {}, positions=1)
+        else:
+            _BUILDERS[algorithm](dag, kind, group, float(nbytes), topology)
     return tuple(dag.messages)
+
+
+def ring_order(kind: str, algorithm: str, group, topology: Topology) -> tuple[int, ...] | None:
+    """The cyclic order when the algorithm's DAG is one ring in one direction over the whole group (`ring`;
+    `hierarchical` and `double_tree` with one chip per node), else None. Such a DAG is the same at every position
+    of the ring, one step behind its predecessor: where the links treat every position alike, one position's
+    messages stand for all (mapping/symmetry.py)."""
+    if kind not in ("all_reduce", "reduce_scatter", "all_gather") or len(group) < 2:
+        return None
+    if algorithm == "ring" or (algorithm == "hierarchical" and len(node_members(topology, group)[0]) == 1):
+        return topology.ring(group) if algorithm == "ring" else tuple(group)
+    return None
 
 
 def per_link(messages, topology: Topology) -> tuple[tuple[int, float], ...]:
     """(link, bytes) over every message's route, by link."""
+    memo = memo_of(_PER_LINK, topology)
+    found = memo.get(id(messages))
+    if found is None or found[0] is not messages:
+        found = remember(memo, id(messages), (messages, _per_link(messages, topology)), 4096)
+    return found[1]
+
+
+_PER_LINK: "weakref.WeakKeyDictionary[Topology, dict]" = weakref.WeakKeyDictionary()
+
+
+def _per_link(messages, topology: Topology) -> tuple[tuple[int, float], ...]:
     out: dict[int, float] = {}
     for m in messages:
         for link in topology.route(m.src, m.dst):
@@ -70,11 +184,18 @@ def per_link(messages, topology: Topology) -> tuple[tuple[int, float], ...]:
     return tuple(sorted(out.items()))
 
 
-def _ring_steps(dag: _Dag, order, steps: int, piece: float, first_deps: dict) -> dict[int, list[int]]:
+def _ring_steps(dag: _Dag, order, steps: int, piece: float, first_deps: dict, positions: int | None = None,
+                ) -> dict[int, list[int]]:
     """`steps` rounds in which every chip sends `piece` bytes to its successor in `order`; a chip's step-s
     message waits for the step s-1 message into it (step 0: for `first_deps[chip]`). Returns the messages
-    into each chip."""
+    into each chip. `positions=1`: the ring's quotient, position 0's messages only, each step's waiting for
+    the one before (which stands for the message into position 0)."""
     p = len(order)
+    if positions == 1:
+        last = None
+        for _ in range(steps):
+            last = dag.add(order[0], order[1], piece, () if last is None else (last,))
+        return {}
     into: dict[int, list[int]] = {c: [] for c in order}
     last = [None] * p  # message into position i in the previous step
     for _ in range(steps):
@@ -164,7 +285,7 @@ def _switch_reduce(dag, kind, group, nbytes, topology):
     multicast chunk k while chunk k+1 goes up: without that ordering the chunks would share the uplink
     and nothing would overlap.
     """
-    switch, piece = topology.switch, nbytes / SWITCH_CHUNKS
+    switch, piece = topology.switch_of(group[0]), nbytes / SWITCH_CHUNKS
     previous = {c: () for c in group}
     for _ in range(SWITCH_CHUNKS):
         ups = [dag.add(c, switch, piece, previous[c]) for c in group]
@@ -173,5 +294,112 @@ def _switch_reduce(dag, kind, group, nbytes, topology):
             dag.add(switch, c, piece, ups)
 
 
+def _hierarchical(dag, kind, group, nbytes, topology, between=None):
+    """Inside each node a ring reduce-scatter of the buffer (each chip then holds 1/m of it, m chips per
+    node); between nodes the chips of each local rank reduce their 1/m over the NICs (`between`: a ring by
+    default, one per local rank, so every rail works at once); inside each node a ring all-gather. A
+    reduce-scatter stops after the middle phase's reduce-scatter, an all-gather starts with its all-gather.
+    Each phase's first message from a chip waits for every message into it in the phase before."""
+    nodes = node_members(topology, group)
+    m = len(nodes[0])
+    waits: dict[int, list[int]] = {}
+
+    def inside(piece: float):
+        into: dict[int, list[int]] = {}
+        for members in nodes:
+            into |= _ring_steps(dag, topology.ring(members), m - 1, piece, waits)
+        return into
+
+    if m > 1 and kind in ("reduce_scatter", "all_reduce"):
+        waits = inside(nbytes / m)
+    into: dict[int, list[int]] = {}
+    for j in range(m):
+        order = tuple(members[j] for members in nodes)
+        into |= (between or _between_ring)(dag, kind, order, nbytes / m, waits)
+    waits = into
+    if m > 1 and kind in ("all_gather", "all_reduce"):
+        inside(nbytes / m)
+
+
+def _between_ring(dag, kind, order, nbytes, waits) -> dict[int, list[int]]:
+    steps, piece = _ring_count(kind, len(order))
+    return _ring_steps(dag, order, steps, nbytes * piece, waits)
+
+
+def _tree(dag, kind, group, nbytes, topology):
+    """All-reduce: `hierarchical` with NCCL's double binary tree between nodes."""
+    _hierarchical(dag, kind, group, nbytes, topology, between=_between_trees)
+
+
+def double_binary_tree(n: int) -> tuple[list[int | None], list[int | None]]:
+    """Parents of positions 0 … n−1 in NCCL's double binary tree (src/graph/trees.cc, ncclGetDtree): the first
+    tree alternates leaves and inner positions (root 0, its child the highest power of two below n); the
+    second is the first mirrored (n even) or shifted by one position (n odd), so that the positions inner in
+    one tree are mostly leaves in the other. None: the root."""
+    first = [_btree_parent(n, r) for r in range(n)]
+    if n % 2:
+        second = [None if (u := _btree_parent(n, (r - 1) % n)) is None else (u + 1) % n for r in range(n)]
+    else:
+        second = [None if (u := _btree_parent(n, n - 1 - r)) is None else n - 1 - u for r in range(n)]
+    return first, second
+
+
+def _btree_parent(n: int, rank: int) -> int | None:
+    """ncclGetBtree's parent of `rank`: from its lowest set bit, xx01[0] → xx10[0] (xx00[0] when that is out
+    of range) and xx11[0] → xx10[0]."""
+    if rank == 0:
+        return None
+    bit = 1
+    while bit < n and not bit & rank:
+        bit <<= 1
+    up = (rank ^ bit) | (bit << 1)
+    return rank ^ bit if up >= n else up
+
+
+def _between_trees(dag, kind, order, nbytes, waits) -> dict[int, list[int]]:
+    """All-reduce of `nbytes` among `order`: half the buffer on each of the double binary trees, each half in
+    TREE_CHUNKS chunks. Up the tree a chip sends chunk c to its parent once chunk c has arrived from each of
+    its children and chunk c − 1 has arrived at the parent; down, the root (after its children's chunk c) and
+    every chip after its parent's chunk c sends it to each child, after chunk c − 1 reached that child."""
+    n, piece = len(order), nbytes / 2 / TREE_CHUNKS
+    into: dict[int, list[int]] = {c: [] for c in order}
+    for parent in double_binary_tree(n):
+        children = [[i for i in range(n) if parent[i] == p] for p in range(n)]
+        up: list[list[int]] = [[] for _ in range(n)]  # per position, its messages to its parent, by chunk
+        down: dict[tuple[int, int], list[int]] = {}  # (position, child) → messages, by chunk
+        for c in range(TREE_CHUNKS):
+            for i in _post_order(parent, children):
+                if parent[i] is None:
+                    continue
+                deps = [up[k][c] for k in children[i]] + (up[i][c - 1:c] if c else list(waits.get(order[i], ())))
+                up[i].append(dag.add(order[i], order[parent[i]], piece, deps))
+                into[order[parent[i]]].append(up[i][-1])
+            for i in _pre_order(parent, children):
+                if parent[i] is None:  # the root's sum of chunk c: its children's and its own data
+                    got = [up[k][c] for k in children[i]] + (list(waits.get(order[i], ())) if not c else [])
+                else:
+                    got = [down[(parent[i], i)][c]]
+                for k in children[i]:
+                    sent = down.setdefault((i, k), [])
+                    sent.append(dag.add(order[i], order[k], piece, got + sent[c - 1:c] if c else got))
+                    into[order[k]].append(sent[-1])
+    return into
+
+
+def _post_order(parent, children) -> list[int]:
+    """Children before their parent."""
+    return _pre_order(parent, children)[::-1]
+
+
+def _pre_order(parent, children) -> list[int]:
+    """Parents before their children, from the root."""
+    out, stack = [], [parent.index(None)]
+    while stack:
+        i = stack.pop()
+        out.append(i)
+        stack.extend(reversed(children[i]))
+    return out
+
+
 _BUILDERS = {"ring": _ring, "bidir_ring": _bidir_ring, "torus": _torus, "direct": _direct,
-             "switch_reduce": _switch_reduce}
+             "switch_reduce": _switch_reduce, "hierarchical": _hierarchical, "double_tree": _tree}

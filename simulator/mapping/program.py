@@ -5,7 +5,9 @@ algorithm and its message DAG; per pass the blocks each pipeline stage runs and 
 stages. Identical work is mapped once: a step by its shape, a block by its ops and its stage.
 
 Choosing a collective algorithm (`auto`) times each candidate on idle links; the timing function is
-handed in (`time_collective`, the engine's network) so that mapping never imports the engine.
+handed in (`time_collective`, the engine's network) so that mapping never imports the engine. A block's
+collectives are reduced together (mapping/symmetry.py): the messages of a step are those of one group per
+class of symmetric, independent groups; its link bytes are every group's.
 """
 
 import weakref
@@ -18,9 +20,10 @@ from simulator.hardware.timing import vector_cores
 from simulator.hardware.topology import Topology
 from simulator.ir.ops import CollectiveOp, GemmOp, Op, OpGraph
 from simulator.ir.program import Block, CommStep, ComputeStep, PassProgram, Placed, Program, Step, Transfer
-from simulator.mapping.collectives import ALGORITHMS, AUTO, applicable, collective_messages, per_link
+from simulator.mapping.collectives import applicable, auto_algorithms, collective_messages
 from simulator.mapping.gemm import map_gemm
 from simulator.mapping.placement import Placement
+from simulator.mapping.symmetry import reduce_block
 
 # (topology, kind, algorithm, groups, bytes) → cycles on otherwise idle links
 CollectiveTimer = Callable[[Topology, str, str, tuple, float], int]
@@ -52,7 +55,7 @@ class Fabric:
 def best_algorithm(topology: Topology, kind: str, groups, nbytes: float, time: CollectiveTimer) -> tuple[str, int]:
     """The fastest `auto` candidate that applies to every group (ties: ALGORITHMS order), and its cycles."""
     groups = tuple(tuple(g) for g in groups)
-    names = [a for a in ALGORITHMS[kind] if a in AUTO[kind] and all(a in applicable(kind, topology, g) for g in groups)]
+    names = auto_algorithms(kind, topology, groups)
     timed = [(time(topology, kind, a, groups, float(nbytes)), i, a) for i, a in enumerate(names)]
     cycles, _, name = min(timed)
     return name, cycles
@@ -68,7 +71,8 @@ class Mapper:
         self._steps: dict = _STEPS.setdefault(stand_in(chip), {})
         self._blocks: dict = {}
         self._algorithms: dict = {}
-        self.reused = {"steps": 0, "blocks": 0}
+        self._reduced: dict = {}
+        self.reused = {"steps": 0, "blocks": 0, "collective_groups": 0, "collective_groups_simulated": 0}
 
     # compute ---------------------------------------------------------------------------------------
 
@@ -100,21 +104,43 @@ class Mapper:
     # communication ---------------------------------------------------------------------------------
 
     def comm_step(self, op: CollectiveOp, fabric: Fabric | None, alone: bool) -> CommStep:
-        groups = self._groups(op, fabric)
-        if not groups:
-            return CommStep(op, "", (), (), (), alone)
+        """`op` mapped as the only collective of its block."""
+        return self._comm_steps([op], fabric, {op.name} if alone else set())[op.name]
+
+    def _algorithm(self, op: CollectiveOp, groups, fabric: Fabric) -> str:
         key = (op.kind, op.bytes, groups, id(fabric.topology), fabric.algorithm)
         if key not in self._algorithms:
-            topology = fabric.topology
-            algorithm = fabric.algorithm
+            topology, algorithm = fabric.topology, fabric.algorithm
             if not all(algorithm in applicable(op.kind, topology, g) for g in groups):
                 if self.time_collective is None:
                     raise MappingError(f"collective {op.name}: choosing an algorithm needs a collective timer")
                 algorithm = best_algorithm(topology, op.kind, groups, op.bytes, self.time_collective)[0]
-            messages = collective_messages(op.kind, algorithm, groups, op.bytes, topology)
-            self._algorithms[key] = (algorithm, messages, per_link(messages, topology))
-        algorithm, messages, links = self._algorithms[key]
-        return CommStep(op, algorithm, groups, messages, links, alone)
+            self._algorithms[key] = algorithm
+        return self._algorithms[key]
+
+    def _comm_steps(self, ops, fabric: Fabric | None, alone: set[str]) -> dict[str, CommStep]:
+        """A block's collectives, their algorithms chosen one by one and their groups reduced together."""
+        chosen = {op.name: (self._groups(op, fabric), op) for op in ops}
+        chosen = {name: (groups, op, self._algorithm(op, groups, fabric) if groups else "")
+                  for name, (groups, op) in chosen.items()}
+        busy = [(name, op.kind, algorithm, groups, op.bytes) for name, (groups, op, algorithm) in chosen.items()
+                if groups]
+        reduced = {}
+        if busy:
+            key = (id(fabric.topology), tuple(item[1:] for item in busy))
+            found = self._reduced.get(key)
+            if found is None:
+                found = self._reduced[key] = reduce_block(fabric.topology, [item[1:] for item in busy])
+                for r in found:
+                    self.reused["collective_groups"] += r.groups
+                    self.reused["collective_groups_simulated"] += r.simulated
+            reduced = {item[0]: r for item, r in zip(busy, found, strict=True)}
+        out = {}
+        for name, (groups, op, algorithm) in chosen.items():
+            r = reduced.get(name)
+            out[name] = (CommStep(op, algorithm, groups, r.messages, r.link_bytes, name in alone) if r else
+                         CommStep(op, "", (), (), (), name in alone))
+        return out
 
     def _groups(self, op: CollectiveOp, fabric: Fabric | None) -> tuple[tuple[int, ...], ...]:
         """The chip groups that run `op` together; () when each group is one chip (a no-op)."""
@@ -141,12 +167,10 @@ class Mapper:
             self.reused["blocks"] += 1
             return Block(label or graph.name, found.steps, source, found.sequential)
         alone = lone_collectives(graph)
+        comm = self._comm_steps([op for op in graph.ops if isinstance(op, CollectiveOp)], fabric, alone)
         steps: list[Step] = []
         for op in graph.ops:
-            if isinstance(op, CollectiveOp):
-                steps.append(self.comm_step(op, fabric, op.name in alone))
-            else:
-                steps.append(self.compute_step(op))
+            steps.append(comm[op.name] if isinstance(op, CollectiveOp) else self.compute_step(op))
         sequential = all(i == 0 or graph.ops[i - 1].name in op.deps for i, op in enumerate(graph.ops))
         block = self._blocks[key] = Block(label or graph.name, tuple(steps), source, sequential)
         return block

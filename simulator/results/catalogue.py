@@ -208,6 +208,9 @@ METRICS: dict[str, Metric] = _entries(
     ("idle_share", "idle share", "fraction", LOWER, "%"),
     ("link_bytes", "link traffic", "B", LOWER, "MB"),
     ("max_link_utilization", "busiest link utilization", "fraction", NONE, "%"),
+    ("collective_groups", "collective groups", "count"),
+    ("collective_groups_simulated", "collective groups simulated", "count"),
+    ("blocks", "stage blocks", "count"), ("blocks_simulated", "stage blocks simulated", "count"),
     # serving (serving/metrics.py, serving/service.py, serving/capacity.py)
     ("scheduler", "batching policy", "text"), ("arrival", "arrival process", "text"),
     ("request_rate", "offered load", "req/s"), ("seed", "seed", "count"), ("instances", "instances", "count"),

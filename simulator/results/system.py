@@ -11,9 +11,12 @@ rows only when someone reads it.
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from simulator.engine.program import PassRun, SegmentRun
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import Topology
+from simulator.ir.program import CommStep
 from simulator.mapping.placement import Placement
 from simulator.results.metrics import as_table
 from simulator.results.row import column, records
@@ -148,14 +151,46 @@ def link_rows(chip: Chip, topology: Topology, runs: list[PassRun]) -> list[dict]
     cycles = sum(r.cycles for r in runs)
     carried = [0.0] * len(topology.links)
     for run in runs:
-        for i, b in enumerate(run.link_bytes):
-            carried[i] += b
-    name = lambda node: "switch" if node >= topology.chips else str(node)  # noqa: E731
+        for i in _used(run.link_bytes):
+            carried[i] += run.link_bytes[i]
+    name = topology.node_name
     rows = [{"link": link.index, "src": name(link.src), "dst": name(link.dst), "bytes": carried[link.index],
              "bandwidth_gb_s": link.peak_bytes_per_cycle * chip.clock_hz / 1e9,
              "utilization": carried[link.index] / (link.peak_bytes_per_cycle * cycles) if cycles else 0.0}
-            for link in topology.links if carried[link.index] > 0]
+            for link in (topology.links[i] for i, b in enumerate(carried) if b > 0)]
     return rows
+
+
+def _used(link_bytes) -> list[int]:
+    """The links a pass put bytes on (a cluster has tens of thousands; a pass uses some)."""
+    return np.flatnonzero(np.asarray(link_bytes, dtype=float)).tolist() if len(link_bytes) else []
+
+
+def reuse_summary(runs: list[PassRun]) -> dict:
+    """What symmetric reuse left to simulate (mapping/symmetry.py, engine/program.py): over the distinct
+    collective steps, their groups and the groups whose messages ran (one per class of symmetric,
+    independent groups; the rest took its result); over the distinct blocks of every stage, those the engine
+    ran and those that took another's records (a stage alike to another up to its chips, or a sequential
+    block with the same times)."""
+    blocks = {id(seg.block_run.steps): seg.block_run for run in runs for seg in run.segments
+              if seg.block_run is not None}
+    groups = simulated = 0
+    for block in blocks.values():
+        for step in block.steps:
+            if isinstance(step, CommStep) and step.algorithm:
+                senders = {m.src for m in step.messages}
+                groups += len(step.groups)
+                simulated += sum(1 for g in step.groups if senders.intersection(g))
+    return {"collective_groups": groups, "collective_groups_simulated": simulated, "blocks": len(blocks),
+            "blocks_simulated": len({id(b.records) for b in blocks.values()})}
+
+
+def topology_name(system) -> str:
+    """`switch`, `torus3d`, …; with a scale-out network `switch × 128 nodes, rail_optimized`."""
+    out = system.scale_out
+    if out is None or system.chips == out.chips_per_node:
+        return system.topology
+    return f"{system.topology} × {system.chips // out.chips_per_node} nodes, {out.topology}"
 
 
 def system_summary(chip: Chip, placement: Placement, runs: list[PassRun], stages, links) -> dict:
@@ -168,7 +203,7 @@ def system_summary(chip: Chip, placement: Placement, runs: list[PassRun], stages
     distinct = {id(seg.records): seg.records for run in runs for seg in run.segments}
     comm = [r for records in distinct.values() for r in records if r.type == "collective"]
     return {
-        "chips": system.chips, "chips_used": p.chips, "topology": system.topology,
+        "chips": system.chips, "chips_used": p.chips, "topology": topology_name(system),
         "parallel": {"tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "microbatches": p.microbatches,
                      "sequence_parallel": p.sequence_parallel},
         "collective_algorithms": sorted({f"{r.kind}:{r.algorithm}" for r in comm if r.algorithm}),
@@ -178,4 +213,5 @@ def system_summary(chip: Chip, placement: Placement, runs: list[PassRun], stages
            if k.startswith(("exposed_comm_", "overlapped_comm_")) and k.endswith("_s") and k != "exposed_comm_s"},
         "link_bytes": float(column(links, "bytes").sum()),
         "max_link_utilization": float(column(links, "utilization").max()) if len(links) else 0.0,
+        **reuse_summary(runs),
     }

@@ -25,8 +25,16 @@ SYSTEMS = {
     "tpu_v4_2x2x2": ("tpu_v4", 8, "torus3d", [2, 2, 2], False, 1, 45),
     "tpu_v4_4x4x4": ("tpu_v4", 64, "torus3d", [4, 4, 4], True, 1, 45),
     "tpu_v5e_8": ("tpu_v5e", 8, "torus2d", [2, 4], False, 1, 45),
+    "h100_superpod_1024": ("h100", 1024, "switch", None, None, 18, 25),
+    "a100_selene_1024": ("a100", 1024, "switch", None, None, 12, 25),
+    "tpu_v4_4096": ("tpu_v4", 4096, "torus3d", [16, 16, 16], True, 1, 45),
+    "tpu_v5p_64": ("tpu_v5p", 64, "torus3d", [4, 4, 4], True, 1, 90),
+    "tpu_v5p_1024": ("tpu_v5p", 1024, "torus3d", [8, 8, 16], True, 1, 90),
 }
-SINGLE_CHIPS = ("a100", "h100", "systolic_32x32", "tpu_v4", "tpu_v5e")
+SINGLE_CHIPS = ("a100", "h100", "systolic_32x32", "tpu_v4", "tpu_v5e", "tpu_v5p")
+# cluster presets: (node preset, chips per node, scale-out kind, NICs per node, Gb/s per NIC, nodes per leaf)
+CLUSTERS = {"h100_superpod_1024": ("dgx_h100", 8, "rail_optimized", 8, 400, 32),
+            "a100_selene_1024": ("dgx_a100", 8, "rail_optimized", 8, 200, 20)}
 
 
 def per_direction_bytes_per_s(chip) -> float:
@@ -57,6 +65,36 @@ def test_system_shape(name):
     if dims is not None:
         assert math.prod(system.dims) == system.chips
         assert system.wraparound is wraparound
+    assert (system.scale_out is not None) == (name in CLUSTERS)
+
+
+@pytest.mark.parametrize("name", CLUSTERS)
+def test_cluster_presets_are_their_node_on_the_cited_network(name):
+    """The node is the DGX preset unchanged (its link, latency, efficiency); 8 NICs per node, one per GPU,
+    at NDR 400 Gb/s (H100 SuperPOD) or HDR 200 Gb/s (A100 Selene), rail-optimized, non-blocking."""
+    node, per_node, kind, nics, gbit, per_leaf = CLUSTERS[name]
+    system, base = load_chip(name).system, load_chip(node).system
+    assert system.link == base.link and system.topology == base.topology
+    out = system.scale_out
+    assert (out.chips_per_node, out.topology, out.nics, out.nodes_per_leaf) == (per_node, kind, nics, per_leaf)
+    assert out.nic.bandwidth.value == pytest.approx(gbit * 1e9 / 8)  # NICs are rated in bits per second
+    assert out.oversubscription == 1 and out.nic.efficiency == 1.0
+    assert out.nic.latency == Latency(14e-6, False)  # NCCL's inter-node ring step, Simple protocol
+    assert system.collectives == "auto" and system.chips == 128 * per_node
+
+
+def test_tpu_v5p_peaks_and_memory():
+    chip = Chip(load_chip("tpu_v5p"))
+    assert chip.peak_flops_per_s("bf16") == pytest.approx(459e12, rel=0.001)  # Cloud TPU docs
+    assert chip.peak_flops_per_s("int8") == pytest.approx(918e12, rel=0.001)
+    assert chip.peak_flops_per_s("fp8") == pytest.approx(459e12, rel=0.001)
+    assert chip.hbm.bytes_per_cycle * chip.clock_hz == pytest.approx(2765e9)
+    assert chip.config.memory.hbm.size == 95 * 2**30 and chip.config.memory.l2 is None
+    for name, chips in (("tpu_v5p_64", 64), ("tpu_v5p_1024", 1024)):
+        system = load_chip(name).system
+        # 6 neighbours × 90 GB/s each way = 1.08 TB/s bidirectional per chip, the docs' 1.2 TB/s class
+        assert 6 * 2 * per_direction_bytes_per_s(load_chip(name)) == pytest.approx(1.08e12)
+        assert system.chips == chips and system.wraparound
 
 
 def test_tpu_wraparound_only_on_the_full_cube():
@@ -200,6 +238,33 @@ BAD = {
     "unknown system key": ("dgx_h100", ["system.linkz=1"], {"system.linkz"}, "unknown field", "topology, dims"),
     "unknown link key": ("dgx_h100", ["system.link.bandwith=1"], {"system.link.bandwith"},
                          "unknown field", "bandwidth, count, latency, efficiency"),
+    # the scale-out network and the placement order
+    "chips not whole nodes": ("h100_superpod_1024", ["system.chips=1020"], {"system.chips"},
+                              "multiple of scale_out.chips_per_node = 8"),
+    "nics not dividing a node": ("h100_superpod_1024", ["system.scale_out.nics=3"], {"system.scale_out.nics"},
+                                 "must divide chips_per_node = 8"),
+    "unknown scale-out kind": ("h100_superpod_1024", ["system.scale_out.topology=dragonfly"],
+                               {"system.scale_out.topology"}, "'dragonfly'", "'rail_optimized'", "'fat_tree'"),
+    "oversubscription below 1": ("h100_superpod_1024", ["system.scale_out.oversubscription=0.5"],
+                                 {"system.scale_out.oversubscription"}, "from 1 (non-blocking) to 64"),
+    "oversubscription huge": ("h100_superpod_1024", ["system.scale_out.oversubscription=1000"],
+                              {"system.scale_out.oversubscription"}, "to 64 (64:1)"),
+    "nic without unit": ("h100_superpod_1024", ["system.scale_out.nic.bandwidth=400"],
+                         {"system.scale_out.nic.bandwidth"}, "GB/s"),
+    "nic bandwidth zero": ("h100_superpod_1024", ["system.scale_out.nic.bandwidth=0 GB/s"],
+                           {"system.scale_out.nic.bandwidth"}, "must be a bandwidth > 0"),
+    "nic efficiency": ("h100_superpod_1024", ["system.scale_out.nic.efficiency=2"],
+                       {"system.scale_out.nic.efficiency"}, "> 0 and ≤ 1"),
+    "nodes without nic": ("dgx_h100", ["system.chips=16", "system.scale_out={chips_per_node: 8}"],
+                          {"system.scale_out.nic"}, "required field is missing"),
+    "unknown scale-out key": ("h100_superpod_1024", ["system.scale_out.rails=8"], {"system.scale_out.rails"},
+                              "unknown field", "chips_per_node"),
+    "dims of a node": ("h100_superpod_1024", ["system.topology=torus3d", "system.dims=[2, 2, 4]"],
+                       {"system", "system.dims"}, "holds 16 chips but a node has scale_out.chips_per_node = 8"),
+    "placement twice": ("dgx_h100", ["system.placement=[tp, dp, tp]"], {"system.placement"},
+                        "names tp twice", "tp, cp, ep, pp, dp"),
+    "placement unknown axis": ("dgx_h100", ["system.placement=[tp, xp]"], {"system.placement.1"}, "'xp'", "'dp'"),
+    "unknown collective": ("dgx_h100", ["system.collectives=butterfly"], {"system.collectives"}, "'hierarchical'"),
 }
 
 
@@ -223,3 +288,15 @@ def test_a_file_can_resize_a_preset_system(tmp_path):
     system = load_chip(path).system
     assert (system.chips, system.dims, system.wraparound) == (128, [4, 4, 8], True)
     assert system.link == load_chip("tpu_v4_4x4x4").system.link  # merged key by key from the preset
+
+
+def test_a_cluster_resizes_by_its_chip_count(tmp_path):
+    """--set system.chips=16384 on the 1,024-GPU SuperPOD: 2,048 nodes, the rest as the preset says."""
+    big = load_chip("h100_superpod_1024", ["system.chips=16384"]).system
+    assert big.chips // big.scale_out.chips_per_node == 2048
+    assert big.scale_out == load_chip("h100_superpod_1024").system.scale_out
+    path = tmp_path / "pod.yaml"
+    path.write_text("preset: h100_superpod_1024\nname: pod\nsystem:\n  scale_out:\n    topology: fat_tree\n"
+                    "    oversubscription: 2\n")
+    out = load_chip(path).system.scale_out
+    assert (out.topology, out.oversubscription, out.nics, out.nic.bandwidth.value) == ("fat_tree", 2.0, 8, 50e9)

@@ -1,6 +1,7 @@
 """The fluid network: collective times against closed forms, byte conservation, max-min link sharing."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import simpy
@@ -9,7 +10,14 @@ from simulator.config.schema import SystemConfig
 from simulator.engine.network import Network, collective_cycles
 from simulator.hardware.topology import build_topology
 from simulator.ir.program import Message
-from simulator.mapping.collectives import ALGORITHMS, AUTO, SWITCH_CHUNKS, applicable, collective_messages
+from simulator.mapping.collectives import (
+    ALGORITHMS,
+    AUTO,
+    SWITCH_CHUNKS,
+    TREE_CHUNKS,
+    applicable,
+    collective_messages,
+)
 from simulator.mapping.program import best_algorithm
 
 B, ALPHA = 100, 1000  # 100 GB/s and 1 us at 1 GHz: bytes per cycle and cycles per hop
@@ -202,3 +210,90 @@ def test_switch_reduce_wins_big_buffers_and_direct_wins_small_ones_on_a_switch()
     assert min(timed[1e9], key=timed[1e9].get) == "switch_reduce"
     assert min(timed[1e3], key=timed[1e3].get) == "direct"
     assert best_algorithm(t, "all_reduce", [range(8)], 1e9, collective_cycles)[0] in AUTO["all_reduce"]
+
+
+# ---- the scale-out network (hardware/cluster.py): the issue's closed forms on a DGX SuperPOD of 2 nodes
+
+GIB = 2**30
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """h100_superpod_1024 cut to 2 DGX H100 (16 GPUs): NVSwitch inside a node, 8 × 400 Gb/s NICs per node."""
+    from simulator.config.loader import load_chip
+
+    chip = load_chip("h100_superpod_1024", ["system.chips=16"])
+    t = build_topology(chip.system, chip.clock)
+    nvlink = chip.system.link
+    nic = chip.system.scale_out.nic
+    return SimpleNamespace(
+        t=t, nic_b=nic.bandwidth.bytes_per_cycle(chip.clock) * nic.efficiency, nic_a=nic.latency.cycles(chip.clock),
+        nv_b=nvlink.bandwidth.bytes_per_cycle(chip.clock) * nvlink.count * nvlink.efficiency,
+        nv_a=nvlink.latency.cycles(chip.clock))
+
+
+def test_a_1_gib_dp_all_reduce_over_2_nodes_takes_the_ring_formula_over_the_nic(two_nodes):
+    """TP 8 inside each node, DP 2 across: 8 rings of 2 chips, one per rail, all at once. Each is the ring
+    formula over one NIC, 2(p − 1) steps of (α + S/(p·B_nic)) with p = 2, within a cycle per step; the 8
+    rails share nothing, so all together take what one alone does."""
+    n = two_nodes
+    groups = [[r, 8 + r] for r in range(8)]
+    formula = 2 * (n.nic_a + GIB / 2 / n.nic_b)
+    for algorithm in ("hierarchical", "ring", "double_tree"):
+        cycles = collective_cycles(n.t, "all_reduce", algorithm, groups, GIB)
+        if algorithm == "double_tree":  # two 1-edge trees: each way one half goes up, the other comes down
+            assert GIB / n.nic_b + n.nic_a <= cycles <= GIB / n.nic_b + 2 * TREE_CHUNKS * (n.nic_a + 1)
+            continue
+        assert near(cycles, formula, 2), algorithm
+    assert 0.99 * GIB / n.nic_b < formula - 2 * n.nic_a <= GIB / n.nic_b  # ~ S / B_nic: 21.5 ms at 50 GB/s
+
+
+def test_a_1_gib_all_reduce_over_16_gpus_on_2_nodes_is_the_sum_of_its_three_phases(two_nodes):
+    """Hierarchical: a ring reduce-scatter inside each node (7 steps of S/8 over NVLink), a ring all-reduce of
+    S/8 between the nodes per local rank (2 steps of S/16 over its NIC), a ring all-gather inside each node."""
+    n = two_nodes
+    inside = 7 * (n.nv_a + GIB / 8 / n.nv_b)
+    across = 2 * (n.nic_a + GIB / 16 / n.nic_b)
+    cycles = collective_cycles(n.t, "all_reduce", "hierarchical", [range(16)], GIB)
+    assert near(cycles, 2 * inside + across, 16)
+
+
+def test_hierarchical_beats_the_flat_ring_across_nodes_and_matches_it_with_one_chip_per_node(two_nodes):
+    """The flat ring over 16 GPUs crosses the NICs in 2 of its 16 hops, and every one of its 30 steps waits for
+    the slowest: at least 30 × S/(16·B_nic). The hierarchical one moves only S/8 per chip over the NICs."""
+    n = two_nodes
+    flat = collective_cycles(n.t, "all_reduce", "ring", [range(16)], GIB)
+    tiered = collective_cycles(n.t, "all_reduce", "hierarchical", [range(16)], GIB)
+    assert flat >= 30 * GIB / 16 / n.nic_b and tiered < flat / 3
+    assert best_algorithm(n.t, "all_reduce", [range(16)], GIB, collective_cycles)[0] == "hierarchical"
+    rails = [[r, 8 + r] for r in range(8)]
+    assert collective_cycles(n.t, "all_reduce", "ring", rails, GIB) == \
+        collective_cycles(n.t, "all_reduce", "hierarchical", rails, GIB)
+
+
+def test_the_tree_beats_the_ring_on_small_buffers_across_many_nodes():
+    """16 nodes, one chip each: a ring all-reduce pays 30 latencies, NCCL's double binary tree about
+    2·depth + chunks; on a big buffer the ring's bandwidth term wins."""
+    from simulator.config.loader import load_chip
+
+    chip = load_chip("h100_superpod_1024", ["system.chips=128"])
+    t = build_topology(chip.system, chip.clock)
+    group = [[8 * n for n in range(16)]]
+    small, big = 64 * 1024, GIB
+    assert collective_cycles(t, "all_reduce", "double_tree", group, small) < \
+        collective_cycles(t, "all_reduce", "hierarchical", group, small) / 1.5
+    assert collective_cycles(t, "all_reduce", "hierarchical", group, big) < \
+        collective_cycles(t, "all_reduce", "double_tree", group, big)
+
+
+def test_a_non_binding_uplink_carries_bytes_but_never_slows_a_flow(two_nodes):
+    """Nodes 0 and 1 sit on one leaf per rail in the 2-node cut; 4 nodes of 2 units cross the spine, whose
+    uplinks (non-blocking) carry the bytes without taking part in the sharing."""
+    from simulator.config.loader import load_chip
+
+    chip = load_chip("h100_superpod_1024", ["system.chips=512", "system.scale_out.nodes_per_leaf=2"])
+    t = build_topology(chip.system, chip.clock)
+    (near_leaf,), (via_spine,) = sends(t, GIB, src=0, dst=8), sends(t, GIB, src=0, dst=16)
+    assert near_leaf == via_spine
+    finish, net = launch(t, [Message(0, 16, GIB)])
+    assert net.link_bytes[t.leaf_up[0]] == GIB and not t.links[t.leaf_up[0]].binding
