@@ -87,9 +87,13 @@ def chip_layout_system(c: ChipLayout) -> SystemConfig:
     core = CoreConfig.model_construct(compute=(c.core.mxu, c.core.vector), sram=c.core.sram,
                                       accumulators=c.core.accumulators, dma=c.core.dma)
     memory = MemoryLevels.model_construct(tuple(level for level in (c.memory.l2, c.memory.hbm) if level is not None))
-    chip = ChipConfig.model_construct(name=c.name, description=c.description, sources=c.sources, clock=c.clock,
-                                      cores=c.cores, core=core, memory=memory, op_overhead=c.op_overhead,
-                                      system=SystemConfig.model_construct(**network), energy=c.energy)
+    # The chip's fields set are the file's (model_construct would mark every field given as set): a run reports
+    # the ones left to their defaults (Chip.assumptions).
+    given = c.model_fields_set & set(ChipConfig.model_fields) | {"core", "memory"}
+    chip = ChipConfig.model_construct(_fields_set=given, name=c.name, description=c.description,
+                                      sources=c.sources, clock=c.clock, cores=c.cores, core=core, memory=memory,
+                                      op_overhead=c.op_overhead, system=SystemConfig.model_construct(**network),
+                                      energy=c.energy)
     return SystemConfig.model_construct(**network, name=c.name, description=c.description, sources=c.sources,
                                         chip=chip)
 

@@ -6,7 +6,7 @@ from functools import cached_property
 
 from simulator.config.schema import ChipConfig
 from simulator.errors import ConfigError
-from simulator.hardware.energy import EnergyRates, energy_rates
+from simulator.hardware.energy import EnergyRates, energy_assumptions, energy_rates
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,13 @@ class Chip:
         """Joules per MAC, vector op, byte moved per level and per link hop, and static watts."""
         return energy_rates(self.config)
 
+    @cached_property
+    def assumptions(self) -> tuple[str, ...]:
+        """The fields the hardware file left to a default that moves time or energy, one `field = value` line
+        each, named as in the chip layout; a run's summary lists them under `assumptions`
+        (docs/configuration.md, "What a run says it assumed")."""
+        return (*defaulted_fields(self.config), *energy_assumptions(self.config))
+
     def _level(self, name: str, level) -> MemoryLevel | None:
         if level is None:
             return None
@@ -140,6 +147,49 @@ class Chip:
 
     def seconds(self, cycles: float) -> float:
         return cycles / self.clock_hz
+
+
+def _rates(table: dict) -> str:
+    return "{" + ", ".join(f"{dtype}: {rate:g}" for dtype, rate in table.items()) + "}"
+
+
+def defaulted_fields(c: ChipConfig) -> list[str]:
+    """`field = value (what it means)` for each timing field of the chip that the file did not give and whose
+    default changes results: the per-op overhead, the MXU's rates, dataflow and fold pipelining, the vector
+    unit's rates, the DMA and DRAM latencies, the DRAM efficiency, and on a system its links' efficiency and
+    latency. Which fields were given is pydantic's `model_fields_set` of each part of the config."""
+
+    def unset(part, field: str) -> bool:
+        return field not in part.model_fields_set
+
+    out = []
+    if unset(c, "op_overhead"):
+        out.append("op_overhead = 0 (no fixed launch or dispatch time per op)")
+    mxu, vector, dram = c.core.mxu, c.core.vector, c.memory.dram
+    if unset(mxu, "macs_per_pe"):
+        out.append(f"core.mxu.macs_per_pe = {_rates(mxu.macs_per_pe)}")
+    if unset(mxu, "dataflow"):
+        out.append(f"core.mxu.dataflow = {mxu.dataflow}")
+    if unset(mxu, "pipelined"):
+        out.append(f"core.mxu.pipelined = {str(mxu.pipelined).lower()} (every fold pays its fill and drain)")
+    if unset(vector, "ops_per_lane"):
+        out.append(f"core.vector.ops_per_lane = {_rates(vector.ops_per_lane)}")
+    if unset(c.core.dma, "latency"):
+        out.append("core.dma.latency = 0")
+    if unset(dram, "efficiency"):
+        out.append(f"memory.{dram.name}.efficiency = {dram.efficiency:g} (transfers reach the datasheet bandwidth)")
+    if unset(dram, "latency"):
+        out.append(f"memory.{dram.name}.latency = 0")
+    system = c.system
+    links = [("system.link", system.link)] if system.chips > 1 and system.link is not None else []
+    if system.scale_out is not None:
+        links.append(("system.scale_out.nic", system.scale_out.nic))
+    for path, link in links:
+        if unset(link, "efficiency"):
+            out.append(f"{path}.efficiency = {link.efficiency:g}")
+        if unset(link, "latency"):
+            out.append(f"{path}.latency = 0")
+    return out
 
 
 _STAND_INS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # chip → the chip standing for its config

@@ -55,3 +55,20 @@ def energy_rates(config: ChipConfig) -> EnergyRates:
         sram_j=pick("sram"), l2_j=pick("l2"), hbm_j=pick("hbm"), link_j=pick("link"),
         static_w=pick("static_power"),
     )
+
+
+def energy_assumptions(config: ChipConfig) -> list[str]:
+    """What the `energy:` section leaves to its defaults, as `field = value` lines for a run's assumptions:
+    the node (45nm unless given) and the static power (every node's is 0 W), or both in one line when the
+    file has no `energy:` section at all."""
+    own = config.energy
+    given = own.model_fields_set
+    watts = node_defaults(own.node).static_power
+    static = f"energy.static_power = {watts:g} W"
+    leakage = " (no leakage counted)" if watts == 0 else ""
+    if not given:
+        return [f"energy.node = {own.node} and {static}{leakage}: the hardware file has no energy: section"]
+    out = [] if "node" in given else [f"energy.node = {own.node}"]
+    if "static_power" not in given:
+        out.append(f"{static}, the {own.node} node's{leakage}")
+    return out

@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator.config.dtypes import DTYPE_BITS
 from simulator.engine.program import PassRun
 from simulator.hardware.chip import Chip
 from simulator.results.energy import run_energy
-from simulator.results.metrics import BYTE_COLUMNS, as_table, chip_figures, op_rows
+from simulator.results.metrics import BYTE_COLUMNS, as_table, chip_figures, mac_shares, op_rows, peak_figures
 from simulator.results.row import column, descending, records
 from simulator.workloads.capacity import Footprint
 from simulator.workloads.loader import LLMWorkload
+from simulator.workloads.transformer import VECTOR_DTYPES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,6 +120,56 @@ def mac_floor_cycles(chip: Chip, parts: Parts) -> float:
     """Cycles the run's MACs take at peak, each GEMM at the peak of its own dtype."""
     return float(sum(row["macs"] * repeat / chip.peak_macs_per_cycle(row["dtype"]) for row, repeat in parts.rows()
                      if row["macs"] > 0))
+
+
+def gemm_peak_figures(parts: Parts) -> dict:
+    """`gemm_mac_share` and `peak_dtype` of the run (results.metrics.peak_figures)."""
+    return peak_figures(mac_shares((row["dtype"], row["macs"] * repeat) for row, repeat in parts.rows()
+                                   if row["type"] == "gemm"))
+
+
+def _widened(what: str, dtype: str, into: str, gemms: str, chip: Chip) -> str | None:
+    """The note for an operand of `dtype` that the `gemms` multiply in `into`, or None when it is `into`."""
+    if dtype == into:
+        return None
+    narrower = DTYPE_BITS[dtype] < DTYPE_BITS[into]
+    why = ["a GEMM runs in its wider operand's dtype" if narrower else "a GEMM of equal widths runs in the "
+           "activations' dtype"]
+    if dtype not in chip.mxu.macs_per_pe:
+        why.append(f"{chip.name}'s MXU has no {dtype} rate")
+    elif what == "weights":
+        why.append(f"scenario.activations={dtype} runs them at the {dtype} rate")
+    return (f"{dtype} {what} {'is' if what == 'KV cache' else 'are'} {'widened' if narrower else 'converted'} to "
+            f"{into} for the {gemms}, which run at the {into} rate ({'; '.join(why)})")
+
+
+def _wider(act: str, other: str) -> str:
+    """The dtype a GEMM of activations × `other` runs in (ir.ops.GemmOp.compute_dtype; a tie keeps `act`)."""
+    return other if DTYPE_BITS[other] > DTYPE_BITS[act] else act
+
+
+def workload_assumptions(chip: Chip, wl: LLMWorkload) -> list[str]:
+    """What the run assumed beyond the hardware file's defaults (Chip.assumptions): the dtype each kind of
+    GEMM runs in where an operand's differs (weights fp8 with bf16 activations run at the bf16 rate), the
+    dtype of elementwise work on activations narrower than 16 bits, and the workload defaults that move
+    results: an MoE model's load balance, a training step's fp32 master weights."""
+    s, m, train = wl.scenario, wl.model, wl.scenario.phase == "train"
+    act, notes = s.activations, []
+    into = _wider(act, s.weights)
+    notes += [_widened("weights", s.weights, into, "GEMMs", chip), _widened("activations", act, into,
+                                                                             "weight GEMMs", chip)]
+    if not train:
+        into = _wider(act, s.kv_cache)
+        notes += [_widened("KV cache", s.kv_cache, into, "attention GEMMs", chip),
+                  _widened("activations", act, into, "attention GEMMs", chip)]
+    if act not in VECTOR_DTYPES:
+        notes.append(f"elementwise ops on {act} activations run in bf16")
+    if m.is_moe and "moe_imbalance" not in s.model_fields_set:
+        notes.append("scenario.moe_imbalance = 1 (every expert gets the mean load)")
+    training = wl.training
+    if train and (training is None or "master_weights" not in training.model_fields_set) and s.weights != "fp32":
+        notes.append("training.master_weights = true (an fp32 copy of the weights among the optimizer states)")
+    return [*chip.assumptions, *dict.fromkeys(n for n in notes if n)]
 
 
 def _utilization(chip: Chip, parts: Parts, runs: list[PassRun], scale: Scale) -> dict:
@@ -264,6 +316,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: Parts, 
         peak_tflops=overall["peak_flops"] * scale.chips / 1e12, mfu=overall["mfu"],
         model_bytes=overall["model_bytes"], mbu=overall["mbu"],
         hbm_bandwidth_tb_s=chip.hbm.bytes_per_cycle * chip.clock_hz / 1e12, **chip_figures(chip),
+        **gemm_peak_figures(table), assumptions=workload_assumptions(chip, wl),
     )
     if prefill and decode:
         for phase, group in (("prefill", prefill), ("decode", decode)):

@@ -68,6 +68,24 @@ def chip_figures(chip: Chip) -> dict:
             "peak_tflops_by_dtype": {d: chip.peak_flops_per_s(d) / 1e12 for d in sorted(chip.mxu.macs_per_pe)}}
 
 
+def mac_shares(gemms) -> dict[str, float]:
+    """Each dtype's share of the MACs of `gemms`, (dtype, MACs) pairs: the dtypes the MXU ran in (a GEMM's
+    `dtype` column, the wider of its operands'), largest share first. MFU's peak is these dtypes' peaks,
+    weighted so (the MAC-weighted harmonic mean)."""
+    macs: dict[str, float] = {}
+    for dtype, n in gemms:
+        if n > 0:
+            macs[dtype] = macs.get(dtype, 0) + n
+    total = sum(macs.values())
+    return {d: macs[d] / total for d in sorted(macs, key=lambda d: (-macs[d], d))}
+
+
+def peak_figures(shares: dict[str, float]) -> dict:
+    """The summary keys that say which peak MFU is taken against: `gemm_mac_share` (dtype → share of the
+    GEMM MACs) and `peak_dtype` (those dtypes joined by `+`, largest share first; "" without GEMMs)."""
+    return {"gemm_mac_share": shares, "peak_dtype": "+".join(shares)}
+
+
 def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
     """Run-level figures; the roofline bound is the whole run's compute or compulsory-traffic floor."""
     cycles = max(r.end for r in records)
@@ -101,6 +119,8 @@ def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
         "roofline_fraction": bound / cycles,
     }
     summary.update(chip_figures(chip))
+    summary.update(peak_figures(mac_shares((r.dtype, r.macs) for r in records if r.type == "gemm")))
+    summary["assumptions"] = list(chip.assumptions)
     for column in BYTE_COLUMNS:
         summary[f"bytes_{column}"] = sum(getattr(r, column) for r in records)
     summary.update(run_energy(chip.energy, [op_energy(chip.energy, r) for r in records], seconds))

@@ -14,11 +14,29 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def format_bytes(n: float) -> str:
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n:.0f} B"
+BYTE_UNITS = (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3))  # decimal, as every size in the text
+
+
+def _byte_unit(n: float) -> tuple[str, float]:
+    return next(((unit, scale) for unit, scale in BYTE_UNITS if n >= scale), ("B", 1.0))
+
+
+def format_bytes(n: float, digits: int = 2, unit: tuple[str, float] | None = None) -> str:
+    """`9.09 GB`: decimal units (a 32 GiB HBM is 34.36 GB), the largest that keeps the figure at least 1, or
+    `unit` (a (name, scale) pair of BYTE_UNITS)."""
+    name, scale = unit or _byte_unit(n)
+    return f"{n:.0f} B" if scale == 1.0 else f"{n / scale:.{digits}f} {name}"
+
+
+def format_byte_pair(a: float, b: float) -> tuple[str, str]:
+    """`a` and `b` as format_bytes writes them, except that two different sizes never read the same: where
+    they would (need 80.001 GB of an 80 GB chip), both are written in the larger's unit with as many more
+    digits as it takes to show the difference."""
+    unit = _byte_unit(max(a, b))
+    if a == b or format_bytes(a, unit=unit) != format_bytes(b, unit=unit):
+        return format_bytes(a), format_bytes(b)
+    digits = next((d for d in range(3, 13) if format_bytes(a, d, unit) != format_bytes(b, d, unit)), 12)
+    return format_bytes(a, digits, unit), format_bytes(b, digits, unit)
 
 
 def format_time(s: float) -> str:
@@ -39,6 +57,32 @@ ENERGY_LABELS = {"mac": "MAC", "vector": "vector", "sram": "SRAM", "l2": "L2", "
                  "static": "static"}
 
 
+def _share(share: float) -> str:
+    """`13 %`; `<1 %` and `>99 %` for shares that would round to 0 or 100 without being so."""
+    return "<1 %" if share < 0.01 else ">99 %" if 0.99 < share < 1 else f"{100 * share:.0f} %"
+
+
+def peak_text(s: dict) -> str:
+    """The peak MFU is taken against, and whose: `989.4 TFLOP/s bf16 peak`; for GEMMs of several dtypes the
+    MAC-weighted peak with each dtype's share of the MACs (`1758.7 TFLOP/s peak (fp8 87 %, bf16 13 % of the
+    GEMM MACs)`)."""
+    shares = s.get("gemm_mac_share") or {}
+    peak = f"{s['peak_tflops']:.1f} TFLOP/s"
+    if not shares:
+        return f"{peak} peak (no GEMMs)"
+    if len(shares) == 1:
+        return f"{peak} {next(iter(shares))} peak"
+    mix = ", ".join(f"{dtype} {_share(share)}" for dtype, share in shares.items())
+    return f"{peak} peak ({mix} of the GEMM MACs)"
+
+
+def assumed_lines(s: dict) -> list[str]:
+    """`assumed  …`: what the run took as given without being told (defaults the hardware file left out, the
+    dtype GEMMs run in), once, in one line; none when it assumed nothing (summary key `assumptions`)."""
+    notes = s.get("assumptions") or []
+    return [f"  assumed          {'; '.join(notes)}"] if notes else []
+
+
 def _energy_line(s: dict) -> str:
     """`energy  1.23 J = 7.5 mJ/token, average 620 W (MAC 12 %, HBM 40 %, …)`: parts that are not zero."""
     total = s["energy_j"]
@@ -55,8 +99,8 @@ def summary_text(summary: dict, table, top: int = 12) -> str:
     lines = [
         f"{s['workload']} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz): {s['ops']} ops",
         f"  total            {s['cycles']:,} cycles = {format_time(s['seconds'])}",
-        f"  throughput       {s['achieved_tflops']:.1f} TFLOP/s of {s['peak_tflops']:.1f} peak "
-        f"({s['gemm_dtypes'] or 'no GEMMs'}), MXU utilization {100 * s['mxu_utilization']:.1f} %",
+        f"  throughput       {s['achieved_tflops']:.1f} TFLOP/s of {peak_text(s)}, "
+        f"MXU utilization {100 * s['mxu_utilization']:.1f} %",
         f"  critical core    {s['compute_cycles']:,} compute + {s['stall_cycles']:,} memory-stall + "
         f"{s['overhead_cycles']:,} per-op overhead cycles",
         f"  roofline         {s['roofline_fraction'] * 100:.1f} % of the {s['roofline_bound']}-bound "
@@ -66,6 +110,7 @@ def summary_text(summary: dict, table, top: int = 12) -> str:
         f"L2 read {format_bytes(s['bytes_l2_read'])}, SRAM read {format_bytes(s['bytes_sram_read'])}, "
         f"SRAM write {format_bytes(s['bytes_sram_write'])}",
         _energy_line(s),
+        *assumed_lines(s),
         "",
         f"  {'op':<14}{'shape':>18}{'tile':>16}{'cores':>6}{'cycles':>14}{'stall %':>8}{'TFLOP/s':>9}"
         f"{'roofline %':>11}  bound",
@@ -144,7 +189,8 @@ def _model_lines(s: dict, what: str) -> list[str]:
 def _closing_lines(s: dict, groups, stages, links) -> list[str]:
     """Energy, layer scaling, the system's split (systems) and the op groups."""
     lines = [_energy_line(s),
-             f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)"]
+             f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
+             *assumed_lines(s)]
     if stages is not None:
         lines += _system_lines(s, records(stages), records(links))
     lines += ["", f"  {'op group':<16}{'time':>12}{'share':>8}{'ops':>8}{'TFLOP':>10}{'HBM bytes':>12}{'FLOP/B':>9}"
@@ -171,15 +217,20 @@ def llm_summary_text(summary: dict, groups, stages=None, links=None) -> str:
         lines.append(f"  end to end       {format_time(s['e2e_s'])}")
     lines += [
         f"  tokens/s         {s['tokens_per_s']:,.1f} total, {s['tokens_per_s_per_user']:,.1f} per user",
-        f"  MFU              {format_pct(s['mfu'])} ({s['achieved_tflops']:.1f} of {s['peak_tflops']:.1f} TFLOP/s)",
+        f"  MFU              {format_pct(s['mfu'])} ({s['achieved_tflops']:.1f} TFLOP/s of {peak_text(s)})",
         f"  MBU              {format_pct(s['mbu'])} ({format_bytes(s['model_bytes'])} that must move, at "
         f"{str(s['chips_used']) + ' × ' if s.get('chips_used', 1) > 1 else ''}{s['hbm_bandwidth_tb_s']:.2f} TB/s)",
-        f"  HBM footprint    {format_bytes(s['memory_required'])} of {format_bytes(s['hbm_capacity'])}"
-        f"{' per chip' if 'chips' in s else ''}: weights "
+        f"  HBM footprint    {_of_capacity(s)}{' per chip' if 'chips' in s else ''}: weights "
         f"{format_bytes(s['memory_weights'])}, KV cache {format_bytes(s['memory_kv_cache'])}, activations "
         f"{format_bytes(s['memory_activations'])}",
     ]
     return "\n".join(lines + _closing_lines(s, groups, stages, links))
+
+
+def _of_capacity(s: dict) -> str:
+    """`9.09 GB of 80.00 GB`, with the digits that show a footprint over the capacity when both round alike."""
+    need, have = format_byte_pair(s["memory_required"], s["hbm_capacity"])
+    return f"{need} of {have}"
 
 
 def training_summary_text(summary: dict, groups, stages=None, links=None) -> str:
@@ -192,11 +243,11 @@ def training_summary_text(summary: dict, groups, stages=None, links=None) -> str
         f"  step time        {format_time(s['step_s'])} ({s['cycles']:,} cycles, {s['ops']:,} ops)",
         f"  throughput       {s['tokens_per_s']:,.0f} tokens/s ({s['tokens_per_s_per_chip']:,.0f} per chip), "
         f"{s['samples_per_s']:,.2f} samples/s",
-        f"  MFU              {format_pct(s['mfu'])} of {s['peak_tflops']:.1f} TFLOP/s peak; HFU {format_pct(s['hfu'])} "
+        f"  MFU              {format_pct(s['mfu'])} of {peak_text(s)}; HFU {format_pct(s['hfu'])} "
         f"({s['achieved_tflops']:.1f} TFLOP/s executed per chip, recomputation included)",
         f"  time per chip    forward {format_pct(s['forward_share'])}, backward {format_pct(s['backward_share'])}, "
         f"optimizer {format_pct(s['optimizer_share'])} of its busy time",
-        f"  memory per chip  {format_bytes(s['memory_required'])} of {format_bytes(s['hbm_capacity'])}: weights "
+        f"  memory per chip  {_of_capacity(s)}: weights "
         f"{format_bytes(s['memory_weights'])}, gradients {format_bytes(s['memory_gradients'])}, optimizer states "
         f"{format_bytes(s['memory_optimizer_states'])}, activations {format_bytes(s['memory_activations'])}, "
         f"buffers {format_bytes(s['memory_buffers'])}",

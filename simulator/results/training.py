@@ -11,7 +11,7 @@ docs/training.md.
 from simulator.engine.program import PassRun
 from simulator.hardware.chip import Chip
 from simulator.results.energy import run_energy
-from simulator.results.llm import LAYER_SCALING, Parts, mac_floor_cycles
+from simulator.results.llm import LAYER_SCALING, Parts, gemm_peak_figures, mac_floor_cycles, workload_assumptions
 from simulator.results.metrics import BYTE_COLUMNS, chip_figures
 from simulator.workloads.capacity import TrainingFootprint
 from simulator.workloads.loader import LLMWorkload
@@ -72,6 +72,7 @@ def training_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], parts: Pa
         "hfu": executed / (seconds * peak * chips) if peak else 0.0,
         **{f"{d}_share": by_direction[d] / busy if busy else 0.0 for d in DIRECTIONS},
         "hbm_bandwidth_tb_s": chip.hbm.bytes_per_cycle * chip.clock_hz / 1e12, **chip_figures(chip),
+        **gemm_peak_figures(parts), "assumptions": workload_assumptions(chip, wl),
     }
     compute_floor = floor * copies / chips
     memory_floor = float(parts.weighted("min_bytes")) * copies / chips / chip.hbm.bytes_per_cycle

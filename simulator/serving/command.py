@@ -41,7 +41,7 @@ def parse_slo(text: str) -> dict:
 
 def serving_with_flags(serving: Serving, args) -> Serving:
     """The section with the command line's flags applied; a bad flag value is one line naming the flag."""
-    data = serving.model_dump(mode="json")
+    data = serving.model_dump(mode="json", exclude_unset=True)  # what was given stays given (assumptions)
     provenance = {}
     for flag, field in FLAGS.items():
         value = getattr(args, flag, None)
@@ -50,16 +50,16 @@ def serving_with_flags(serving: Serving, args) -> Serving:
         keys = tuple(field.split("."))
         node = data
         for key in keys[:-1]:
-            node = node[key]
+            node = node.setdefault(key, {})
         node[keys[-1]] = value
         provenance[keys] = f"--{flag.replace('_', '-')}"
     if getattr(args, "rate", None) is not None:
-        arrival = data["arrival"]
+        arrival = data.get("arrival") or serving.arrival.model_dump(mode="json")
         data["arrival"] = ({"kind": "poisson", "rate": args.rate} if arrival["kind"] == "offline"
                            else arrival | {"rate": args.rate})
         provenance[("arrival",)] = "--rate"
     if getattr(args, "slo", None):
-        data["slo"] = data["slo"] | parse_slo(args.slo)
+        data["slo"] = data.get("slo", {}) | parse_slo(args.slo)
         provenance[("slo",)] = "--slo"
     return validate(Serving, data, "--set", provenance)
 

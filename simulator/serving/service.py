@@ -20,6 +20,7 @@ from simulator.serving.cost import IterationCost
 from simulator.serving.kv import BlockPool, KVLayout, kv_layout
 from simulator.serving.loop import Instance, IterationRow, Loop, LoopResult
 from simulator.serving.metrics import per_request, serving_figures
+from simulator.results.llm import workload_assumptions
 from simulator.serving.requests import Requests, load_requests
 from simulator.workloads.loader import resolve_model_path
 from simulator.workloads.model import load_model
@@ -101,6 +102,17 @@ def draft_model(workload, serving: Serving, replica: Parallel):
     probe = workload.scenario.model_copy(update={"phase": "decode", "batch": 1})
     validate_parallel(draft, probe, replica.model_copy(update={"ep": 1}), f"{source} (serving.speculative.draft)")
     return draft
+
+
+def serving_assumptions(serving: Serving) -> list[str]:
+    """The serving defaults that move the figures when the file leaves them out."""
+    sched, notes = serving.scheduler, []
+    if not {"overhead", "overhead_per_sequence"} & sched.model_fields_set:
+        notes.append("serving.scheduler.overhead = 0 (no host time per scheduler call; a vLLM-like engine spends "
+                     "milliseconds, docs/serving.md)")
+    if "memory_utilization" not in serving.kv.model_fields_set and serving.kv.blocks is None:
+        notes.append("serving.kv.memory_utilization = 0.9 of HBM for weights, workspace and KV cache")
+    return notes
 
 
 def check_requests(workload, requests: Requests, layout: KVLayout) -> None:
@@ -211,6 +223,7 @@ def service_summary(chip: Chip, workload, serving: Serving, result: LoopResult, 
             serving.scheduler.overhead_per_sequence, "scheduler_steps": serving.scheduler.steps,
         "timing": serving.timing, "parts_timed": cost.timed, "parts_reused": cost.lookups - cost.timed,
     }
+    summary["assumptions"] = [*workload_assumptions(chip, workload), *serving_assumptions(serving)]
     spec = serving.speculative
     if spec is not None:
         summary |= {"speculative_draft": spec.draft, "speculative_tokens": spec.tokens,

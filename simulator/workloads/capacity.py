@@ -61,8 +61,21 @@ def footprint(model: Model, scenario: Scenario, passes: list[Pass], parallel: Pa
     return Footprint(weights, kv, live)
 
 
-def gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+def gb(n: int, digits: int = 1, scale: float | None = None) -> str:
+    """`142.5 GB`, `537.0 MB`: decimal units, as every size Tortoise prints (a 32 GiB HBM is 34.4 GB)."""
+    scale = scale or (1e9 if n >= 1e8 else 1e6)
+    return f"{n / scale:.{digits}f} {'GB' if scale == 1e9 else 'MB'}"
+
+
+def gb_pair(need: int, have: int) -> tuple[str, str]:
+    """`need` and `have` as gb writes them, except that two different sizes never read the same: where they
+    would ("needs 0.2 GB … has 0.2 GB"), both are written in the larger's unit with as many more digits as it
+    takes to show the difference ("needs 0.24 GB … has 0.20 GB")."""
+    scale = 1e9 if max(need, have) >= 1e8 else 1e6
+    if need == have or gb(need, 1, scale) != gb(have, 1, scale):
+        return gb(need), gb(have)
+    digits = next((d for d in range(2, 10) if gb(need, d, scale) != gb(have, d, scale)), 9)
+    return gb(need, digits, scale), gb(have, digits, scale)
 
 
 def describe(parallel: Parallel) -> str:
@@ -80,11 +93,12 @@ def check_capacity(fp: Footprint, hbm_bytes: int, model: Model, scenario: Scenar
         return
     where = f"per chip with {describe(parallel)}" if parallel != ONE_CHIP else "of HBM"
     axes = "parallel.tp, parallel.pp or parallel.ep" if model.is_moe else "parallel.tp or parallel.pp"
+    need, have = gb_pair(fp.total, hbm_bytes)
     raise CapacityError(
         f"{source}: {model.name} {scenario.phase} (batch {scenario.batch}, context up to {scenario.max_context}, "
-        f"{scenario.weights} weights, {scenario.kv_cache} KV cache) needs {gb(fp.total)} {where} — weights "
+        f"{scenario.weights} weights, {scenario.kv_cache} KV cache) needs {need} {where} — weights "
         f"{gb(fp.weights)} + KV cache {gb(fp.kv_cache)} + activations {gb(fp.activations)} — but {chip} has "
-        f"memory.hbm.size = {gb(hbm_bytes)}; lower scenario.batch or the context, quantize (scenario.weights="
+        f"memory.hbm.size = {have}; lower scenario.batch or the context, quantize (scenario.weights="
         f"fp8/int8/int4, scenario.kv_cache=fp8/int8), or split the model over more chips (raise {axes}) "
         f"(scenario.check_capacity=false skips this check)"
     )
@@ -177,10 +191,11 @@ def check_training_capacity(fp: TrainingFootprint, hbm_bytes: int, model: Model,
         fixes.append(f"recompute (training.recompute={'selective' if step.recompute == 'none' else 'full'})")
     if step.micro_batch > 1:
         fixes.append("lower training.micro_batch")
+    need, have = gb_pair(fp.total, hbm_bytes)
     raise CapacityError(
         f"{source}: {model.name} training step (micro-batch {step.micro_batch} × {step.sequence} tokens, {split}, "
-        f"ZeRO-{step.zero}, recompute {step.recompute}) needs {gb(fp.total)} per chip — weights {gb(fp.weights)} + "
+        f"ZeRO-{step.zero}, recompute {step.recompute}) needs {need} per chip — weights {gb(fp.weights)} + "
         f"gradients {gb(fp.gradients)} + optimizer states {gb(fp.optimizer_states)} + activations "
-        f"{gb(fp.activations)} + buffers {gb(fp.buffers)} — but {chip} has memory.hbm.size = {gb(hbm_bytes)}; "
+        f"{gb(fp.activations)} + buffers {gb(fp.buffers)} — but {chip} has memory.hbm.size = {have}; "
         + ", ".join(fixes) + " (scenario.check_capacity=false skips this check)"
     )

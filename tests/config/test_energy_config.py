@@ -3,6 +3,7 @@
 import pytest
 
 from simulator.config.loader import load_chip
+from simulator.config.presets import preset_names, preset_path
 from simulator.config.schema import EnergyConfig, energy_nodes
 from simulator.config.units import (
     ENERGY_HELP,
@@ -16,6 +17,7 @@ from simulator.config.units import (
     parse_power,
 )
 from simulator.errors import ConfigError
+from simulator.hardware.chip import Chip
 
 
 @pytest.mark.parametrize("text, joules", [
@@ -117,3 +119,33 @@ def test_unknown_dtype_and_unknown_field_are_refused():
         load_chip("h100", ["energy.mac.bf17=1 pJ"])
     with pytest.raises(ConfigError, match="unknown field; allowed here: node, mac, vector_op"):
         load_chip("h100", ["energy.dram=1 pJ/B"])
+
+
+# --- what a run reports as assumed about energy (hardware.energy.energy_assumptions) -----------------------
+
+
+def _energy_notes(tmp_path, energy: str) -> list[str]:
+    """The energy notes of systolic_32x32 with its `energy:` section replaced by `energy`."""
+    path = tmp_path / "chip.yaml"
+    path.write_text(preset_path("systolic_32x32").read_text(encoding="utf-8").split("energy:")[0] + energy)
+    return [n for n in Chip(load_chip(str(path))).assumptions if n.startswith("energy")]
+
+
+def test_a_chip_without_energy_section_is_said_to_get_45nm_and_0_w(tmp_path):
+    assert _energy_notes(tmp_path, "") == [
+        "energy.node = 45nm and energy.static_power = 0 W (no leakage counted): the hardware file has no energy: "
+        "section"]
+
+
+@pytest.mark.parametrize("energy, notes", [
+    ("energy: {node: 7nm}\n", ["energy.static_power = 0 W, the 7nm node's (no leakage counted)"]),
+    ("energy: {static_power: 40 W}\n", ["energy.node = 45nm"]),
+    ("energy: {node: 45nm, static_power: 0 W}\n", []),  # the defaults, said: nothing assumed
+])
+def test_each_energy_default_left_out_is_named(tmp_path, energy, notes):
+    assert _energy_notes(tmp_path, energy) == notes
+
+
+def test_every_bundled_chip_sets_its_node_and_static_power():
+    for name in preset_names():
+        assert not [n for n in Chip(load_chip(name)).assumptions if n.startswith("energy")], name

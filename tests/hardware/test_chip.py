@@ -2,6 +2,8 @@
 
 import pytest
 
+from simulator.config.loader import load_chip
+from simulator.hardware.chip import Chip
 from tests.conftest import make_chip
 
 
@@ -57,3 +59,49 @@ def test_chip_is_frozen_and_hashed_by_identity():
     with pytest.raises(ValueError):  # pydantic: frozen instance
         a.config.core.mxu.rows = 4
     assert isinstance(a.memory_levels, tuple) and isinstance(a.config.core.compute, tuple)
+
+
+# --- defaults a run reports as assumed (Chip.assumptions) ------------------------------------------------
+
+
+def test_presets_that_give_every_timing_and_energy_field_assume_nothing():
+    for name in ("h100", "a100", "dgx_h100", "dgx_a100", "h100_superpod_1024"):
+        assert make_chip(base=name).assumptions == (), name
+
+
+def test_tpu_v4_keeps_the_zero_overhead_and_full_efficiency_defaults_and_says_so():
+    assert make_chip(base="tpu_v4").assumptions == (
+        "op_overhead = 0 (no fixed launch or dispatch time per op)",
+        "memory.hbm.efficiency = 1 (transfers reach the datasheet bandwidth)")
+
+
+def test_giving_a_field_removes_its_assumption_even_at_the_default_value():
+    chip = make_chip("op_overhead=0", "memory.hbm.efficiency=1", base="tpu_v4")
+    assert chip.assumptions == () and chip.op_overhead_cycles == 0
+
+
+def test_every_defaulted_timing_field_is_named(tmp_path):
+    path = tmp_path / "bare.yaml"
+    path.write_text("name: bare\nclock: 1 GHz\ncores: 1\ncore:\n  mxu: {rows: 8, cols: 8}\n  vector: {lanes: 8}\n"
+                    "  sram: {size: 1 MiB}\n  dma: {bandwidth: 1 TB/s}\n"
+                    "memory:\n  hbm: {size: 1 GB, bandwidth: 1 TB/s}\nenergy: {node: 7nm, static_power: 10 W}\n")
+    assert Chip(load_chip(str(path))).assumptions == (
+        "op_overhead = 0 (no fixed launch or dispatch time per op)",
+        "core.mxu.macs_per_pe = {bf16: 1, fp16: 1, fp8: 1, int8: 1}",
+        "core.mxu.dataflow = os",
+        "core.mxu.pipelined = false (every fold pays its fill and drain)",
+        "core.vector.ops_per_lane = {fp32: 1, bf16: 1, fp16: 1}",
+        "core.dma.latency = 0",
+        "memory.hbm.efficiency = 1 (transfers reach the datasheet bandwidth)",
+        "memory.hbm.latency = 0",
+    )
+
+
+def test_a_systems_links_report_their_defaults_and_the_system_layout_reads_the_same():
+    chip = make_chip("system.link.efficiency=0.9", base="tpu_v4_2x2x2")
+    assert chip.assumptions == make_chip(base="tpu_v4").assumptions  # the slice gives latency and efficiency
+    bare = make_chip("system.chips=2", "system.topology=switch", "system.link.bandwidth=50 GB/s",
+                     base="systolic_32x32")
+    assert {"system.link.efficiency = 1", "system.link.latency = 0"} <= set(bare.assumptions)
+    system_layout = Chip(load_chip("configs/examples/tpu_v4_2x2x2_system.yaml"))
+    assert system_layout.assumptions == make_chip(base="tpu_v4_2x2x2").assumptions

@@ -112,3 +112,18 @@ def test_a_step_that_does_not_fit_is_one_line_with_the_split_and_the_fixes():
         assert part in text, part
     check_training_capacity(fp(m, t.model_copy(update={"zero": 3, "micro_batch": 1}), Parallel(dp=8)), 80 * 10**9, m,
                             t, TRAIN, "h100", "w.yaml", Parallel(dp=8))  # fits: no error
+
+
+def test_need_and_have_that_round_alike_are_printed_with_the_digits_that_differ():
+    """One byte over a chip's HBM: "needs 80.0 GB … has 80.0 GB" would hide why it fails."""
+    m = model("llama3_8b")
+    t = Training(global_batch=8, micro_batch=1, sequence=1024, zero=3)
+    par = Parallel(dp=8)
+    f = fp(m, t, par)
+    with pytest.raises(CapacityError) as err:
+        check_training_capacity(f, f.total - 1, m, t, TRAIN, "tiny", "w.yaml", par)
+    text = str(err.value)
+    need = text.split(" needs ")[1].split(" ")[0]
+    have = text.split("memory.hbm.size = ")[1].split(" ")[0]
+    assert need != have and float(need) > float(have)
+    assert need.split(".")[1] and len(need) == len(have)  # the same unit and digits for both
