@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from simulator.errors import TortoiseError
-from simulator.report.draw import draw
+from simulator.report.draw import default_name, draw
 from simulator.report.folders import load_folder
 from simulator.results.files import check_file, reason
 
@@ -19,8 +19,9 @@ def plot_command(args) -> int:
     if folder.kind == "run" and any((args.x, args.y, args.z, args.hue, args.where)):
         raise TortoiseError(f"plot: {folder.path} is a run folder; --x/--y/--z/--hue/--where apply to sweep and "
                             "compare folders")
-    kind, fig = draw(folder, args.kind, Request(args.x, args.y, args.z, args.hue, tuple(args.where)))
-    out = Path(args.out) if args.out else folder.path / "plots" / f"{kind}.png"
+    request = Request(args.x, args.y, args.z, args.hue, tuple(args.where))
+    kind, fig = draw(folder, args.kind, request)
+    out = Path(args.out) if args.out else folder.path / "plots" / default_name(kind, request)
     try:
         print(f"wrote {save(fig, out)}")
     except OSError as exc:  # e.g. the disk filled while the picture was written

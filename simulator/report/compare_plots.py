@@ -33,11 +33,27 @@ def ratios(folder: Folder, request: Request | None = None):
     return out, designs, baseline, workloads, errors
 
 
+def design_names(folder: Folder) -> dict[str, str]:
+    """Each design's shown name: the chip name its rows carry (`h100` for configs/h100.yaml); the design as
+    given where two designs share a chip name, or where no row names one."""
+    table = folder.table
+    designs = list(dict.fromkeys(folder.meta.get("designs") or (table["design"] if table is not None else [])))
+    chips = {}
+    if table is not None and "chip" in table.columns:
+        for design in designs:
+            named = table.loc[(table["design"] == design) & table["chip"].notna(), "chip"]
+            chips[design] = str(named.iloc[0]) if len(named) else str(design)
+    names = [chips.get(d, str(d)) for d in designs]
+    return {d: (n if names.count(n) == 1 else str(d)) for d, n in zip(designs, names, strict=True)}
+
+
 def bars(folder: Folder, request: Request):
     panels, designs, baseline, workloads, errors = ratios(folder, request)
     if not panels:
         raise TortoiseError(f"{folder.path}: compare.csv has none of {', '.join(KEY_METRICS)}")
-    fig, axes = figure(3.2 * len(panels), 4.2, ncols=len(panels), squeeze=False)
+    names = design_names(folder)
+    base = names.get(baseline, baseline)
+    fig, axes = figure(3.3 * len(panels), 4.4, ncols=len(panels), squeeze=False)
     width = 0.8 / len(designs)
     for ax, (column, (values, ratio)) in zip(axes[0], panels.items(), strict=True):
         m = metric(column)
@@ -45,7 +61,7 @@ def bars(folder: Folder, request: Request):
         for i, design in enumerate(designs):
             xs = np.arange(len(workloads)) + (i - (len(designs) - 1) / 2) * width
             heights = ratio.loc[design].to_numpy(float)
-            ax.bar(xs, heights, width * 0.92, color=PALETTE[i % len(PALETTE)], label=design)
+            ax.bar(xs, heights, width * 0.92, color=PALETTE[i % len(PALETTE)], label=names.get(design, design))
             for x, h in zip(xs, heights, strict=True):
                 if np.isfinite(h):
                     ax.text(x, h, f"{h:.2f}×", ha="center", va="bottom", fontsize=7, rotation=90 if len(
@@ -53,18 +69,17 @@ def bars(folder: Folder, request: Request):
                     top = max(top, h)
         ax.axhline(1.0, color="black", lw=0.8)
         ax.set_ylim(0, top * 1.25)
-        ax.set_xticks(range(len(workloads)), workloads, rotation=20 if len(workloads) > 1 else 0, ha="right"
-                      if len(workloads) > 1 else "center", fontsize=8)
+        ax.set_xticks(range(len(workloads)), workloads, rotation=20 if len(workloads) > 1 else 0,
+                      ha="right" if len(workloads) > 1 else "center", fontsize=8)
+        ax.set_xlabel(f"{base}: " + ", ".join(m.text(v) for v in values.loc[baseline]), fontsize=8)
         ax.grid(axis="x", visible=False)
         better = f"{m.better} is better" if m.better != "none" else "no better direction"
         ax.set_title(f"{m.label}\n({better})", fontsize=10)
-        base = ", ".join(m.text(v) for v in values.loc[baseline])
-        ax.set_xlabel(f"{baseline}: {base}", fontsize=8)
-    axes[0, 0].set_ylabel(f"ratio to {baseline}")
+    axes[0, 0].set_ylabel(f"ratio to {base} (×)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(designs), bbox_to_anchor=(0.5, 1.06))
-    fig.suptitle(f"Designs compared on {', '.join(workloads)} (ratio to {baseline}; numbers on bars)",
-                 y=1.12, fontsize=11)
+    fig.suptitle(f"Designs compared on {', '.join(workloads)}: each metric as a ratio to {base} (its own values, "
+                 "in workload order, under each panel)", y=1.12, fontsize=11)
     fig.tight_layout()
     if errors:
         fig.text(0.99, 0.0, f"{errors} error rows skipped", ha="right", fontsize=8, color="#555555")

@@ -1,4 +1,7 @@
-"""Which picture each kind of folder supports, and drawing it: shared by `tortoise plot` and the report."""
+"""Which picture each kind of folder supports, drawing it, and the file it goes to by default: shared by
+`tortoise plot` and the report."""
+
+import re
 
 from simulator.errors import TortoiseError
 from simulator.report.folders import Folder
@@ -26,3 +29,16 @@ def draw(folder: Folder, kind: str, request=None):
         return kind, SERVE_KINDS[kind](folder)
     request = request or Request()
     return kind, (SWEEP_KINDS | COMPARE_KINDS | {"load": load})[kind](folder, request)
+
+
+def default_name(kind: str, request=None) -> str:
+    """`line_core.mxu.rows_tokens_per_s.png`: the kind and the columns drawn (then `by_` the hue and
+    `where_` the filters), so that each picture of a folder has a file of its own. Kinds drawn without
+    columns (a run's roofline, a compare's bars) keep their kind's name."""
+    parts = [kind]
+    if request is not None:
+        parts += [c for c in (request.x, request.y, request.z) if c]
+        parts += [f"by_{request.hue}"] * bool(request.hue)
+        parts += [f"where_{w}" for w in request.where]
+    name = re.sub(r"[^A-Za-z0-9._=+-]+", "-", "_".join(parts)).strip("-")
+    return name[:200] + ".png"

@@ -24,7 +24,7 @@ def _ops(folder: Folder) -> pd.DataFrame:
     ops = folder.tables["ops"].copy()
     if "repeat" not in ops.columns:  # hand-written op lists run each op once
         ops["repeat"] = 1
-    ops["group"] = ops["group"].fillna("") if "group" in ops.columns else ops.get("type", "op")
+    ops["group"] = ops["group"].astype(object).fillna("") if "group" in ops.columns else ops.get("type", "op")
     ops.loc[ops["group"] == "", "group"] = ops.get("type", "op")
     return ops
 
@@ -44,10 +44,26 @@ def dtype_peaks(folder: Folder, ops: pd.DataFrame) -> dict[str, float]:
     return {d: float(p) for d, p in peaks.items() if d in used}
 
 
+def hbm_roof(folder: Folder) -> tuple[float | None, str]:
+    """Peak HBM bandwidth of one chip (TB/s) and where it came from: the summary; for a summary that does
+    not record it (an op-list run), the chip preset the summary names, at the run's clock."""
+    s = folder.meta
+    if s.get("hbm_bandwidth_tb_s"):
+        return float(s["hbm_bandwidth_tb_s"]), ""
+    from simulator.config.loader import load_chip
+    from simulator.hardware.chip import Chip
+
+    try:
+        chip = Chip(load_chip(str(s.get("chip"))))
+    except (TortoiseError, OSError):
+        return None, f"no HBM roof: summary.json has no hbm_bandwidth_tb_s and {s.get('chip')} is not a preset"
+    return chip.hbm.bytes_per_cycle * float(s["clock_hz"]) / 1e12, f"HBM roof of the {s.get('chip')} preset"
+
+
 def roofline(folder: Folder):
     s, ops = folder.meta, _ops(folder)
     chips = s.get("chips_used", 1) or 1
-    bandwidth = s.get("hbm_bandwidth_tb_s")
+    bandwidth, source = hbm_roof(folder)
     peaks = dtype_peaks(folder, ops) or {"peak": s["peak_tflops"] / chips}
     placed = ops[(ops["flops"] > 0) & np.isfinite(ops["arithmetic_intensity"]) & (ops["achieved_tflops"] > 0)]
     if placed.empty:
@@ -87,9 +103,11 @@ def roofline(folder: Folder):
     for handle in legend.legend_handles:
         handle.set_sizes([36])
     skipped = len(ops) - len(placed)
-    if skipped:
-        ax.text(0.99, 0.02, f"{skipped} op rows with no FLOPs (vector, copies, collectives) not placed",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#555555")
+    notes = [f"{skipped} op rows with no FLOPs (vector, copies, collectives) not placed"] * bool(skipped)
+    notes += [source] * bool(source)
+    if notes:
+        ax.text(0.99, 0.02, "\n".join(notes), transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
+                color="#555555")
     return fig
 
 

@@ -49,3 +49,43 @@ def run_folder(tmp_path_factory) -> Path:
     assert main(["run", "dgx_h100", DECODE, "--set", "model.num_hidden_layers=2", "--set", "parallel.tp=2",
                  "--out", str(out)]) == 0
     return out
+
+
+def write_sweep(folder: Path, axes: dict, rows: list[dict], mode: str = "grid", spec: str | None = None) -> Path:
+    """A sweep folder written by hand (meta.json, results.csv and, if given, the sweep file's copy), for
+    pictures whose data must be exactly known: `axes` is {path: (unit, values)}."""
+    import json
+
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": "sweep", "name": folder.name, "mode": mode, "tortoise": "test",
+            "axes": {p: {"unit": unit, "values": list(values)} for p, (unit, values) in axes.items()},
+            "hardware": ["h100"], "workloads": ["w"], "points": len(rows), "rows": len(rows), "errors": 0}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    base = {"hardware": "h100", "workload": "w", "status": "ok", "error": "", "chip": "h100"}
+    pd.DataFrame([{"point": i, **base, **r} for i, r in enumerate(rows)]).to_csv(folder / "results.csv", index=False)
+    if spec is not None:
+        (folder / "sweep.yaml").write_text(spec)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def serve_folder(tmp_path_factory) -> Path:
+    """`tortoise serve`: 40 requests on a 2-layer Llama-3-8B."""
+    out = tmp_path_factory.mktemp("serve") / "serve"
+    assert main(["serve", "h100", "llama3_8b_serve", "--set", "serving.requests=40", "--set",
+                 "model.num_hidden_layers=2", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def load_sweep_folder(tmp_path_factory) -> Path:
+    """A serving sweep over the request rate (the load plot's folder): 3 rates of 30 requests."""
+    base = tmp_path_factory.mktemp("load")
+    (base / "load.yaml").write_text("name: load\nhardware: h100\nworkloads: [llama3_8b_serve]\n"
+                                    "set: [serving.requests=30, model.num_hidden_layers=2]\n"
+                                    "axes:\n  serving.arrival.rate: [2, 20, 200]\n")
+    out = base / "load"
+    assert main(["sweep", str(base / "load.yaml"), "--out", str(out), "--workers", "1"]) == 0
+    return out

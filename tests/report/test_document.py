@@ -20,14 +20,16 @@ def test_report_has_every_section_with_content(all_folders):
     assert [s.title for s in report.sections] == list(SECTIONS)
     by = {s.title: s.blocks for s in report.sections}
     # one subsection per folder in the first three sections
-    for name in ("Configurations", "Key metrics", "Plots"):
+    for name in ("Executive summary", "Configurations", "Key metrics", "Plots"):
         assert [b[1] for b in by[name] if isinstance(b, tuple)] == ["run tp2", "sweep mxu", "compare tpu_vs_gpu"]
-    designs = [t for t in by["Configurations"] if isinstance(t, Table) and t.columns[0] == "design"]
-    assert [r[0] for t in designs for r in t.rows] == ["h100", "tpu_v4", "h100"]  # sweep base, then compare
-    tpu = designs[1].rows[0]
-    assert tpu[2] == "128×128×4" and tpu[1] == "2"  # TPU v4: 2 cores of 4 MXUs of 128×128
+    # hardware tables: one column per design, one row per property
+    designs = [t for t in by["Configurations"] if isinstance(t, Table) and t.rows and t.rows[0][0] == "cores"]
+    assert [t.columns[1:] for t in designs] == [["h100"], ["tpu_v4", "h100"]]  # sweep base, then compare by chip
+    tpu = {r[0]: r[1] for r in designs[1].rows}
+    assert tpu["MXU rows × cols × count"] == "128 × 128 × 4" and tpu["cores"] == "2"  # TPU v4: 2 × 4 MXUs
     kinds = [f.caption for f in by["Plots"] if isinstance(f, Figure)]
-    assert len(kinds) >= 4 + 2 + 1  # run: roofline, breakdown, timeline, energy; sweep: a line per axis; bars
+    assert len(kinds) >= 4 + 1 + 1  # run: roofline, breakdown, timeline, energy; sweep: a line; bars
+    assert sum(isinstance(b, Figure) for b in by["Executive summary"]) == 1  # the one picture
     headings = [b[1] for b in by["Assumptions"] if isinstance(b, tuple)]
     assert "Layer scaling" in headings and "Version" in headings
     assert any(isinstance(b, list) and b for b in by["Assumptions"])  # bullets from docs/

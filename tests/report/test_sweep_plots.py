@@ -46,8 +46,9 @@ def test_line_plots_the_column_one_line_per_workload_and_other_axis(sweep_folder
     table = folder.ok_rows()[0]
     # bandwidth is not drawn nor fixed: 2 workloads × 2 bandwidths = 4 lines, none averaged
     assert len(ax.lines) == 4
+    assert ax.get_legend().get_title().get_text() == "workload, memory.hbm.bandwidth"  # named once, in the title
     for l in ax.lines:
-        workload, bw = l.get_label().split(", memory.hbm.bandwidth=")
+        workload, bw = l.get_label().split(", ")  # values only: the legend title names the columns
         rows = table[(table.workload == workload) & np.isclose(table["memory.hbm.bandwidth"],
                                                                  float(bw.removesuffix(" TB/s")))]
         rows = rows.sort_values("core.mxu.rows")
