@@ -15,12 +15,12 @@ from simulator.errors import CapacityError, ConfigError
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
 from simulator.mapping.placement import Placement
+from simulator.results.llm import workload_assumptions
 from simulator.serving.book import Book
 from simulator.serving.cost import IterationCost
 from simulator.serving.kv import BlockPool, KVLayout, kv_layout
 from simulator.serving.loop import Instance, IterationRow, Loop, LoopResult
 from simulator.serving.metrics import per_request, serving_figures
-from simulator.results.llm import workload_assumptions
 from simulator.serving.requests import Requests, load_requests
 from simulator.workloads.loader import resolve_model_path
 from simulator.workloads.model import load_model
