@@ -113,9 +113,9 @@ def _errors(the_plan: Plan, done: dict) -> int:
 
 def plot_hint(the_plan: Plan, folder: Path) -> str:
     sweep = the_plan.sweep
-    paths = [a.paths[0] for a in sweep.axes if a.paths[0] != HARDWARE]
-    numeric = [a.paths[0] for a in sweep.axes if a.paths[0] != HARDWARE and a.values and
-               not isinstance(a.values[0], str | bool)]
+    varied = [a for a in sweep.axes if a.paths[0] != HARDWARE and len(a.values) > 1]  # a one-value axis is a setting
+    paths = [a.paths[0] for a in varied]
+    numeric = [a.paths[0] for a in varied if not isinstance(a.values[0], str | bool)]
     x = (numeric or paths or ["point"])[0]
     rates = [p for p in numeric if p.startswith("serving.") and p.endswith("rate")]
     if len(rates) == 1:  # a serving workload against its offered load
