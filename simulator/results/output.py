@@ -283,24 +283,33 @@ def json_safe(value):
 def write_outputs(out: Path, summary: dict, table: "pd.DataFrame", fmt: str,
                   extra: dict[str, "pd.DataFrame"] | None = None) -> list[Path]:
     """ops.csv (or .parquet), summary.json, and `extra` tables by file stem (e.g. breakdown); the paths, the
-    summary last. Every file is written whole beside its target first, and only then are they all renamed
-    into place (results/files.py): a full disk leaves the folder as it was, never an empty or half table.
-    The run owns its folder: in a folder an earlier run wrote (it has a summary.json), that run's files which
-    this one does not write (the other --format, a system run's stages.csv) are removed, so `tortoise plot`
-    never reads a stale table. No other file is touched."""
-    from simulator.results.files import RUN_FILES, clean_temps, folder_kind, make_folder, reason, write_all
+    summary last (`write_folder`)."""
+    from simulator.results.files import RUN_FILES
+
+    return write_folder(out, summary, {"ops": table, **(extra or {})}, fmt, RUN_FILES, "run")
+
+
+def write_folder(out: Path, summary: dict, tables: dict[str, "pd.DataFrame"], fmt: str, owned, kind: str
+                 ) -> list[Path]:
+    """`tables` (file stem → table) and summary.json, the summary last. Every file is written whole beside its
+    target first, and only then are they all renamed into place (results/files.py): a full disk leaves the
+    folder as it was, never an empty or half table. A command owns its folder: in a folder an earlier one of
+    the same `kind` wrote, its files (`owned` names) which this one does not write (the other --format, a
+    system run's stages.csv) are removed, so `tortoise plot` never reads a stale table. No other file is
+    touched."""
+    from simulator.results.files import clean_temps, folder_kind, make_folder, reason, write_all
 
     out = Path(out)
-    earlier_run = folder_kind(out) == "run"
+    earlier = folder_kind(out) == kind
     make_folder(out, "--out")
     text = json.dumps(json_safe(summary), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    writes = {out / f"{stem}.{fmt}": _table_writer(t, fmt) for stem, t in {"ops": table, **(extra or {})}.items()}
+    writes = {out / f"{stem}.{fmt}": _table_writer(t, fmt) for stem, t in tables.items()}
     writes[out / "summary.json"] = lambda path: path.write_text(text, encoding="utf-8")
     try:
-        clean_temps(out, RUN_FILES)
+        clean_temps(out, owned)
         paths = write_all(writes)
-        if earlier_run:
-            for name in sorted(RUN_FILES - {p.name for p in paths}):
+        if earlier:
+            for name in sorted(set(owned) - {p.name for p in paths}):
                 (out / name).unlink(missing_ok=True)
     except OSError as exc:
         raise TortoiseError(f"--out {out}: cannot write there ({reason(exc)})") from None
