@@ -13,6 +13,15 @@ that micro-batch and its activations; a backward waits for the stage after's bac
 (the last stage's for its own forward). At most p − s micro-batches are in flight on stage s. Equal stages
 of forward F and backward B with free sends take (m + p − 1)·(F + B): the same bubble, (p − 1)/(m + p − 1).
 Schedule gpipe runs every forward, then every backward, through the same function.
+
+Interleaved one forward, one backward (1f1b with v > 1 virtual stages per rank, Megatron's interleaved
+schedule): the layers are p·v chunks, chunk c on rank c mod p, so a micro-batch goes round the ranks v
+times, from rank p − 1 back to rank 0 between rounds. Rank s runs its m·v forwards in groups of p
+micro-batches per chunk (chunk 0 for micro-batches 0 … p − 1, then chunk 1 for the same, …), backwards
+likewise from the last chunk; its warm-up is 2(p − s − 1) + (v − 1)·p forwards (all of them when m = p),
+then it alternates, then drains (`interleaved_order`). Equal chunks of forward f = F/v and backward
+b = B/v with free sends take (m·v + p − 1)·(f + b): the bubble is (p − 1)/(v·m + p − 1). Rank s holds at
+most min(2(p − s − 1) + (v − 1)·p + 1, m·v) chunks' activations.
 """
 
 from collections import Counter
@@ -34,6 +43,7 @@ class Span:
     start: int
     end: int
     part: str = ""  # under one forward, one backward: forward | backward (of compute and of sends)
+    chunk: int = 0  # interleaved: the rank's chunk (virtual stage chunk·p + stage); a send's, the sender's
 
 
 @dataclass(frozen=True)
@@ -146,25 +156,57 @@ def gpipe_order(stage: int, stages: int, microbatches: int) -> list[tuple[str, i
     return [("forward", j) for j in range(microbatches)] + [("backward", j) for j in range(microbatches)]
 
 
+def interleaved_order(stage: int, stages: int, microbatches: int, virtual: int) -> list[tuple[str, int, int]]:
+    """Megatron's interleaved 1F1B: the (forward | backward, chunk, micro-batch) rank `stage` runs, in order.
+    Needs microbatches to be a multiple of stages (groups of p micro-batches go through each chunk)."""
+    total = microbatches * virtual
+
+    def which(k: int, forward: bool) -> tuple[int, int]:
+        within = k % (stages * virtual)
+        chunk = within // stages
+        return (chunk if forward else virtual - 1 - chunk), (k // (stages * virtual)) * stages + within % stages
+
+    warmup = total if microbatches == stages else min(2 * (stages - stage - 1) + (virtual - 1) * stages, total)
+    order = [("forward", *which(k, True)) for k in range(warmup)]
+    for i in range(total - warmup):
+        order += [("forward", *which(warmup + i, True)), ("backward", *which(i, False))]
+    return order + [("backward", *which(k, False)) for k in range(total - warmup, total)]
+
+
 ORDERS = {"1f1b": one_f_one_b_order, "gpipe": gpipe_order}
 
 
-def run_forward_backward(topology: Topology, forward: list[int], backward: list[int], microbatches: int,
+def _chunked(times: list, stages: int, microbatches: int, virtual: int) -> list[list[list[int]]]:
+    """times[s] (v = 1: a number or one per micro-batch; v > 1: one such per chunk) as [s][chunk][j]."""
+    def per_mb(t):
+        return list(t) if isinstance(t, list | tuple) else [t] * microbatches
+    if virtual == 1:
+        return [[per_mb(t)] for t in times]
+    return [[per_mb(t) for t in chunks] for chunks in times]
+
+
+def run_forward_backward(topology: Topology, forward: list, backward: list, microbatches: int,
                          sends: tuple[tuple[Message, ...], ...], returns: tuple[tuple[Message, ...], ...],
-                         idle_sends: list[int], idle_returns: list[int], schedule: str = "1f1b") -> PipelineRun:
+                         idle_sends: list[int], idle_returns: list[int], schedule: str = "1f1b",
+                         virtual: int = 1) -> PipelineRun:
     """`forward[s]`, `backward[s]`: stage s's cycles for one micro-batch (a number, or one per micro-batch:
-    passes that share the pipeline run different blocks); `sends[s]`: stage s's activations to
-    stage s + 1 and `returns[s]`: stage s + 1's gradients back to stage s, with their idle-link times. Every
-    send takes its idle-link time (sends of neighbouring stages in the two directions do not share links on
-    the bundled topologies); the stages follow their fixed order (`schedule`: 1f1b, or gpipe's all forwards
-    then all backwards, which takes the same time on equal stages but keeps every micro-batch in flight), so
-    no events are needed."""
+    passes that share the pipeline run different blocks; with `virtual` > 1 chunks per rank, one such per
+    chunk); `sends[s]`: stage s's activations to stage s + 1 and `returns[s]`: stage s + 1's gradients back
+    to stage s, with their idle-link times; with virtual > 1, entry p − 1 is rank p − 1's to rank 0 (and
+    back) between virtual rounds. Every send takes its idle-link time (sends of neighbouring stages in the
+    two directions do not share links on the bundled topologies); the stages follow their fixed order
+    (`schedule`: 1f1b, interleaved when virtual > 1, or gpipe's all forwards then all backwards, which takes
+    the same time on equal stages but keeps every micro-batch in flight), so no events are needed."""
     stages = len(forward)
-    forward = [f if isinstance(f, list | tuple) else [f] * microbatches for f in forward]
-    backward = [b if isinstance(b, list | tuple) else [b] * microbatches for b in backward]
-    orders = [ORDERS[schedule](s, stages, microbatches) for s in range(stages)]
-    ends = {"forward": [[None] * microbatches for _ in range(stages)],
-            "backward": [[None] * microbatches for _ in range(stages)]}
+    chunks = stages * virtual  # virtual stages: chunk k of rank s is virtual stage k·p + s
+    forward = _chunked(forward, stages, microbatches, virtual)
+    backward = _chunked(backward, stages, microbatches, virtual)
+    if virtual > 1:
+        orders = [interleaved_order(s, stages, microbatches, virtual) for s in range(stages)]
+    else:
+        orders = [[(part, 0, j) for part, j in ORDERS[schedule](s, stages, microbatches)] for s in range(stages)]
+    ends = {"forward": [[None] * microbatches for _ in range(chunks)],
+            "backward": [[None] * microbatches for _ in range(chunks)]}
     links = {"forward": [per_link(m, topology) for m in sends], "backward": [per_link(m, topology) for m in returns]}
     spans: list[Span] = []
     sent: list[tuple[str, int, int, int]] = []  # (part, boundary, start, end) of every send
@@ -174,25 +216,27 @@ def run_forward_backward(topology: Topology, forward: list[int], backward: list[
         moved = False
         for s in range(stages):
             while position[s] < len(orders[s]):
-                part, j = orders[s][position[s]]
+                part, k, j = orders[s][position[s]]
+                at = k * stages + s
                 if part == "forward":
-                    before = ends["forward"][s - 1][j] if s else 0
-                    ready = None if before is None else before + (idle_sends[s - 1] if s else 0)
-                elif s == stages - 1:
-                    ready = ends["forward"][s][j]
+                    before = ends["forward"][at - 1][j] if at else 0
+                    ready = None if before is None else before + (idle_sends[(at - 1) % stages] if at else 0)
+                elif at == chunks - 1:
+                    ready = ends["forward"][at][j]
                 else:
-                    after = ends["backward"][s + 1][j]
-                    ready = None if after is None else after + idle_returns[s]
+                    after = ends["backward"][at + 1][j]
+                    ready = None if after is None else after + idle_returns[at % stages]
                 if ready is None:
                     break
                 start = max(free[s], ready)
-                free[s] = end = start + (forward[s][j] if part == "forward" else backward[s][j])
-                ends[part][s][j] = end
-                spans.append(Span(s, j, "compute", start, end, part))
-                pair = s if part == "forward" else s - 1  # the boundary this micro-batch's send crosses
-                if 0 <= pair < stages - 1:
+                free[s] = end = start + (forward if part == "forward" else backward)[s][k][j]
+                ends[part][at][j] = end
+                spans.append(Span(s, j, "compute", start, end, part, k))
+                pair = at if part == "forward" else at - 1  # the virtual boundary this micro-batch's send crosses
+                if 0 <= pair < chunks - 1:
+                    pair %= stages  # rank p − 1 → rank 0 between virtual rounds: boundary p − 1
                     took = idle_sends[pair] if part == "forward" else idle_returns[pair]
-                    spans.append(Span(pair, j, "send", end, end + took, part))
+                    spans.append(Span(pair, j, "send", end, end + took, part, k))
                     sent.append((part, pair, end, end + took))
                 position[s] += 1
                 moved = True

@@ -56,25 +56,33 @@ class PassRun:
 
 def _forward_backward(topology, group: list) -> object:
     """Passes sharing one pipeline under one forward, one backward ((pass, its segments), in order): each
-    micro-batch runs its pass's forward and backward blocks on each stage; activations go on and gradients
-    come back over the reversed chip pairs."""
+    micro-batch runs its pass's forward and backward blocks on each stage (on each chunk of a stage, when
+    the pass interleaves virtual stages); activations go on and gradients come back over the reversed chip
+    pairs."""
     p = group[0][0]
-    stages = len(p.stages)
-    forward, backward = [[] for _ in range(stages)], [[] for _ in range(stages)]
+    stages, virtual = len(p.stages), p.virtual
+    forward = [[[] for _ in range(virtual)] for _ in range(stages)]
+    backward = [[[] for _ in range(virtual)] for _ in range(stages)]
     for q, segments in group:
-        f, b = [0] * stages, [0] * stages
+        f, b = [[0] * virtual for _ in range(stages)], [[0] * virtual for _ in range(stages)]
         for placed, seg in zip((x for stage in q.stages for x in stage), segments, strict=True):
-            (b if placed.direction == "backward" else f)[seg.stage] += seg.repeat * seg.cycles
+            into = b if placed.direction == "backward" else f
+            for k, copies in enumerate(placed.chunks or (seg.repeat,)):
+                into[seg.stage][k] += copies * seg.cycles
         for s in range(stages):
-            forward[s] += [f[s]] * q.microbatches
-            backward[s] += [b[s]] * q.microbatches
+            for k in range(virtual):
+                forward[s][k] += [f[s][k]] * q.microbatches
+                backward[s][k] += [b[s][k]] * q.microbatches
     back = [tuple((b, a) for a, b in pairs) for pairs in p.send_pairs]
     idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
     idle_back = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in back]
     returns = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.send_bytes, topology)
                     for pairs in back)
-    return run_forward_backward(topology, forward, backward, len(forward[0]), p.sends, returns, idle, idle_back,
-                           p.schedule)
+    if virtual == 1:
+        forward, backward = [s[0] for s in forward], [s[0] for s in backward]
+    microbatches = sum(q.microbatches for q, _ in group)
+    return run_forward_backward(topology, forward, backward, microbatches, p.sends, returns, idle, idle_back,
+                                p.schedule, virtual)
 
 
 def _collective_links(segments: list[SegmentRun], microbatches: int, links: np.ndarray) -> tuple[float, ...]:

@@ -87,11 +87,14 @@ class Block:
 @dataclass(frozen=True)
 class Placed:
     """One block as a stage runs it: `repeat` copies back to back. Under a one-forward-one-backward schedule
-    `direction` says which half of a micro-batch's work the block is (forward | backward)."""
+    `direction` says which half of a micro-batch's work the block is (forward | backward). Under the
+    interleaved schedule `chunks` splits the copies over the stage's virtual stages (chunk k: copies
+    `chunks[k]`, summing to `repeat`); () puts them all in one."""
 
     block: Block
     repeat: int
     direction: str = ""
+    chunks: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ class PassProgram:
     # same blocks and sends, every micro-batch's forward before any backward
     schedule: str = "in_order"
     continues: bool = False  # 1f1b, gpipe: its micro-batches follow the previous pass's in the same pipeline
+    # 1f1b: virtual stages (chunks) per stage, the interleaved schedule when > 1; `sends` and `send_pairs` then
+    # have one more entry, stage p − 1's to stage 0 between virtual rounds
+    virtual: int = 1
 
 
 @dataclass(frozen=True, eq=False)

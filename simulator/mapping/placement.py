@@ -70,12 +70,21 @@ class Placement:
 
     def sends(self, stage: int) -> tuple[tuple[int, int], ...]:
         """(from, to) chip pairs carrying activations from `stage` to the next: each chip to its
-        counterpart (same tensor and expert rank, same replica)."""
+        counterpart (same tensor and expert rank, same replica). The last stage's next is stage 0 (the
+        interleaved schedule's step from one virtual round to the next)."""
         p = self.parallel
-        return tuple((self.chip(p.chip_of(t, e, stage, d)), self.chip(p.chip_of(t, e, stage + 1, d)))
+        to = (stage + 1) % p.pp
+        return tuple((self.chip(p.chip_of(t, e, stage, d)), self.chip(p.chip_of(t, e, to, d)))
                      for d in range(p.dp) for e in range(p.ep) for t in range(p.tp))
 
     def stage_layers(self, layers: int) -> list[int]:
         """Layers per stage, as even as possible; earlier stages take the remainder."""
         q, r = divmod(layers, self.parallel.pp)
         return [q + (1 if s < r else 0) for s in range(self.parallel.pp)]
+
+    def chunk_layers(self, layers: int, stage: int) -> tuple[int, ...]:
+        """Layers of each of `stage`'s vp chunks (chunk k is virtual stage k·pp + stage of pp·vp, as even
+        as possible, earlier virtual stages taking the remainder)."""
+        p = self.parallel
+        q, r = divmod(layers, p.pp * p.vp)
+        return tuple(q + (1 if k * p.pp + stage < r else 0) for k in range(p.vp))

@@ -216,26 +216,39 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
     runs its micro-batches in the previous pass's pipeline, after that pass's own."""
     mapper = Mapper(chip, time_collective)
     stages = placement.parallel.pp if placement else 1
+    virtual = placement.parallel.vp if placement else 1
     fabrics = [Fabric.of(placement, s) for s in range(stages)] if placement else [None]
-    sends = tuple(placement.sends(s) for s in range(stages - 1)) if placement else ()
-    send_messages: dict[int, tuple] = {}  # activation bytes → each stage's send messages (alike for every pass)
+    # with virtual stages, one more boundary: the last stage's sends to the first between virtual rounds
+    sends = tuple(placement.sends(s) for s in range(stages - 1 + (virtual > 1))) if placement else ()
+    send_messages: dict[int, tuple] = {}  # activation bytes → each boundary's send messages (alike for every pass)
     out = []
     for p in passes:
         per_stage = []
         split = stages > 1 and any(getattr(seg, "direction", "") == "backward" for seg in p.segments)
+        if virtual > 1 and not split and not any(getattr(seg, "direction", "") == "optimizer" for seg in p.segments):
+            raise MappingError(f"parallel.vp = {virtual}: virtual pipeline stages interleave a training "
+                                   "step's forwards and backwards; set parallel.vp=1 for this workload")
+        interleaved = split and virtual > 1
         for stage in range(stages):
-            placed = [Placed(mapper.block(seg.graph, fabrics[stage], seg.name, seg), repeat,
-                             getattr(seg, "direction", "") if split else "")
-                      for seg, repeat in stage_segments(p.segments, stage, placement)]
+            if interleaved:
+                placed = [Placed(mapper.block(seg.graph, fabrics[stage], seg.name, seg), sum(chunks),
+                                 getattr(seg, "direction", ""), chunks)
+                          for seg, chunks in chunk_segments(p.segments, stage, placement)]
+            else:
+                placed = [Placed(mapper.block(seg.graph, fabrics[stage], seg.name, seg), repeat,
+                                 getattr(seg, "direction", "") if split else "")
+                          for seg, repeat in stage_segments(p.segments, stage, placement)]
             per_stage.append(tuple(placed))
         if placement and p.activation_bytes not in send_messages:
             send_messages[p.activation_bytes] = tuple(
                 collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
                                     placement.topology) for pairs in sends)
         schedule = placement.parallel.schedule if split else "in_order"
-        out.append(PassProgram(tuple(per_stage), p.microbatches, send_messages.get(p.activation_bytes, ()),
-                               p.activation_bytes, sends, placement is not None, p, schedule,
-                               split and getattr(p, "continues", False)))
+        boundaries = len(sends) if interleaved else max(stages - 1, 0)
+        messages = send_messages.get(p.activation_bytes, ())[:boundaries]
+        out.append(PassProgram(tuple(per_stage), p.microbatches, messages, p.activation_bytes, sends[:boundaries],
+                               placement is not None, p, schedule, split and getattr(p, "continues", False),
+                               virtual if interleaved else 1))
     return Program(chip, tuple(out), placement.topology if placement else None, mapper.reused)
 
 
@@ -255,3 +268,21 @@ def stage_segments(segments, stage: int, placement: Placement | None) -> list[tu
             out.append((s, placement.stage_layers(s.repeat)[stage]))
     return [(s, n) for s, n in out if n]
 
+
+
+def chunk_segments(segments, stage: int, placement: Placement) -> list[tuple[object, tuple[int, ...]]]:
+    """Under the interleaved schedule: (segment, copies per chunk) a stage runs. The layers are pp·vp chunks,
+    chunk k of stage s being virtual stage k·pp + s; `first` goes with virtual stage 0 (stage 0's chunk 0),
+    `last` with the last (stage pp − 1's chunk vp − 1)."""
+    p = placement.parallel
+    out = []
+    for s in segments:
+        chunks = [0] * p.vp
+        if s.place == "first":
+            chunks[0] = s.repeat if stage == 0 else 0
+        elif s.place == "last":
+            chunks[-1] = s.repeat if stage == p.pp - 1 else 0
+        else:
+            chunks = list(placement.chunk_layers(s.repeat, stage))
+        out.append((s, tuple(chunks)))
+    return [(s, chunks) for s, chunks in out if sum(chunks)]

@@ -142,6 +142,8 @@ def _lengths(s: dict) -> str:
 def _parallel(s: dict) -> str:
     p = s["parallel"]
     text = " ".join(f"{k}={p[k]}" for k in ("tp", "pp", "ep", "dp"))
+    if p.get("vp", 1) > 1:
+        text += f" vp={p['vp']}"
     if p["pp"] > 1:
         text += f", {p['microbatches']} micro-batch(es)"
     return text + (", sequence parallel" if p["sequence_parallel"] else "")

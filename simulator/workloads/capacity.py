@@ -130,7 +130,8 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
     optimizer states divided by dp from ZeRO-1, the gradients too from ZeRO-2, and the weights too at
     ZeRO-3. Activations: `saved_per_layer` × the stage's layers × the micro-batches in flight (one with
     one stage; with pp > 1, 1F1B's min(pp, micro-batches) on the first stage (GPipe's: all of them), one on
-    the last, which also keeps the head's); under full recompute, plus one layer's whole set while its
+    the last, which also keeps the head's; interleaved, `chunks_in_flight` chunks of layers / vp on each);
+    under full recompute, plus one layer's whole set while its
     backward runs. `passes` are `lower_training`'s."""
     step = resolve_step(model, scenario, training, parallel)
     dt = Dtypes.of(scenario)
@@ -147,9 +148,11 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
     layers = layers_per_stage(model, parallel)
     per_layer = sum(saved_per_layer(model, scenario, training, parallel).values())
     head = saved_head(model, scenario, training, parallel)
-    in_flight = step.microbatches if parallel.schedule == "gpipe" else min(parallel.pp, step.microbatches)
-    first = layers * per_layer * in_flight
-    activations = max(first + (head if parallel.pp == 1 else 0), layers * per_layer + head)
+    chunk = layers // parallel.vp * per_layer  # one chunk's (with vp = 1: the stage's layers)
+    first = chunk * chunks_in_flight(parallel, step.microbatches, 0)
+    last = chunk * (1 if parallel.schedule == "gpipe" else chunks_in_flight(parallel, step.microbatches,
+                                                                                parallel.pp - 1)) + head
+    activations = max(first + (head if parallel.pp == 1 else 0), last)
     if step.recompute == "full":
         whole = training.model_copy(update={"recompute": "none"})
         activations += sum(saved_per_layer(model, scenario, whole, parallel).values())
@@ -162,6 +165,23 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
     if zero >= 2:
         buffers += nbytes(layer.params, step.grad_dtype)  # one layer's gradients before their reduce-scatter
     return TrainingFootprint(weights, gradients, states, activations, buffers)
+
+
+def chunks_in_flight(parallel: Parallel, microbatches: int, stage: int) -> int:
+    """The most chunks (a stage's layers / vp, for one micro-batch) whose saved activations pipeline stage
+    `stage` holds at once: the peak of forwards begun and backwards not yet done along the order the engine
+    runs (engine/pipeline.py; tests/engine/test_interleaved.py checks the two agree). GPipe: every
+    micro-batch. 1F1B: min(p − s, m). Interleaved (Megatron): a warm-up of 2(p − s − 1) + (v − 1)·p
+    forwards and one more before the first backward, at most all m·v (all of them when m = p); on stage 0
+    that is p·v + p − 1 chunks, i.e. p·(1 + (p − 1)/(p·v)) micro-batches' worth of the stage's layers."""
+    p, v, m = parallel.pp, parallel.vp, microbatches
+    if parallel.schedule == "gpipe":
+        return m
+    if v == 1:
+        return min(p - stage, m)
+    if m == p:  # Megatron runs every forward first
+        return m * v
+    return min(2 * (p - stage - 1) + (v - 1) * p + 1, m * v)
 
 
 def _transient_bytes(op) -> int:

@@ -22,6 +22,9 @@ class Parallel(BaseModel):
     # a training step's pipeline: 1f1b (one forward, one backward after a warm-up) or gpipe (every micro-batch's
     # forward, then every backward)
     schedule: Literal["1f1b", "gpipe"] = "1f1b"
+    # virtual pipeline stages per rank (Megatron's interleaved 1F1B): the layers are pp·vp chunks, chunk c on
+    # stage c mod pp; needs schedule 1f1b, pp > 1, layers and micro-batches that split (training.resolve_step)
+    vp: Degree = 1
 
     @property
     def chips(self) -> int:

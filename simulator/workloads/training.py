@@ -125,6 +125,26 @@ class Bucket:
 # --- the plan ---------------------------------------------------------------------------------------------
 
 
+def _check_virtual(model: Model, parallel: Parallel, microbatches: int, fail) -> None:
+    """Virtual pipeline stages (the interleaved schedule) need a pipeline, the 1f1b schedule, layers that split
+    into pp·vp equal chunks and, as in Megatron, micro-batches in whole groups of pp."""
+    vp, pp = parallel.vp, parallel.pp
+    if vp == 1:
+        return
+    if pp == 1:
+        fail("parallel", "vp", vp, "virtual stages split a pipeline's stages; raise parallel.pp or set parallel.vp=1")
+    if parallel.schedule != "1f1b":
+        fail("parallel", "vp", vp, f"interleaving runs the 1f1b schedule, not {parallel.schedule}; set "
+             "parallel.schedule=1f1b or parallel.vp=1")
+    if model.layers % (pp * vp):
+        fail("parallel", "vp", vp, f"the {model.layers} layers must split into pp × vp = {pp} × {vp} = {pp * vp} "
+             "equal chunks; choose pp and vp whose product divides them")
+    if microbatches % pp:
+        fail("parallel", "vp", vp, f"interleaving needs the micro-batches per chip, global_batch / (dp × ep × "
+             f"micro_batch) = {microbatches}, to be a multiple of pp = {pp} (Megatron); change "
+             "training.global_batch or set parallel.vp=1")
+
+
 def resolve_step(model: Model, scenario: Scenario, training: Training, parallel: Parallel = ONE_CHIP,
                  source: str = "", provenance: dict | None = None) -> Step:
     """The step a workload asks for, or a one-line ConfigError naming `training.FIELD` (or `parallel.FIELD`),
@@ -152,6 +172,7 @@ def resolve_step(model: Model, scenario: Scenario, training: Training, parallel:
         fail("parallel", "sequence_parallel", True,
              f"needs a micro-batch's tokens (micro_batch × sequence = {training.micro_batch * seq}) to divide by "
              f"tp = {parallel.tp}; set it false or change training.micro_batch or training.sequence")
+    _check_virtual(model, parallel, microbatches, fail)
     forward = _forward_scenario(scenario, batch, seq)
     validate_parallel(model, forward, parallel.model_copy(update={"microbatches": microbatches}), source, provenance)
     return Step(batch, seq, training.micro_batch, microbatches, training.recompute, training.optimizer, training.zero,
