@@ -65,15 +65,17 @@ def _share(share: float) -> str:
 def peak_text(s: dict) -> str:
     """The peak MFU is taken against, and whose: `989.4 TFLOP/s bf16 peak`; for GEMMs of several dtypes the
     MAC-weighted peak with each dtype's share of the MACs (`1758.7 TFLOP/s peak (fp8 87 %, bf16 13 % of the
-    GEMM MACs)`)."""
+    GEMM MACs)`); over several chips, one chip's peak and how many (`989.4 TFLOP/s bf16 peak per chip × 1024`)."""
     shares = s.get("gemm_mac_share") or {}
-    peak = f"{s['peak_tflops']:.1f} TFLOP/s"
+    chips = s.get("chips_used", 1) or 1
+    peak = f"{s['peak_tflops'] / chips:.1f} TFLOP/s"
+    per = f" per chip × {chips:,}" if chips > 1 else ""
     if not shares:
-        return f"{peak} peak (no GEMMs)"
+        return f"{peak} peak{per} (no GEMMs)"
     if len(shares) == 1:
-        return f"{peak} {next(iter(shares))} peak"
+        return f"{peak} {next(iter(shares))} peak{per}"
     mix = ", ".join(f"{dtype} {_share(share)}" for dtype, share in shares.items())
-    return f"{peak} peak ({mix} of the GEMM MACs)"
+    return f"{peak} peak{per} ({mix} of the GEMM MACs)"
 
 
 def assumed_lines(s: dict) -> list[str]:
