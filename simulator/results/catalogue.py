@@ -246,6 +246,7 @@ METRICS: dict[str, Metric] = _entries(
     ("speculative_draft", "draft model", "text"), ("speculative_tokens", "draft tokens per step", "count"),
     ("speculative_acceptance", "draft acceptance", "fraction", HIGHER, "%"),
     ("tokens_per_decode_step", "expected tokens per decode step", "count", HIGHER),
+    ("requests_clipped", "requests clipped to the context", "count", LOWER),
 )
 LATENCIES = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "end-to-end latency", "queue": "queueing delay"}
 

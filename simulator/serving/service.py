@@ -5,10 +5,12 @@ order; or, with `policy: disaggregated`, `prefill_instances` that only prefill a
 only decode, the KV cache of each prompt sent between them. Replicas are identical, so they share one
 iteration-cost cache. Pipeline parallelism is not simulated for serving (a one-line error says so)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from simulator.config.dtypes import nbytes
 from simulator.errors import CapacityError, ConfigError
@@ -104,6 +106,20 @@ def draft_model(workload, serving: Serving, replica: Parallel):
     return draft
 
 
+def fit_context(requests: Requests, limit: int | None, serving: Serving) -> tuple[Requests, int]:
+    """Drawn lengths clipped so that prompt + output fits the model's context (a lognormal tail would
+    otherwise ask for more than the model can hold), and how many were; a request file is taken as written
+    (checked, not clipped)."""
+    if serving.trace_file is not None or not limit:
+        return requests, 0
+    prompt = np.minimum(requests.prompt, limit - 1)
+    output = np.minimum(requests.output, limit - prompt)
+    clipped = int(((prompt != requests.prompt) | (output != requests.output)).sum())
+    if not clipped:
+        return requests, 0
+    return replace(requests, prompt=prompt, output=output), clipped
+
+
 def serving_assumptions(serving: Serving) -> list[str]:
     """The serving defaults that move the figures when the file leaves them out."""
     sched, notes = serving.scheduler, []
@@ -154,6 +170,7 @@ def simulate_service(chip: Chip, workload, serving: Serving | None = None, progr
         raise ConfigError(workload.source, field, f"{sum(counts)} instances × {replica.chips} chips = {needed} chips",
                           f"{chip.name} has system.chips = {chip.config.system.chips}")
     requests = load_requests(serving, workload.source, Path(workload.source).parent)
+    requests, clipped = fit_context(requests, model.max_positions, serving)
     draft = draft_model(workload, serving, replica)
     layout = kv_layout(model, scenario, replica, serving, chip.hbm.size, chip.name, workload.source, draft)
     check_requests(workload, requests, layout)
@@ -189,12 +206,12 @@ def simulate_service(chip: Chip, workload, serving: Serving | None = None, progr
     result = loop.run(dispatch)
     if book.finished != len(book):  # the policies admit every request that fits an empty instance
         raise AssertionError(f"{len(book) - book.finished} requests never finished")
-    summary = service_summary(chip, workload, serving, result, layout, cost, counts)
+    summary = service_summary(chip, workload, serving, result, layout, cost, counts, clipped)
     return ServeResult(chip, workload, requests, result, layout, summary, cost)
 
 
 def service_summary(chip: Chip, workload, serving: Serving, result: LoopResult, layout: KVLayout,
-                    cost: IterationCost, counts: tuple[int, int]) -> dict:
+                    cost: IterationCost, counts: tuple[int, int], clipped: int = 0) -> dict:
     hz = chip.clock_hz
     figures = serving_figures(result.book, hz, serving.slo)
     rows = result.rows
@@ -224,6 +241,10 @@ def service_summary(chip: Chip, workload, serving: Serving, result: LoopResult, 
         "timing": serving.timing, "parts_timed": cost.timed, "parts_reused": cost.lookups - cost.timed,
     }
     summary["assumptions"] = [*workload_assumptions(chip, workload), *serving_assumptions(serving)]
+    if clipped:
+        summary["assumptions"].append(f"{clipped} drawn request(s) clipped to prompt + output ≤ the model's "
+                                      f"{workload.model.max_positions} positions")
+    summary["requests_clipped"] = clipped
     spec = serving.speculative
     if spec is not None:
         summary |= {"speculative_draft": spec.draft, "speculative_tokens": spec.tokens,

@@ -257,3 +257,16 @@ def test_prefix_groups_compute_their_shared_prompt_once(h100, service, tmp_path)
     result = simulate_service(h100, service(f"trace_file: {path}\n"))
     assert int(result.iterations_table["prefill_tokens"].sum()) == 600 + 9 * 100 + 600
     assert list(result.requests_table["cached_tokens"]) == [0] + [500] * 9 + [0]
+
+
+def test_drawn_lengths_are_clipped_to_the_context_and_say_so(h100, service):
+    s = simulate_service(h100, service("""\
+        requests: 50
+        arrival: offline
+        prompt: lognormal:6000,1.0
+        output: lognormal:3000,1.0
+        """))
+    table = s.requests_table
+    assert s.summary["requests_clipped"] > 0
+    assert (table["prompt_tokens"] + table["output_tokens"] <= 8192).all()
+    assert any("clipped" in note for note in s.summary["assumptions"])
