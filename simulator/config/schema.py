@@ -58,10 +58,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+MIN_RATE, MAX_RATE = 2.0**-10, 2.0**10  # MACs per PE or ops per lane per cycle: 1/1024 … 1024
+
+
 def _positive_rates(rates: dict) -> dict:
     for dtype, rate in rates.items():
-        if not rate > 0:
-            raise PydanticCustomError("rate", "must be a number > 0 for {dtype}", {"dtype": dtype})
+        if not MIN_RATE <= rate <= MAX_RATE:  # also refuses NaN and infinities
+            raise PydanticCustomError("rate", "must be a number > 0 for {dtype}, from 1/1024 to 1024 per cycle",
+                                      {"dtype": dtype})
     return rates
 
 
@@ -71,9 +75,12 @@ def _nonzero_bandwidth(rate: units.Rate) -> units.Rate:
     return rate
 
 
+MIN_FRACTION = 1e-3  # an efficiency below 0.1 % is a typo, and its times overflow the cycle arithmetic
+
+
 def _fraction(value: float) -> float:
-    if not 0 < value <= 1:  # also rejects NaN
-        raise PydanticCustomError("fraction", "must be a number > 0 and ≤ 1 (e.g. 0.9 for 90 %)")
+    if not MIN_FRACTION <= value <= 1:  # also rejects NaN
+        raise PydanticCustomError("fraction", "must be a number > 0 and ≤ 1, at least 0.001 (e.g. 0.9 for 90 %)")
     return value
 
 

@@ -36,13 +36,15 @@ POWER_UNITS = {"mW": 1e-3, "W": 1.0, "kW": 1e3}
 # infinite (docs/configuration.md).
 MAX_BYTES = 2**60  # 1 EiB
 MAX_BYTES_PER_S, MAX_BYTES_PER_CYCLE = 1e18, 1e12  # 1 EB/s
+MIN_BYTES_PER_S, MIN_BYTES_PER_CYCLE = 1.0, 1e-6  # slower is a typo, whose times overflow the cycles
 MIN_HZ, MAX_HZ = 1e6, 1e11  # 1 MHz … 100 GHz
 MAX_SECONDS, MAX_CYCLES = 1.0, 1e12
 MAX_JOULES, MAX_WATTS = 1e3, 1e6  # per event or byte; per chip
 
 SIZE_HELP = ("a size such as 32 MiB, 50 MB or an integer number of bytes, at most 1 EiB (units: "
              + ", ".join(SIZE_UNITS) + ")")
-RATE_HELP = ("a bandwidth such as 1.2 TB/s, 900 GB/s or 64 B/cycle, at most 1 EB/s or 1e12 B/cycle (units: "
+RATE_HELP = ("a bandwidth such as 1.2 TB/s, 900 GB/s or 64 B/cycle, at least 1 B/s (1e-6 B/cycle), "
+             "at most 1 EB/s or 1e12 B/cycle (units: "
              + ", ".join(RATE_UNITS) + ", B/cycle)")
 FREQ_HELP = "a frequency such as 940 MHz or 1.05 GHz (units: Hz, kHz, MHz, GHz)"
 TIME_HELP = ("a latency such as 500 ns, 600 cycles or an integer number of cycles, at most 1 s or 1e12 cycles "
@@ -62,6 +64,13 @@ def _split(text: str) -> tuple[float, str | None]:
 
 def _positive(x: float) -> float:
     if not math.isfinite(x) or x < 0:
+        raise ValueError
+    return x
+
+
+def _at_least(x: float, limit: float) -> float:
+    """`x` when it is 0 (a zero rate: refused or meaning "none" by the field) or at least `limit`."""
+    if 0 < x < limit:
         raise ValueError
     return x
 
@@ -125,10 +134,10 @@ def parse_rate(value) -> Rate:
         raise ValueError
     number, unit = _split(value)
     if unit == "B/cycle":
-        return Rate(_at_most(_positive(number), MAX_BYTES_PER_CYCLE), True)
+        return Rate(_at_least(_at_most(_positive(number), MAX_BYTES_PER_CYCLE), MIN_BYTES_PER_CYCLE), True)
     if unit not in RATE_UNITS:
         raise ValueError
-    return Rate(_at_most(_positive(number) * RATE_UNITS[unit], MAX_BYTES_PER_S), False)
+    return Rate(_at_least(_at_most(_positive(number) * RATE_UNITS[unit], MAX_BYTES_PER_S), MIN_BYTES_PER_S), False)
 
 
 @dataclass(frozen=True)

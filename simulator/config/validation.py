@@ -45,7 +45,7 @@ def _data_path(data, loc: list[str]) -> tuple:
     (`ops.1.vector.kind` → `ops.1.kind`)."""
     path, node = [], data
     for part in loc:
-        if isinstance(node, dict) and part not in node and node.get("type") == part:
+        if isinstance(node, dict) and part not in node and part in (node.get("type"), node.get("kind")):
             continue
         path.append(part)
         if isinstance(node, dict):
@@ -69,6 +69,10 @@ def _allowed_text(error: dict) -> str:
         return f"must be ≥ {ctx['ge']}"
     if kind == "less_than_equal":
         return f"must be ≤ {ctx['le']}"
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']}"
+    if kind == "less_than":
+        return f"must be < {ctx['lt']}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "must be a whole number"
     if kind in ("bool_type", "bool_parsing"):

@@ -224,15 +224,16 @@ def _link_tracks(builder: _Builder, result, ops: pd.DataFrame, cutoff: int | Non
                            {"kind": row["kind"], "algorithm": row["algorithm"], "copy": int(row["copy"]),
                             "microbatch": int(row["microbatch"]), "pass": int(row["pass"])}))
     offset = 0
-    stages = max(1, getattr(getattr(result, "workload", None), "parallel", None).pp
-                 if getattr(result, "workload", None) is not None else 1)
+    workload = getattr(result, "workload", None)
+    stages = workload.parallel.pp if workload is not None else 1
     for i, run in enumerate(result.runs):
         microbatch = {(x.stage, x.start, x.end): x.microbatch for x in run.spans if x.kind == "send"}
         for x in run.send_spans:  # op = the sending stage
             if cutoff is not None and offset + x.start > cutoff:
                 continue
-            slices.append((offset + x.start, offset + x.end, _link_index(x.unit), f"send stage {x.op}→{(x.op + 1) % stages}",
-                           "send", x.bytes, {"microbatch": microbatch[(x.op, x.start, x.end)], "pass": i}))
+            label = f"send stage {x.op}→{(x.op + 1) % stages}"  # interleaved: the last stage sends to the first
+            slices.append((offset + x.start, offset + x.end, _link_index(x.unit), label, "send", x.bytes,
+                           {"microbatch": microbatch[(x.op, x.start, x.end)], "pass": i}))
         offset += run.cycles
     if not slices:
         return 0.0

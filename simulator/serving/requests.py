@@ -92,7 +92,13 @@ def generate(serving: Serving) -> Requests:
 def load_requests(serving: Serving, source: str, base: Path) -> Requests:
     """The section's `trace_file` (relative to the workload file, or as written), else `generate`."""
     if serving.trace_file is None:
-        return generate(serving)
+        requests = generate(serving)
+        last = float(requests.arrival_s[-1]) if len(requests) else 0.0
+        if not last <= MAX_SECONDS:  # a rate of 1e-300 req/s: the arrivals overflow the clock
+            raise ConfigError(source, "serving.arrival", serving.arrival.kind,
+                              f"its rate puts the last of {len(requests)} arrivals at {last:.3g} s, past "
+                              f"{MAX_SECONDS:.0e} s; raise the rate or lower serving.requests")
+        return requests
     path = Path(serving.trace_file)
     if not path.is_file() and (base / path).is_file():
         path = base / path
@@ -117,13 +123,28 @@ def _rows(path: Path, where: str):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_one_each)
+        except _Twice as exc:
+            raise ConfigError(f"{path}:{number}", str(exc), "(twice)", "give each field once per line") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{number}", "(line)", line[:60],
                               f"one JSON object per line ({exc.msg})") from None
         if not isinstance(row, dict):
             raise ConfigError(f"{path}:{number}", "(line)", line[:60], "a JSON object per line")
         yield number, row
+
+
+class _Twice(ValueError):
+    """A key written twice in one JSON object."""
+
+
+def _one_each(pairs: list) -> dict:
+    row = {}
+    for key, value in pairs:
+        if key in row:
+            raise _Twice(key)
+        row[key] = value
+    return row
 
 
 def _number(row: dict, field: str, where: str, integer: bool, low: float, high: float):

@@ -131,10 +131,13 @@ def serving_assumptions(serving: Serving) -> list[str]:
     return notes
 
 
-def check_requests(workload, requests: Requests, layout: KVLayout) -> None:
-    """One-line errors for requests no instance can hold."""
+def check_requests(workload, requests: Requests, layout: KVLayout, serving: Serving) -> None:
+    """One-line errors for requests no instance can hold (a request file's: naming the file and the request)."""
     source = workload.source
-    longest = int((requests.prompt + requests.output).max())
+    lengths = requests.prompt + requests.output
+    longest = int(lengths.max())
+    if serving.trace_file is not None:
+        source = f"{serving.trace_file} (request {requests.ids[int(lengths.argmax())]})"
     if layout.blocks_for(longest) > layout.blocks:
         raise CapacityError(
             f"{source}: a request of {longest} tokens (prompt + output) needs {layout.blocks_for(longest)} KV blocks "
@@ -142,7 +145,7 @@ def check_requests(workload, requests: Requests, layout: KVLayout) -> None:
             f"KV cache (scenario.kv_cache=fp8) or shorten the requests")
     limit = workload.model.max_positions
     if limit and longest > limit:
-        raise ConfigError(source, "serving (prompt + output)", longest,
+        raise ConfigError(source, "prompt_tokens + output_tokens", longest,
                           f"at most {workload.model.name}'s max_position_embeddings = {limit}")
 
 
@@ -173,7 +176,7 @@ def simulate_service(chip: Chip, workload, serving: Serving | None = None, progr
     requests, clipped = fit_context(requests, model.max_positions, serving)
     draft = draft_model(workload, serving, replica)
     layout = kv_layout(model, scenario, replica, serving, chip.hbm.size, chip.name, workload.source, draft)
-    check_requests(workload, requests, layout)
+    check_requests(workload, requests, layout, serving)
     book = Book.of(requests, chip.clock_hz)
     if cost is None or cost.timing != serving.timing:
         cost = IterationCost(chip, model, scenario, replica, _placement(chip, replica), serving.timing)

@@ -57,10 +57,18 @@ class VectorSpec(_Strict):
     kind: Literal[tuple(VECTOR_KINDS)]
     elements: Annotated[int, Field(strict=True, ge=1, le=2**50)]
     dtype: DType = "bf16"
-    inputs: Annotated[int, Field(strict=True, ge=0)] | None = None
-    outputs: Annotated[int, Field(strict=True, ge=0)] | None = None
-    ops_per_element: Annotated[float, Field(ge=0)] | None = None
+    inputs: Annotated[int, Field(strict=True, ge=0, le=1024)] | None = None
+    outputs: Annotated[int, Field(strict=True, ge=0, le=1024)] | None = None
+    ops_per_element: Annotated[float, Field(ge=0, le=2**20, allow_inf_nan=False)] | None = None
     after: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        work = self.elements * (self.ops_per_element or 0)
+        if work > MAX_MACS:
+            raise PydanticCustomError("work", f"elements · ops_per_element = {work:.3g} vector ops, more than one op "
+                                      "may have (2^60 ≈ 1.2e18; Tortoise's arithmetic is 64-bit)")
+        return self
 
 
 class CollectiveSpec(_Strict):
@@ -206,6 +214,9 @@ def load_llm(data: dict, source: str, base: Path, overrides: list[str] = ()) -> 
         if training is not None:
             raise ConfigError(source_of(provenance, ("training",), source), "training", "(a section)",
                               f"only with scenario.phase = 'train' (this is {spec.scenario.phase!r})")
+        if spec.parallel.vp > 1:
+            raise ConfigError(source_of(provenance, ("parallel", "vp"), source), "parallel.vp", spec.parallel.vp,
+                              f"1 for {spec.scenario.phase}: interleaved virtual stages are a training schedule")
         scenario = spec.scenario  # a service's batches are the scheduler's: check the split on one per replica
         if scenario.phase == "serve":
             scenario = scenario.model_copy(update={"phase": "decode", "batch": spec.parallel.dp * spec.parallel.ep})

@@ -24,8 +24,11 @@ from simulator.errors import ConfigError
 from simulator.workloads import families as traits
 from simulator.workloads.families import FALCON_TYPES, FAMILIES, GENERIC, Family
 
-Positive = Annotated[int, Field(strict=True, ge=1)]
-NonNegative = Annotated[int, Field(strict=True, ge=0)]
+# Every size bounded, so that the lowering's arithmetic stays within 64 bits: no model is near these.
+Positive = Annotated[int, Field(strict=True, ge=1, le=2**24)]  # a width, a head or layer count, a vocabulary
+Positions = Annotated[int, Field(strict=True, ge=1, le=2**31)]  # a context length or window
+NonNegative = Annotated[int, Field(strict=True, ge=0, le=2**24)]
+Flag = Annotated[bool, Field(strict=True)]  # JSON true or false, not "yes" or 1
 Share = Annotated[float, Field(gt=0, le=1)]
 
 # Other spellings → the field they mean (HF's `attribute_map`s and legacy keyword arguments).
@@ -54,10 +57,10 @@ class ModelSpec(BaseModel):
     head_dim: Positive | None = None  # default: hidden_size / num_attention_heads
     intermediate_size: Positive | None = None
     vocab_size: Positive
-    max_position_embeddings: Positive | None = None
-    tie_word_embeddings: bool | None = False
-    attention_bias: bool = False
-    mlp_bias: bool = False
+    max_position_embeddings: Positions | None = None
+    tie_word_embeddings: Flag | None = False
+    attention_bias: Flag = False
+    mlp_bias: Flag = False
     num_experts: NonNegative = 0  # 0 = dense MLP
     num_experts_per_tok: Positive | None = None
     moe_intermediate_size: Positive | None = None  # default: intermediate_size (Mixtral)
@@ -66,8 +69,8 @@ class ModelSpec(BaseModel):
     decoder_sparse_step: Positive = 1
     mlp_only_layers: list[int] | None = None
     # attention span, soft-capping and positions
-    sliding_window: Positive | None = None
-    use_sliding_window: bool = False
+    sliding_window: Positions | None = None
+    use_sliding_window: Flag = False
     max_window_layers: NonNegative = 0
     layer_types: list[str] | None = None
     attn_logit_softcapping: Annotated[float, Field(gt=0)] | None = None
@@ -78,15 +81,15 @@ class ModelSpec(BaseModel):
     rotary_dim: Positive | None = None
     # family-specific structure (Falcon, GPT-BigCode, GPT-NeoX, OPT, Phi)
     num_kv_heads: Positive | None = None
-    multi_query: bool = False
-    new_decoder_architecture: bool = False
+    multi_query: Flag = False
+    new_decoder_architecture: Flag = False
     num_ln_in_parallel_attn: Positive | None = None
-    parallel_attn: bool = False
-    use_parallel_residual: bool = False
-    alibi: bool = False
-    bias: bool = False
-    enable_bias: bool = False
-    qk_layernorm: bool = False
+    parallel_attn: Flag = False
+    use_parallel_residual: Flag = False
+    alibi: Flag = False
+    bias: Flag = False
+    enable_bias: Flag = False
+    qk_layernorm: Flag = False
     word_embed_proj_dim: Positive | None = None
 
 

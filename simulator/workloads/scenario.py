@@ -3,7 +3,7 @@ step (`phase: train`), the `training:` section of a workload file (`Training`)."
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.config.schema import DType
@@ -33,11 +33,11 @@ class Scenario(BaseModel):
     weights: DType = "bf16"  # linear-layer weights (embeddings and norms stay in the activation dtype)
     activations: DType = "bf16"
     kv_cache: DType = "bf16"
-    fused_attention: bool = True  # flash-attention style: scores and probabilities never leave SRAM
+    fused_attention: StrictBool = True  # flash-attention style: scores and probabilities never leave SRAM
     # Query rows per block of fused causal attention; key blocks above the diagonal are skipped.
     attention_block: Positive = 128
     moe_imbalance: Annotated[float, Field(ge=1.0)] = 1.0  # tokens of the busiest expert ÷ the mean over experts used
-    check_capacity: bool = True  # refuse a scenario whose weights, KV cache and activations overflow HBM
+    check_capacity: StrictBool = True  # refuse a scenario whose weights, KV cache and activations overflow HBM
 
     @field_validator("attention_block")
     @classmethod
@@ -73,7 +73,7 @@ class Training(BaseModel):
     optimizer: Literal["adamw", "sgd"] = "adamw"  # sgd: SGD with momentum
     # ZeRO stage: 1 shards the optimizer states over dp, 2 also the gradients, 3 also the parameters
     zero: Annotated[int, Field(strict=True, ge=0, le=3)] = 0
-    master_weights: bool = True  # an fp32 copy of weights narrower than fp32, updated by the optimizer
+    master_weights: StrictBool = True  # an fp32 copy of weights narrower than fp32, updated by the optimizer
     grad_dtype: Literal["fp32", "bf16", "fp16"] = "bf16"  # gradient buffers and their data-parallel reduction
 
     def global_batch_of(self, scenario: Scenario) -> int:

@@ -7,7 +7,7 @@ Lengths and arrivals can be written in the short form the command line takes (`l
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.config.schema import Rate
@@ -188,6 +188,12 @@ class Scheduler(_Strict):
     # multi-step): the host cost is paid once per call and tokens are streamed at its end
 
 
+def _nonzero(rate):
+    if rate.value <= 0:
+        raise PydanticCustomError("rate", "must be a bandwidth > 0 (e.g. 31.5 GB/s)")
+    return rate
+
+
 class KVCache(_Strict):
     """A paged KV cache (vLLM PagedAttention): blocks of `block_size` tokens in the HBM left after weights."""
 
@@ -196,7 +202,7 @@ class KVCache(_Strict):
     blocks: Annotated[int, Field(strict=True, ge=1, le=2**31)] | None = None  # override the blocks per chip
     preemption: Literal["recompute", "swap"] = "recompute"
     # host link for swapped blocks: PCIe 4.0 x16, 16 GT/s × 16 lanes × 128/130 ≈ 31.5 GB/s a direction (PCI-SIG)
-    swap_bandwidth: Annotated[Rate, Field(validate_default=True)] = "31.5 GB/s"
+    swap_bandwidth: Annotated[Rate, Field(validate_default=True), AfterValidator(_nonzero)] = "31.5 GB/s"
     prefix_hit_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0  # share of each prompt found in a prefix cache
 
 
@@ -205,7 +211,8 @@ class Disaggregation(_Strict):
 
     prefill_instances: Positive = 1
     decode_instances: Positive = 1
-    kv_bandwidth: Rate | None = None  # per transfer; default: the system's chip link, else 50 GB/s (400 Gb/s NIC)
+    # per transfer; default 50 GB/s (one 400 Gb/s NIC)
+    kv_bandwidth: Annotated[Rate, AfterValidator(_nonzero)] | None = None
     kv_latency: Seconds = 10e-6
 
 

@@ -1,6 +1,8 @@
 """The serving loop against what must hold: one request at a time is today's `generate`; a static offline
 batch is a batched `generate`; Little's law; saturation; policies compared; KV accounting; determinism."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -185,13 +187,21 @@ disaggregation: {prefill_instances: 1, decode_instances: 1, kv_bandwidth: 50 GB/
     assert result.requests_table["instance"][0] == 1  # served (decoded) by the decode instance
 
 
+def _long_request_file(service) -> str:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "long.jsonl"
+    path.write_text('{"arrival_s": 0, "prompt_tokens": 8000, "output_tokens": 500}\n')
+    return str(path)
+
+
 def test_what_cannot_be_served_is_one_line(h100, service):
     with pytest.raises(ConfigError, match="parallel.pp"):
         simulate_service(h100, service(ONE.format(prompt=10, output=2), parallel="pp: 2\n"))
     with pytest.raises(CapacityError, match="KV blocks"):
         simulate_service(h100, service(ONE.format(prompt=3000, output=2) + "kv: {blocks: 10}\n"))
-    with pytest.raises(ConfigError, match="max_position_embeddings"):
-        simulate_service(h100, service(ONE.format(prompt=8000, output=500)))
+    with pytest.raises(ConfigError, match="max_position_embeddings"):  # a request file is checked, not clipped
+        simulate_service(h100, service(f"trace_file: {_long_request_file(service)}\n"))
 
 
 def test_tokens_and_requests_are_conserved(h100, service):
