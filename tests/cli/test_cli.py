@@ -16,6 +16,7 @@ from simulator.config.loader import load_chip
 from simulator.config.presets import preset_names
 from simulator.errors import ConfigError
 from simulator.overrides import split_overrides
+from tests.cli.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -23,15 +24,7 @@ WORKLOADS = sorted((ROOT / "workloads").glob("*.yaml"))
 DEMO_OPS = 10
 
 
-@pytest.fixture(autouse=True)
-def _in_repo_root(monkeypatch):
-    monkeypatch.chdir(ROOT)  # the README's relative paths: configs/..., workloads/...
-
-
-def cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("in_repo_root")  # the README's relative paths resolve
 
 
 def one_error_line(err: str) -> str:

@@ -12,19 +12,12 @@ import pandas as pd
 import pytest
 
 from simulator.cli import build_parser, main
+from tests.cli.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _in_repo_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-
-
-def cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("in_repo_root")  # the README's relative paths resolve
 
 
 @pytest.fixture

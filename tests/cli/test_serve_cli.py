@@ -8,21 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator.cli import main
+from tests.cli.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--set", "model.num_hidden_layers=2", "--requests", "60"]
 
 
-@pytest.fixture(autouse=True)
-def _in_repo_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-
-
-def cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("in_repo_root")  # the README's relative paths resolve
 
 
 def test_bundled_serving_workload_prints_the_distributions(capsys):
