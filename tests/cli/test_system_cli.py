@@ -5,7 +5,9 @@ import json
 import pandas as pd
 import pytest
 
-from tests.cli.test_llm_cli import _in_repo_root, cli  # noqa: F401 (an autouse fixture)
+from tests.cli.helpers import cli
+
+pytestmark = pytest.mark.usefixtures("in_repo_root")  # the README's relative paths resolve
 
 
 def test_tensor_parallel_decode_on_dgx_h100_prints_the_per_chip_split_and_links(capsys, tmp_path):
