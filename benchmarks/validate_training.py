@@ -92,7 +92,10 @@ def megatron_workload(r: dict):
             "scenario": {"phase": "train", "batch": batch, "prompt": SEQUENCE, "weights": "bf16",
                          "activations": "bf16", "fused_attention": False, "check_capacity": False},
             "training": {"global_batch": batch, "micro_batch": int(r["micro_batch"]), "sequence": SEQUENCE,
-                         "recompute": r["recompute"], "zero": 0, "grad_dtype": "fp32"},
+                         "recompute": r["recompute"], "zero": 0, "grad_dtype": "fp32",
+                         # the 2021-22 code reduces every gradient after the pipeline's flush, before the
+                         # optimizer (MegatronOptimizer.reduce_model_grads); overlap came with Megatron-Core
+                         "overlap_grad_reduce": False},
             "parallel": {"tp": int(r["tp"]), "pp": int(r["pp"]), "dp": int(r["dp"]),
                          "sequence_parallel": r["sequence_parallel"] == "yes"}}
     return load_llm(data, f"{DATA.name}/megatron.csv: {r['model']}", bundled_dir())

@@ -18,6 +18,7 @@ from simulator.ir.ops import OpGraph
 from simulator.ir.program import Program
 from simulator.mapping.placement import Placement
 from simulator.mapping.program import map_graph, map_passes
+from simulator.results.cost import cost_figures
 from simulator.results.llm import Parts, Scale, breakdown_rows, llm_rows, llm_summary
 from simulator.results.llm import breakdown as breakdown_table
 from simulator.results.metrics import as_table, op_rows, summarize
@@ -33,6 +34,7 @@ from simulator.results.training import training_parts, training_summary
 from simulator.workloads.capacity import (
     Footprint,
     check_capacity,
+    check_sram_capacity,
     check_training_capacity,
     footprint,
     training_footprint,
@@ -67,7 +69,17 @@ def run_graph(chip: Chip | ChipConfig, graph: OpGraph) -> RunResult:
     topology = build_topology(system, chip.clock_hz) if system.chips > 1 else None
     program = map_graph(chip, graph, topology, collective_cycles)
     records = run_program(program)[0].segments[0].records
-    return RunResult(chip, graph, records, summarize(chip, graph.name, records), op_rows(chip, records))
+    summary = with_cost(chip, summarize(chip, graph.name, records), system.chips)
+    return RunResult(chip, graph, records, summary, op_rows(chip, records))
+
+
+def with_cost(chip: Chip, summary: dict, chips: int) -> dict:
+    """The summary with its cost, perf/$, perf/W and die-area figures (results/cost.py), and their notes
+    among its assumptions."""
+    figures, notes = cost_figures(chip, summary, chips)
+    summary |= figures
+    summary["assumptions"] = [*summary.get("assumptions", []), *notes]
+    return summary
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ def placement_for(chip: Chip, workload: LLMWorkload) -> Placement | None:
     """None for one chip running alone (the single-chip path); else where the parallel ranks sit."""
     system, parallel = chip.config.system, workload.parallel
     if parallel.chips > system.chips:
-        raise ConfigError(workload.source, "parallel", f"tp×pp×ep×dp = {parallel.chips} chips",
+        raise ConfigError(workload.source, "parallel", f"tp×cp×pp×ep×dp = {parallel.chips} chips",
                           f"{chip.name} has system.chips = {system.chips}; lower the parallel degrees or "
                           "use a bigger system")
     if system.chips == 1:
@@ -151,7 +163,10 @@ def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LL
     else:
         passes = lower(workload.model, scenario, parallel)
         fp = footprint(workload.model, scenario, passes, parallel)
-        if scenario.check_capacity:
+        if scenario.check_capacity and chip.sram_only:  # weights resident in SRAM: the chips it takes
+            check_sram_capacity(fp, chip.hbm.size, workload.model, scenario, chip.name, workload.source, parallel,
+                                chip.config.system.chips)
+        elif scenario.check_capacity:
             check_capacity(fp, chip.hbm.size, workload.model, scenario, chip.name, workload.source, parallel)
     runs = simulate_passes(chip, passes, progress, placement)
     if scenario.phase == "train":
@@ -164,6 +179,7 @@ def run_llm(chip: Chip | ChipConfig, workload: LLMWorkload, progress=None) -> LL
         groups = breakdown_rows(chip, parts)
         scale = Scale(parallel.chips, parallel.stage_chips * parallel.microbatches * parallel.dp)
         summary = llm_summary(chip, workload, runs, parts, groups, fp, scale)
+    with_cost(chip, summary, parallel.chips)
     if placement is None:
         return LLMResult(chip, workload, runs, fp, summary, parts, groups)
     stages = stage_rows(chip, runs, parallel.stage_chips * parallel.dp)

@@ -30,6 +30,10 @@ def cmd_run(args) -> int:
     hw_overrides, wl_overrides = split_overrides(args.set)
     chip = load_chip(args.hardware, hw_overrides)
     workload = _workload(args, wl_overrides)
+    if getattr(getattr(workload, "scenario", None), "phase", "") == "serve":
+        spec = args.workload or f"--model {args.model}"
+        raise TortoiseError(f"run: {spec} is a serving workload (scenario.phase: serve); serve it with "
+                            f"`tortoise serve {args.hardware} {args.workload or '--model ' + str(args.model)}`")
     if getattr(args, "own_process", False) and not os.environ.get(KERNELS_ENV):
         os.environ[KERNELS_ENV] = kernel_choice(workload)  # read at the first kernel call; run starts no process
     with ProgressBar("simulating passes", minimum=8) as progress:
@@ -288,12 +292,14 @@ def cmd_validate(args) -> int:
     chip = Chip(load_chip(args.hardware, args.set))
     print(f"{args.hardware}: valid — {chip.name}, {chip.cores} cores, "
           f"{chip.peak_flops_per_s(next(iter(chip.mxu.macs_per_pe))) / 1e12:.1f} TFLOP/s peak "
-          f"({next(iter(chip.mxu.macs_per_pe))}), HBM {chip.config.memory.hbm.bandwidth} "
-          f"(efficiency {chip.config.memory.hbm.efficiency:g}), op overhead {chip.op_overhead_cycles} cycles")
+          f"({next(iter(chip.mxu.macs_per_pe))}), {'SRAM (no DRAM)' if chip.sram_only else 'HBM'} "
+          f"{chip.config.memory.hbm.bandwidth} (efficiency {chip.config.memory.hbm.efficiency:g}), op overhead "
+          f"{chip.op_overhead_cycles} cycles")
     e = chip.energy
+    far = f"shared SRAM {_pj(e.chip_sram_j)}" if chip.sram_only else f"HBM {_pj(e.hbm_j)}"
     print(f"  energy: node {e.node}; MAC {_pj(e.mac_j.get(next(iter(chip.mxu.macs_per_pe))))} "
           f"({next(iter(chip.mxu.macs_per_pe))}); per byte: SRAM {_pj(e.sram_j)}, L2 {_pj(e.l2_j)}, "
-          f"HBM {_pj(e.hbm_j)}, link hop {_pj(e.link_j)}; static {e.static_w:g} W per chip")
+          f"{far}, link hop {_pj(e.link_j)}; static {e.static_w:g} W per chip")
     system = chip.config.system
     if system.chips > 1:
         link = system.link
@@ -488,7 +494,43 @@ def _add_validate(sub) -> None:
     validate.set_defaults(func=cmd_validate, exit_at_once=True)
 
 
-COMMANDS = (_add_run, _add_serve, _add_sweep, _add_compare, _add_plot, _add_report, _add_presets, _add_validate)
+def cmd_memory(args) -> int:
+    from simulator.results.memory import memory_command
+
+    return memory_command(args)
+
+
+def _add_memory(sub) -> None:
+    memory = sub.add_parser("memory", help="run an access pattern through a chip's DRAM, cycle by cycle",
+                            description="Microbenchmark of the cycle-level DRAM model: a chip's memory (the devices "
+                                        "its dram level names) or a memory preset (hbm3, ddr5, …) runs one access "
+                                        "pattern; prints achieved bandwidth, latency, row hits and refresh share "
+                                        "(docs/memory.md).")
+    memory.add_argument("hardware", help=HARDWARE_HELP + ", or a memory preset (configs/memory/: hbm3, ddr5, …)")
+    memory.add_argument("--pattern", choices=["stream", "strided", "random", "kv-gather", "rows"], default="stream",
+                        help="stream: sequential; strided: --chunk bytes every --stride; random, kv-gather, rows: "
+                             "--chunk-byte pieces at random places (default stream)")
+    memory.add_argument("--bytes", default="64 MiB", metavar="N", help="bytes moved, e.g. 1GiB (default 64 MiB)")
+    memory.add_argument("--concurrency", type=_whole_number(1), metavar="Q", help="bursts outstanding at once "
+                        "(default: every controller queue full)")
+    memory.add_argument("--read-fraction", dest="read_fraction", type=float, default=1.0, metavar="F",
+                        help="fraction of the bytes read, the rest written (default 1)")
+    memory.add_argument("--chunk", metavar="BYTES", help="contiguous bytes per piece (strided 256 B, random 64 B, "
+                        "kv-gather 32 KiB, rows 8 KiB)")
+    memory.add_argument("--stride", metavar="BYTES", help="strided: bytes from one piece to the next (default 8 KiB)")
+    memory.add_argument("--seed", type=_whole_number(0), default=1, help="seed of the random places (default 1)")
+    memory.add_argument("--devices", type=_whole_number(1), help="with a memory preset: how many devices (default 1)")
+    memory.add_argument("--refresh", choices=["per_bank", "all_bank", "none"], help="refresh mode instead of the "
+                        "preset's")
+    memory.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a chip field, "
+                        "e.g. memory.hbm.bandwidth=4TB/s or memory.hbm.dram.devices=6")
+    memory.add_argument("--out", metavar="DIR", type=_path, help="write memory.json here")
+    memory.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    memory.set_defaults(func=cmd_memory, exit_at_once=True)
+
+
+COMMANDS = (_add_run, _add_serve, _add_sweep, _add_compare, _add_plot, _add_report, _add_presets, _add_validate,
+            _add_memory)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,11 +3,19 @@ cycles and key metrics, compared exactly with tests/golden.csv.
 
 A change that moves a number must be deliberate: regenerate with `python -m tests.test_golden --write`
 and say in the commit message why each number moved. The same runs check the invariants every result
-must keep (cycles ≥ roofline, the table's end equals the summary's cycles)."""
+must keep (cycles ≥ roofline, the table's end equals the summary's cycles).
+
+The rows are simulated by one fixture on WORKERS processes, a chip's rows after one another in one of them
+(so the caches of its tile choices and its topology serve all its rows), since the suite runs one test at a
+time and leaves the other core idle; each row's test then compares its figures and reports its invariants."""
 
 import csv
 import math
+import multiprocessing
+import os
 import sys
+import traceback
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -41,6 +49,7 @@ KEYS = ("cycles", "compute_cycles", "stall_cycles", "overhead_cycles", "flops", 
         "preemptions", "kv_blocks")
 SERVE_SETS = ("serving.requests=40",)  # every bundled serving workload, cut to 40 requests on every preset
 CASES = [(c, w, ()) for c in CONFIGS for w in WORKLOADS] + [(c, w, s) for (c, w), s in PLANS.items()]
+WORKERS = min(2, os.cpu_count() or 1)
 
 
 def _case_id(case) -> str:
@@ -117,19 +126,57 @@ def golden() -> dict[str, dict]:
     return _read()
 
 
+def _run_case(case) -> tuple[dict | None, str | None]:
+    """(golden figures, or None where the run raised; None, or the traceback of the run or of the invariant
+    that failed)."""
+    try:
+        row, result = golden_run(*case)
+    except Exception:  # reported by the row's own test
+        return None, traceback.format_exc()
+    try:
+        if result is not None and not case[2]:
+            _check_invariants(case[0], case[1], result)
+    except Exception:  # reported by the row's own test
+        return row, traceback.format_exc()
+    return row, None
+
+
+def _run_cases(cases: list) -> list[tuple[str, tuple[dict | None, str | None]]]:
+    return [(_case_id(case), _run_case(case)) for case in cases]
+
+
+@pytest.fixture(scope="module")
+def runs(request) -> dict[str, tuple[dict | None, str | None]]:
+    """case id → `_run_case` of each case this session selected, by chip, on WORKERS processes."""
+    selected = {item.callspec.params["case"] for item in request.session.items
+                if item.originalname == test_result_equals_the_golden_table_and_keeps_its_invariants.__name__
+                and item.module.__name__ == __name__}
+    by_chip: dict[str, list] = {}
+    for case in CASES:
+        if case in selected:
+            by_chip.setdefault(case[0], []).append(case)
+    groups = list(by_chip.values())
+    if WORKERS < 2 or len(groups) < 2:
+        done = [_run_cases(group) for group in groups]
+    else:  # spawned: this process has numba's and OpenBLAS's threads, which a fork would copy half-way
+        with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = list(pool.map(_run_cases, groups))
+    return dict(pair for group in done for pair in group)
+
+
 def test_golden_table_covers_every_case(golden):
     assert sorted(golden) == sorted(_case_id(c) for c in CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_result_equals_the_golden_table_and_keeps_its_invariants(case, golden):
-    row, result = golden_run(*case)
+def test_result_equals_the_golden_table_and_keeps_its_invariants(case, golden, runs):
+    row, failed = runs[_case_id(case)]
+    assert row is not None, failed  # the run itself raised
     row = {k: str(v) for k, v in row.items()}
     want = golden[row["case"]]
     moved = {k: (want.get(k), row.get(k, "")) for k in want if not _same(row.get(k, ""), want[k])}
     assert not moved, f"{row['case']}: golden figures moved (want, got): {moved}"
-    if result is not None and not case[2]:
-        _check_invariants(case[0], case[1], result)
+    assert failed is None, f"{row['case']}: an invariant does not hold:\n{failed}"
 
 
 def write() -> None:

@@ -12,9 +12,10 @@ import copy
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from simulator.config import units
+from simulator.config.cost import AreaConfig, CostConfig
 from simulator.config.presets import preset_names, preset_path
 from simulator.config.schema import (
     NETWORK_FIELDS,
@@ -35,6 +36,8 @@ from simulator.config.schema import (
     SystemConfig,
     SystolicConfig,
     VectorConfig,
+    check_banked,
+    check_not_banked,
     positive_clock,
 )
 from simulator.config.validation import validate
@@ -76,8 +79,17 @@ class ChipLayout(Strict):
     op_overhead: Latency = units.Latency(0, True)
     system: NetworkConfig = NetworkConfig()
     energy: EnergyConfig = EnergyConfig()
+    cost: CostConfig | None = None
+    area: AreaConfig | None = None
 
     _check_clock = field_validator("clock")(positive_clock)
+
+    @model_validator(mode="after")
+    def _banked_needs_devices_and_outstanding(self):
+        if self.memory.l2 is not None:
+            check_not_banked(self.memory.l2, ("memory", "l2", "model"))
+        check_banked(self.memory.hbm, self.core.dma, ("memory", "hbm", "model"))
+        return self
 
 
 def chip_layout_system(c: ChipLayout) -> SystemConfig:
@@ -93,7 +105,7 @@ def chip_layout_system(c: ChipLayout) -> SystemConfig:
     chip = ChipConfig.model_construct(_fields_set=given, name=c.name, description=c.description,
                                       sources=c.sources, clock=c.clock, cores=c.cores, core=core, memory=memory,
                                       op_overhead=c.op_overhead, system=SystemConfig.model_construct(**network),
-                                      energy=c.energy)
+                                      energy=c.energy, cost=c.cost, area=c.area)
     return SystemConfig.model_construct(**network, name=c.name, description=c.description, sources=c.sources,
                                         chip=chip)
 
@@ -130,7 +142,9 @@ def raw_hardware(path: Path, provenance: dict, chain: tuple = ()) -> dict:
     if base_path.resolve() in chain:
         raise ConfigError(str(path), "preset", name, "presets refer to each other in a cycle")
     base = raw_hardware(base_path, provenance, chain + (Path(path).resolve(),))
-    if ("chip" in base) != ("chip" in data) and set(data) - set(SHARED_FIELDS):
+    # A file over a System preset may leave `chip:` alone and give only chips, link, … (xeon_8480_ethernet_16)
+    system_file = "chip" in data or ("chip" in base and any(k in SYSTEM_LAYOUT_FIELDS for k in data))
+    if ("chip" in base) != system_file and set(data) - set(SHARED_FIELDS):
         layouts = ("the System layout (chip:, chips:, topology:, …)", "the chip layout (core:, memory:, system:, …)")
         theirs, ours = layouts if "chip" in base else layouts[::-1]
         raise ConfigError(str(path), "preset", name, f"is written in {theirs} and this file in {ours}; a file "

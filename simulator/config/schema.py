@@ -26,11 +26,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from simulator.config import units
+from simulator.config.cost import AreaConfig, CostConfig
 from simulator.config.dtypes import DTYPE_BITS, DTYPES
 from simulator.config.presets import preset_dir
 from simulator.config.yamlio import read_mapping
 
-DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
+DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]  # fp4: E2M1 (Blackwell, OCP MX)
 
 
 def _unit_field(parser, help_text):
@@ -196,7 +197,10 @@ ComputeUnitConfig = Annotated[_union(COMPUTE_KINDS), _by_kind(COMPUTE_KINDS, "th
 
 # Memory timing models by name. engine/units.py MEMORY_MODELS implements each one (a test checks that the two
 # agree); config cannot import the engine, so a new model is named here and implemented there.
-MEMORY_MODELS = ("rate",)
+# `rate`: bandwidth × efficiency shared by the cores; `banked`: the same shares, each capped by what the
+# cycle-level DRAM model (hardware/dram.py) achieves at the op's requests in flight (docs/memory.md,
+# "Memory-level parallelism"); it needs the level's `dram:` devices and `core.dma.outstanding`.
+MEMORY_MODELS = ("rate", "banked")
 
 
 def _positive_size(example: str):
@@ -230,11 +234,30 @@ class ScratchpadConfig(_Level):
 
     bandwidth: Rate | None = None
     stages: Annotated[int, Field(strict=True, ge=2, le=16)] = 2  # input buffers in flight (2 = double buffering)
+    # Banking of a core's SRAM (docs/memory.md § SRAM banking): `banks` banks, each serving one word of
+    # `bytes_per_cycle_per_bank` bytes per cycle; accesses to different words of one bank serialize (bank
+    # conflicts, counted as stalls). Unset: reads are not bank-limited, today's timing exactly.
+    banks: Annotated[int, Field(strict=True, ge=1, le=4096)] | None = None
+    bytes_per_cycle_per_bank: Annotated[int, Field(strict=True, ge=1, le=1024)] | None = None
+    # Bytes added to the pitch of every tile row in SRAM (the padding kernels add to dodge bank conflicts).
+    row_padding: Annotated[int, Field(strict=True, ge=0, le=4096)] = 0
     name: str = "sram"
     kind: Literal["scratchpad"] = "scratchpad"
 
     _check_size = field_validator("size")(_positive_size("228 KiB"))
     _check_bandwidth = field_validator("bandwidth")(lambda v: v if v is None else _nonzero_bandwidth(v))
+
+    @model_validator(mode="after")
+    def _banks_and_width(self):
+        if (self.banks is None) != (self.bytes_per_cycle_per_bank is None):
+            missing = "bytes_per_cycle_per_bank" if self.bytes_per_cycle_per_bank is None else "banks"
+            raise _fail((missing,), "sram_banks", "required with {other}: banking needs both the bank count and "
+                        "the bytes per cycle per bank (e.g. banks: 32, bytes_per_cycle_per_bank: 4)", None,
+                        {"other": "banks" if missing != "banks" else "bytes_per_cycle_per_bank"})
+        if self.row_padding and self.banks is None:
+            raise _fail(("row_padding",), "sram_banks", "applies to a banked SRAM only (set banks and "
+                        "bytes_per_cycle_per_bank)", self.row_padding)
+        return self
 
 
 SRAMConfig = ScratchpadConfig  # the chip layout's name (core.sram)
@@ -247,11 +270,62 @@ class CacheConfig(_Level):
     kind: Literal["cache"] = "cache"
 
 
+def _device_form(value):
+    """`dram: hbm3` is `dram: {type: hbm3}` (the device count then follows from the bandwidth)."""
+    return {"type": _memory_preset(value)} if isinstance(value, str) else value
+
+
+def _memory_preset(name: str) -> str:
+    from simulator.config.memory import memory_names
+
+    names = memory_names()
+    if name not in names:
+        raise PydanticCustomError("memory", "must be a memory preset (configs/memory/): {names}",
+                                  {"names": ", ".join(names)})
+    return name
+
+
+class DRAMDeviceConfig(Strict):
+    """The DRAM devices behind a dram level, for the cycle-level memory model (docs/memory.md): a preset of
+    configs/memory/ and how many of them (HBM stacks, DIMMs); unset, the count is the level's bandwidth over
+    one device's peak, rounded. The level's bandwidth sets the per-pin rate the devices run at."""
+
+    type: str
+    devices: Count | None = None
+
+    _check_type = field_validator("type")(_memory_preset)
+
+
+PIM_PLACEMENTS = ("decode_gemv", "none")  # mapping/pim.py: which GEMMs lowering puts in the banks
+
+
+class PIMConfig(Strict):
+    """Compute in a DRAM level's banks, as HBM-PIM (Samsung Aquabolt-XL) and AiM (SK hynix) designs have it
+    (docs/memory.md § Processing in memory): `banks` banks, each doing `macs_per_bank` MACs per cycle of the
+    PIM `clock` for a dtype, fed from the cell arrays at `internal_bandwidth` (all banks together). A GEMM
+    whose weights live in this memory and whose M is at most `max_m` runs there when `place` says so; the
+    host writes only its input vectors and reads only its results over the external bus."""
+
+    clock: Frequency
+    banks: Count
+    macs_per_bank: dict[DType, float]
+    internal_bandwidth: Rate
+    max_m: Count = 8  # the largest M (tokens of a decode batch) placed in the banks
+    place: Literal[PIM_PLACEMENTS] = "decode_gemv"
+
+    _check_clock = field_validator("clock")(lambda v: positive_clock(v))
+    _check_rates = field_validator("macs_per_bank")(_positive_rates)
+    _check_bandwidth = field_validator("internal_bandwidth")(_nonzero_bandwidth)
+
+
 class DRAMConfig(_Level):
     """`kind: dram` — off-chip memory: HBM, GDDR, DDR, LPDDR."""
 
     name: str = "hbm"
     kind: Literal["dram"] = "dram"
+    # The devices for the cycle-level model (`tortoise memory`): `hbm3`, or {type: hbm3, devices: 5}.
+    dram: Annotated[DRAMDeviceConfig | None, BeforeValidator(_device_form)] = None
+    pim: PIMConfig | None = None  # compute in the DRAM banks (processing in memory); None: plain DRAM
 
 
 # A new memory kind is a class above registered here (and, if the timing reads it, a place in MemoryLevels).
@@ -271,11 +345,59 @@ def _listed(example: str, hint: str = "") -> BeforeValidator:
     return BeforeValidator(check)
 
 
+OUTSTANDING_HELP = "must be a count of requests > 0 (e.g. 512 requests) or bytes > 0 (e.g. 16 KiB)"
+
+
+def _outstanding(value):
+    """`512 requests` (or a bare 512) is requests of one DRAM burst each; `16 KiB` is bytes. Kept as a pair."""
+    if isinstance(value, tuple):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return (value, "requests")
+    text = str(value).strip() if isinstance(value, str) else ""
+    count, _, unit = text.partition(" ")
+    if unit.strip() in ("requests", "request") and count.isdigit() and int(count) > 0:
+        return (int(count), "requests")
+    try:
+        size = units.parse_size(text) if text and not text.isdigit() else 0
+    except (ValueError, TypeError):
+        size = 0
+    if size <= 0:
+        raise PydanticCustomError("outstanding", OUTSTANDING_HELP)
+    return (size, "bytes")
+
+
+Outstanding = Annotated[tuple[int, str], BeforeValidator(_outstanding),
+                        PlainSerializer(lambda v: f"{v[0]} {v[1]}")]
+
+
+def check_banked(far, dma, loc: tuple) -> None:
+    """A `banked` farthest level needs its DRAM devices and the cores' outstanding-request limit."""
+    if far.model != "banked":
+        return
+    if far.kind != "dram" or far.dram is None:
+        raise _fail(loc, "banked", "banked needs the level's DRAM devices (e.g. memory.{name}.dram: hbm3, presets "
+                    "in configs/memory/); or use model: rate", far.model, {"name": far.name})
+    if dma.outstanding is None:
+        raise _fail(loc, "banked", "banked needs core.dma.outstanding (requests or bytes one core keeps in "
+                    "flight, with its source); or use model: rate", far.model)
+
+
+def check_not_banked(level, loc: tuple) -> None:
+    """`banked` times the DRAM the cores stream from; a nearer level has only the `rate` model."""
+    if level.model == "banked":
+        raise _fail(loc, "banked", "banked applies to the farthest (DRAM) level only; use model: rate here",
+                    level.model)
+
+
 class DMAConfig(Strict):
     """The core's port to the shared memory levels: the most one core can pull, and its request latency."""
 
     bandwidth: Rate
     latency: Latency = units.Latency(0, True)
+    # The most memory requests one core keeps in flight (its miss-status registers): requests of one DRAM
+    # burst each, or bytes. Read by the `banked` memory model only (Little's law, docs/memory.md).
+    outstanding: Outstanding | None = None
 
     _check_bandwidth = field_validator("bandwidth")(_nonzero_bandwidth)
 
@@ -323,7 +445,9 @@ class CoreConfig(Strict):
 class MemoryLevels(RootModel[Annotated[tuple[MemoryLevelConfig, ...], _listed(
         "[{kind: cache, …}, {kind: dram, …}], nearest first", "; a mapping of l2 and hbm is the chip layout's")]]):
     """The chip's memory levels beyond its cores, nearest first. Today's timing reads an optional shared cache
-    (`l2`) and one DRAM (`hbm`) behind it, so the list is `[dram]` or `[cache, dram]`."""
+    (`l2`) and one farthest level behind it (`hbm`, the timing's name): a DRAM, or on an SRAM-only chip (Groq,
+    a wafer) a scratchpad shared by the cores that holds the weights. So the list is `[dram]`, `[cache, dram]`,
+    `[scratchpad]` or `[cache, scratchpad]`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -331,17 +455,22 @@ class MemoryLevels(RootModel[Annotated[tuple[MemoryLevelConfig, ...], _listed(
     def _supported(self):
         levels = self.root
         if not levels:
-            raise _fail((), "levels", "needs a dram level (the farthest, last in the list)", levels)
+            raise _fail((), "levels", "needs a dram level or, on an SRAM-only chip, a scratchpad level (the "
+                        "farthest, last in the list)", levels)
         for i, level in enumerate(levels):
             last = i == len(levels) - 1
             if level.kind == "dram" and not last:
                 problem = "one dram level, the last in the list, today"
-            elif level.kind != "dram" and last:
-                problem = "the last (farthest) level must be of kind dram today"
+            elif level.kind == "cache" and last:
+                problem = "the last (farthest) level must be of kind dram today, or scratchpad on an SRAM-only chip"
             elif level.kind == "cache" and i > 0:
                 problem = "one cache level today: the timing reads one shared level between the cores and DRAM"
-            elif level.kind == "scratchpad":
-                problem = "a scratchpad shared by the cores is not modelled yet; each core's own is core.sram"
+            elif level.kind == "scratchpad" and not last:
+                problem = ("a scratchpad shared by the cores in front of DRAM is not modelled yet; as the last "
+                           "level it is an SRAM-only chip's memory; each core's own is core.sram")
+            elif level.kind == "scratchpad" and level.bandwidth is None:
+                raise _fail((i, "bandwidth"), "levels", "required on a shared scratchpad (the chip's SRAM): the "
+                            "timing streams every operand from it at this rate (e.g. 80 TB/s)", None)
             else:
                 continue
             raise _fail((i, "kind"), "levels", problem, level.kind)
@@ -357,14 +486,20 @@ class MemoryLevels(RootModel[Annotated[tuple[MemoryLevelConfig, ...], _listed(
         return self.root[index]
 
     @property
-    def dram(self) -> DRAMConfig:
+    def farthest(self) -> "DRAMConfig | ScratchpadConfig":
+        """The last level: the one the timing streams from (its `hbm`), DRAM or an SRAM-only chip's SRAM."""
         return self.root[-1]
+
+    @property
+    def dram(self) -> DRAMConfig | None:
+        """The DRAM level, or None on an SRAM-only chip."""
+        return self.root[-1] if self.root[-1].kind == "dram" else None
 
     @property
     def cache(self) -> CacheConfig | None:
         return self.root[0] if len(self.root) > 1 else None
 
-    hbm = dram  # the chip layout's names: memory.hbm, memory.l2
+    hbm = farthest  # the chip layout's names: memory.hbm, memory.l2 (the timing's names for these roles)
     l2 = cache
 
 
@@ -383,7 +518,7 @@ class LinkConfig(Strict):
 
 # The kinds of hardware/topology.py's TOPOLOGY_KINDS registry, which builds each one's links and routes (a test
 # checks that the two agree; config cannot import hardware). A new topology is named here and built there.
-TOPOLOGIES = ("ring", "torus2d", "torus3d", "switch", "fully_connected", "explicit")
+TOPOLOGIES = ("ring", "torus2d", "torus3d", "switch", "fully_connected", "explicit", "dragonfly")
 # The kinds of hardware/scale_out.py's SCALE_OUT_KINDS registry: how nodes' NICs attach to the leaf switches.
 SCALE_OUT_TOPOLOGIES = ("rail_optimized", "fat_tree")
 # Parallel axes in the order mapping/placement.py lays ranks onto chips by default, nearest chips first: TP
@@ -450,7 +585,9 @@ class NetworkConfig(Strict):
 
     chips: Count = 1
     topology: Literal[TOPOLOGIES] = "switch"
-    dims: list[Count] | None = None  # torus2d / torus3d: chips along each axis, x first; product = chips (per node)
+    # torus2d / torus3d: chips along each axis, x first; dragonfly: [chips per group, groups]; product = chips
+    # (per node)
+    dims: list[Count] | None = None
     wraparound: bool = True  # torus: the last chip of each axis links back to the first
     links: list[tuple[int, int]] | None = None  # explicit: chip pairs, each joined in both directions
     link: LinkConfig | None = None  # required when chips (per node) > 1
@@ -477,17 +614,18 @@ class NetworkConfig(Strict):
                     if self.scale_out is not None else "required when chips > 1 (bandwidth, latency, …)")
             raise PydanticCustomError("system", need, {"field": "link"})
         where = "a node has scale_out.chips_per_node" if self.scale_out is not None else "chips"
-        if self.topology in ("torus2d", "torus3d"):
-            want = 2 if self.topology == "torus2d" else 3
+        if self.topology in ("torus2d", "torus3d", "dragonfly"):
+            want = 3 if self.topology == "torus3d" else 2
+            what = "[chips per group, groups]" if self.topology == "dragonfly" else f"a list of {want} axis sizes"
             if self.dims is None or len(self.dims) != want:
-                raise PydanticCustomError("system", "{topology} needs a list of {want} axis sizes",
-                                          {"topology": self.topology, "want": want, "field": "dims"})
+                raise PydanticCustomError("system", "{topology} needs {what}",
+                                          {"topology": self.topology, "what": what, "field": "dims"})
             if math.prod(self.dims) != per_node:
                 raise PydanticCustomError("system", "holds {n} chips but {where} = {chips}",
                                           {"n": math.prod(self.dims), "chips": per_node, "where": where,
                                            "field": "dims"})
         elif self.dims is not None:
-            raise PydanticCustomError("system", "applies to torus2d and torus3d only", {"field": "dims"})
+            raise PydanticCustomError("system", "applies to torus2d, torus3d and dragonfly only", {"field": "dims"})
         if self.topology == "explicit":
             self._check_explicit(per_node)
         elif self.links is not None:
@@ -598,6 +736,9 @@ class NodeEnergyConfig(Strict):
     hbm: EnergyPerByte  # off-chip DRAM, per byte read or written
     link: EnergyPerByte  # chip-to-chip link, per byte per hop
     static_power: Power  # per chip, paid for the whole run
+    # An SRAM-only chip's shared SRAM (its farthest level), per byte read or written; None: the node's l2,
+    # the one large-SRAM figure (hardware/energy.py)
+    chip_sram: EnergyPerByte | None = None
 
 
 class EnergyConfig(Strict):
@@ -611,6 +752,7 @@ class EnergyConfig(Strict):
     hbm: EnergyPerByte | None = None
     link: EnergyPerByte | None = None
     static_power: Power | None = None
+    chip_sram: EnergyPerByte | None = None  # an SRAM-only chip's shared SRAM, per byte read or written
 
     @field_validator("node")
     @classmethod
@@ -646,8 +788,17 @@ class ChipConfig(Strict):
     # chip.config.system; the System itself is the top-level object (SystemConfig, loader.load_system).
     system: SystemConfig = Field(default_factory=lambda: SystemConfig())
     energy: EnergyConfig = EnergyConfig()  # energy per MAC, per byte moved, and static power
+    cost: CostConfig | None = None  # what an hour of the chip costs (config/cost.py, docs/cost.md)
+    area: AreaConfig | None = None  # its die area: published, or modelled per technology node
 
     _check_clock = field_validator("clock")(positive_clock)
+
+    @model_validator(mode="after")
+    def _banked_needs_devices_and_outstanding(self):
+        for i, level in enumerate(self.memory.root[:-1]):
+            check_not_banked(level, ("memory", i, "model"))
+        check_banked(self.memory.farthest, self.core.dma, ("memory", len(self.memory.root) - 1, "model"))
+        return self
 
     @model_validator(mode="after")
     def _network_only(self):

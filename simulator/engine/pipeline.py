@@ -188,7 +188,7 @@ def _chunked(times: list, stages: int, microbatches: int, virtual: int) -> list[
 def run_forward_backward(topology: Topology, forward: list, backward: list, microbatches: int,
                          sends: tuple[tuple[Message, ...], ...], returns: tuple[tuple[Message, ...], ...],
                          idle_sends: list[int], idle_returns: list[int], schedule: str = "1f1b",
-                         virtual: int = 1) -> PipelineRun:
+                         virtual: int = 1, early: list | None = None) -> PipelineRun:
     """`forward[s]`, `backward[s]`: stage s's cycles for one micro-batch (a number, or one per micro-batch:
     passes that share the pipeline run different blocks; with `virtual` > 1 chunks per rank, one such per
     chunk); `sends[s]`: stage s's activations to stage s + 1 and `returns[s]`: stage s + 1's gradients back
@@ -196,11 +196,16 @@ def run_forward_backward(topology: Topology, forward: list, backward: list, micr
     back) between virtual rounds. Every send takes its idle-link time (sends of neighbouring stages in the
     two directions do not share links on the bundled topologies); the stages follow their fixed order
     (`schedule`: 1f1b, interleaved when virtual > 1, or gpipe's all forwards then all backwards, which takes
-    the same time on equal stages but keeps every micro-batch in flight), so no events are needed."""
+    the same time on equal stages but keeps every micro-batch in flight), so no events are needed.
+    `early[s]` (shaped like `backward[s]`): how long before the end of its backward a stage's gradient
+    send leaves (the gradient reductions that finish the block do not hold it)."""
     stages = len(forward)
     chunks = stages * virtual  # virtual stages: chunk k of rank s is virtual stage k·p + s
     forward = _chunked(forward, stages, microbatches, virtual)
     backward = _chunked(backward, stages, microbatches, virtual)
+    if early is None:
+        early = [0 if virtual == 1 else [0] * virtual for _ in range(stages)]
+    early = _chunked(early, stages, microbatches, virtual)
     if virtual > 1:
         orders = [interleaved_order(s, stages, microbatches, virtual) for s in range(stages)]
     else:
@@ -236,8 +241,11 @@ def run_forward_backward(topology: Topology, forward: list, backward: list, micr
                 if 0 <= pair < chunks - 1:
                     pair %= stages  # rank p − 1 → rank 0 between virtual rounds: boundary p − 1
                     took = idle_sends[pair] if part == "forward" else idle_returns[pair]
-                    spans.append(Span(pair, j, "send", end, end + took, part, k))
-                    sent.append((part, pair, end, end + took))
+                    leave = end - (early[s][k][j] if part == "backward" else 0)
+                    if part == "backward":
+                        ends["backward"][at][j] = leave  # what the stage before waits for: the gradient
+                    spans.append(Span(pair, j, "send", leave, leave + took, part, k))
+                    sent.append((part, pair, leave, leave + took))
                 position[s] += 1
                 moved = True
     if any(position[s] < len(orders[s]) for s in range(stages)):

@@ -10,9 +10,11 @@ pipeline's stages are symmetric groups too, simulated once.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from simulator.engine.intervals import length
 from simulator.engine.network import collective_cycles
 from simulator.engine.pipeline import Span, run_forward_backward, run_pipeline
 from simulator.engine.record import OpRecord
@@ -43,6 +45,35 @@ class SegmentRun:
         """One copy, start to end."""
         return max(r.end for r in self.records)
 
+    @cached_property
+    def pitch(self) -> int:
+        """Cycles from one copy's start to the next's. Copies follow each other's barriers, except that a
+        copy's gradient reductions (role grad_sync: only the barrier waits for them) run on while the next
+        copy computes, as a DDP/Megatron bucket's all-reduce overlaps the layers below it: the next copy
+        starts when this one's data path is done, and the reductions form a stream of their own, so copies
+        follow each other at the slower of the two. (The stream's links are not shared with the next
+        copy's collectives in this count: on the bundled systems dp crosses the scale-out network and tp
+        stays inside the node.)"""
+        syncs = self._syncs
+        if not syncs:
+            return self.cycles
+        return min(self.cycles, max(data_ready(self), length([(r.start, r.end) for r in syncs])))
+
+    @cached_property
+    def _syncs(self) -> list[OpRecord]:
+        steps = self.block_run.steps if self.block_run is not None else ()
+        return [r for r, step in zip(self.records, steps, strict=False) if getattr(step.op, "role", "") == "grad_sync"]
+
+    def length(self, copies: int) -> int:
+        """`copies` copies back to back, start of the first to end of the last. Their data paths end at
+        copies × data_ready: a pipeline's gradient send leaves then."""
+        return (copies - 1) * self.pitch + self.cycles if copies > 0 else 0
+
+    def overlapped(self, copies: int) -> int:
+        """The cycles `copies` copies save against their barriers: gradient reductions hidden under the
+        next copy (segment_split counts them as one copy's exposed communication)."""
+        return copies * self.cycles - self.length(copies)
+
 
 @dataclass(frozen=True)
 class PassRun:
@@ -63,26 +94,44 @@ def _forward_backward(topology, group: list) -> object:
     stages, virtual = len(p.stages), p.virtual
     forward = [[[] for _ in range(virtual)] for _ in range(stages)]
     backward = [[[] for _ in range(virtual)] for _ in range(stages)]
+    early = [[[] for _ in range(virtual)] for _ in range(stages)]
     for q, segments in group:
         f, b = [[0] * virtual for _ in range(stages)], [[0] * virtual for _ in range(stages)]
+        last = [[None] * virtual for _ in range(stages)]  # the backward block each stage (chunk) runs last
         for placed, seg in zip((x for stage in q.stages for x in stage), segments, strict=True):
             into = b if placed.direction == "backward" else f
             for k, copies in enumerate(placed.chunks or (seg.repeat,)):
-                into[seg.stage][k] += copies * seg.cycles
+                into[seg.stage][k] += seg.length(copies)
+                if placed.direction == "backward" and copies:
+                    last[seg.stage][k] = (seg, copies)
         for s in range(stages):
             for k in range(virtual):
                 forward[s][k] += [f[s][k]] * q.microbatches
                 backward[s][k] += [b[s][k]] * q.microbatches
+                seg, copies = last[s][k] or (None, 0)
+                early[s][k] += [seg.length(copies) - copies * data_ready(seg) if seg else 0] * q.microbatches
     back = [tuple((b, a) for a, b in pairs) for pairs in p.send_pairs]
     idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
     idle_back = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in back]
     returns = tuple(collective_messages("send", "direct", [list(pair) for pair in pairs], p.send_bytes, topology)
                     for pairs in back)
     if virtual == 1:
-        forward, backward = [s[0] for s in forward], [s[0] for s in backward]
+        forward, backward, early = [s[0] for s in forward], [s[0] for s in backward], [s[0] for s in early]
     microbatches = sum(q.microbatches for q, _ in group)
     return run_forward_backward(topology, forward, backward, microbatches, p.sends, returns, idle, idle_back,
-                                p.schedule, virtual)
+                                p.schedule, virtual, early)
+
+
+def data_ready(seg: SegmentRun) -> int:
+    """When one copy's output gradient is ready (for the next copy, or to send): the block's end, less the
+    gradient reductions (role grad_sync) that only its barrier, the last op, waits for; the last op runs
+    as long as it ran."""
+    if not seg._syncs:
+        return seg.cycles
+    steps = seg.block_run.steps
+    *body, final = seg.records
+    data = [r.end for r, step in zip(body, steps, strict=False) if getattr(step.op, "role", "") != "grad_sync"]
+    return max(data, default=0) + final.cycles
 
 
 def _collective_links(segments: list[SegmentRun], microbatches: int, links: np.ndarray) -> tuple[float, ...]:
@@ -173,7 +222,7 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
                 done = cache[key]
                 run = SegmentRun(item.block.source, done.records, offset, item.repeat, stage,
                                  links.get(key, done.link_bytes), done)
-                offset += item.repeat * run.cycles
+                offset += run.length(item.repeat)
                 segments.append(run)
             stage_cycles.append(offset)
         if not p.pipelined:  # one chip: its micro-batches run one after another
@@ -189,6 +238,10 @@ def run_program(program: Program, progress=None) -> list[PassRun]:
                                         _collective_links(segs, q.microbatches, sends),
                                         pipe.link_spans if k == 0 else ()))
                 group = []
+        elif p.schedule == "independent":  # the stages at once, each on its own; the pass ends with the last
+            spans = tuple(Span(s, 0, "compute", 0, c) for s, c in enumerate(stage_cycles))
+            runs.append(PassRun(p.source, segments, max(stage_cycles), spans,
+                                _collective_links(segments, p.microbatches, np.zeros(len(topology.links)))))
         else:
             idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
             pipe = run_pipeline(topology, stage_cycles, p.microbatches, p.sends, idle)

@@ -42,3 +42,12 @@ class OpRecord:
     unit: str = ""  # the unit kind that ran it: systolic | vector | links
     note: str = ""  # what the mapping traded (e.g. compute cycles for overlapping the first load)
     axis: str = ""  # collectives: the parallel axis whose chips take part (tp, ep, pp, dp; "" for explicit chips)
+    # An SRAM-only chip's farthest level (its shared SRAM, Groq's 230 MB): the bytes the timing moves on it,
+    # which a chip with DRAM records as hbm_read / hbm_write (those stay 0 here: no DRAM, no DRAM bytes).
+    chip_sram_read: int = 0
+    chip_sram_write: int = 0
+    # Of stall_cycles, those the core's banked SRAM adds (bank conflicts; 0 on an unbanked SRAM, docs/memory.md).
+    bank_stall_cycles: int = 0
+    # Bytes a GEMV on processing-in-memory reads inside the DRAM banks (its weights), never on the external bus:
+    # hbm_read / hbm_write hold only what crosses the bus (its results and input vectors). 0 for other units.
+    pim_read: int = 0

@@ -21,6 +21,8 @@ from simulator.engine.network import Network, collective_cycles
 from simulator.engine.record import OpRecord
 from simulator.engine.units import MEMORY_MODELS, CorePool, UnitSpan
 from simulator.hardware.chip import Chip, stand_in
+from simulator.hardware.pim import pim_timing
+from simulator.hardware.sram_banks import with_bank_stalls
 from simulator.hardware.timing import OpTiming, gemm_timing, vector_timing
 from simulator.ir.ops import GemmOp
 from simulator.ir.program import Block, CommStep, ComputeStep
@@ -44,8 +46,9 @@ class BlockRun:
                 spans.extend(UnitSpan(f"link {link}", index, r.start, r.end, b) for link, b in step.link_bytes)
             else:
                 spans.append(UnitSpan("cores", index, r.start, r.end, 0.0))
-                if r.hbm_read + r.hbm_write:
-                    spans.append(UnitSpan(self.memory, index, r.start, r.end, float(r.hbm_read + r.hbm_write)))
+                moved = r.hbm_read + r.hbm_write + r.chip_sram_read + r.chip_sram_write  # one is 0: the far level's
+                if moved:
+                    spans.append(UnitSpan(self.memory, index, r.start, r.end, float(moved)))
         spans.sort(key=lambda s: (s.start, s.op, s.unit))
         return tuple(spans)
 
@@ -66,8 +69,11 @@ class Timer:
             self.reused += 1
             return found
         fraction = units / self.chip.cores
-        if isinstance(step.op, GemmOp):
-            found = gemm_timing(self.chip, step.op, step.tile, step.cores, fraction)
+        if step.unit == "pim":
+            found = pim_timing(self.chip, step.op)
+        elif isinstance(step.op, GemmOp):
+            found = with_bank_stalls(self.chip, step.op, step.tile,
+                                     gemm_timing(self.chip, step.op, step.tile, step.cores, fraction))
         else:
             found = vector_timing(self.chip, step.op, step.cores, fraction)
         self._cache[key] = found
@@ -122,15 +128,17 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
         op = step.op
         if op.deps:
             yield simpy.AllOf(env, [done[d] for d in op.deps])
-        want = step.cores
-        yield from cores.acquire(want)
-        units = yield from hbm.acquire(want)
+        want = step.cores  # 0 for an op in the DRAM banks (pim), which holds the whole memory instead
+        if want:
+            yield from cores.acquire(want)
+        units = yield from hbm.acquire(want or chip.cores)
         timing = timer.time(step, units)
         start = env.now
         yield env.timeout(overhead + timing.cycles)
         yield from hbm.release(units)
-        yield from cores.release(want)
-        records[index] = _record(index, step, timing, units / chip.cores, start, env.now, overhead)
+        if want:
+            yield from cores.release(want)
+        records[index] = _record(index, step, timing, units / chip.cores, start, env.now, overhead, chip.sram_only)
         done[op.name].succeed()
 
     for index, step in enumerate(block.steps):
@@ -166,7 +174,7 @@ def _run_in_turn(chip: Chip, block: Block, topology, memory: str, memo: dict | N
             timed.append((step, None, 0.0, start, now))
             key.append((id(op), step.algorithm, now - start, sum(b for _, b in step.link_bytes)))
             continue
-        units = model.share_when_idle(chip, step.cores)
+        units = model.share_when_idle(chip, step.cores or chip.cores)  # cores 0: pim, the whole memory
         timing = timer.time(step, units)
         now += overhead + timing.cycles
         timed.append((step, timing, units / chip.cores, start, now))
@@ -175,7 +183,7 @@ def _run_in_turn(chip: Chip, block: Block, topology, memory: str, memo: dict | N
     records = memo.get(key) if memo is not None else None
     if records is None:
         records = [_collective_record(i, step, start, end, overhead) if timing is None else
-                   _record(i, step, timing, fraction, start, end, overhead)
+                   _record(i, step, timing, fraction, start, end, overhead, chip.sram_only)
                    for i, (step, timing, fraction, start, end) in enumerate(timed)]
         if memo is not None:
             memo[key] = records
@@ -197,18 +205,21 @@ def _collective_record(index: int, step: CommStep, start: int, end: int, overhea
 
 
 def _record(index: int, step: ComputeStep, t: OpTiming, fraction: float, start: int, end: int, overhead: int,
-            ) -> OpRecord:
-    """The compute step's record."""
+            sram_only: bool = False) -> OpRecord:
+    """The compute step's record. On an SRAM-only chip the farthest level's bytes are its SRAM's."""
     op = step.op
     is_gemm = isinstance(op, GemmOp)
+    far = (0, 0, t.hbm_read, t.hbm_write) if sram_only else (t.hbm_read, t.hbm_write, 0, 0)
     return OpRecord(
         index=index, name=op.name, type=op.type, kind="gemm" if is_gemm else op.kind, group=op.group,
         dtype=op.compute_dtype,
         shape=op.shape, tile=t.tile, cores=t.cores, bandwidth_fraction=fraction, work_units=t.work_units,
         waves=t.waves, start=start, end=end, cycles=end - start, compute_cycles=t.compute_cycles,
         stall_cycles=t.stall_cycles, overhead_cycles=overhead, macs=op.macs, flops=op.flops,
-        vector_ops=0.0 if is_gemm else op.vector_ops, hbm_read=t.hbm_read, hbm_write=t.hbm_write,
+        vector_ops=0.0 if is_gemm else op.vector_ops, hbm_read=far[0], hbm_write=far[1],
         l2_read=t.l2_read, sram_read=t.sram_read, sram_write=t.sram_write, a_reads=t.a_reads,
         b_reads=t.b_reads, acc_reads=t.acc_reads, acc_writes=t.acc_writes,
         min_bytes=op.min_read_bytes + op.min_write_bytes, unit=step.unit, note=step.note,
+        chip_sram_read=far[2], chip_sram_write=far[3],
+        bank_stall_cycles=getattr(t, "bank_stall_cycles", 0), pim_read=getattr(t, "pim_read", 0),
     )

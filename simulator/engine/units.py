@@ -83,4 +83,10 @@ def _demand(chip: Chip, cores: int) -> int:
     return max(cores, math.ceil(bandwidth_demand(chip, cores) * chip.cores - 1e-9))
 
 
-MEMORY_MODELS = {"rate": RateMemory}  # timing models of a shared memory level, by name
+class BankedMemory(RateMemory):
+    """Timing model `banked`: shares are reserved as under `rate`; what a step moves in its share is also
+    capped by the requests its cores keep in flight and the cycle-level DRAM model's loaded latency, which
+    the hardware timing functions apply (hardware/bandwidth.py hbm_terms, docs/memory.md)."""
+
+
+MEMORY_MODELS = {"rate": RateMemory, "banked": BankedMemory}  # timing models of a shared memory level, by name

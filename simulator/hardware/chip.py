@@ -99,12 +99,20 @@ class Chip:
 
     @cached_property
     def memory_model(self) -> str:
-        """The timing model of the DRAM level, by its engine/units.py MEMORY_MODELS name."""
-        return self.config.memory.dram.model
+        """The timing model of the farthest level, by its engine/units.py MEMORY_MODELS name."""
+        return self.config.memory.farthest.model
 
     @cached_property
     def hbm(self) -> MemoryLevel:
-        return self._level("hbm", self.config.memory.dram)  # the timing code's names, whatever the file calls them
+        """The farthest level, which the timing streams operands from: the DRAM, or an SRAM-only chip's SRAM
+        (`kind` says which). The timing code's name, whatever the file calls it."""
+        return self._level("hbm", self.config.memory.farthest)
+
+    @property
+    def sram_only(self) -> bool:
+        """No DRAM: the farthest level is on-chip SRAM (a shared scratchpad), so the bytes the timing moves
+        on it are recorded, and charged energy, as SRAM bytes (OpRecord.chip_sram_read / _write)."""
+        return self.hbm.kind != "dram"
 
     @cached_property
     def l2(self) -> MemoryLevel | None:
@@ -165,7 +173,7 @@ def defaulted_fields(c: ChipConfig) -> list[str]:
     out = []
     if unset(c, "op_overhead"):
         out.append("op_overhead = 0 (no fixed launch or dispatch time per op)")
-    mxu, vector, dram = c.core.mxu, c.core.vector, c.memory.dram
+    mxu, vector, dram = c.core.mxu, c.core.vector, c.memory.farthest
     if unset(mxu, "macs_per_pe"):
         out.append(f"core.mxu.macs_per_pe = {_rates(mxu.macs_per_pe)}")
     if unset(mxu, "dataflow"):
@@ -177,7 +185,9 @@ def defaulted_fields(c: ChipConfig) -> list[str]:
     if unset(c.core.dma, "latency"):
         out.append("core.dma.latency = 0")
     if unset(dram, "efficiency"):
-        out.append(f"memory.{dram.name}.efficiency = {dram.efficiency:g} (transfers reach the datasheet bandwidth)")
+        reach = ("no cap on the DRAM model's bandwidth" if dram.model == "banked"
+                 else "transfers reach the datasheet bandwidth")
+        out.append(f"memory.{dram.name}.efficiency = {dram.efficiency:g} ({reach})")
     if unset(dram, "latency"):
         out.append(f"memory.{dram.name}.latency = 0")
     system = c.system

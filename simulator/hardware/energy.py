@@ -19,6 +19,7 @@ class EnergyRates:
     hbm_j: float  # per byte read or written in HBM
     link_j: float  # per byte per hop on a chip-to-chip link
     static_w: float  # per chip, for the whole run
+    chip_sram_j: float = 0.0  # per byte read or written in an SRAM-only chip's shared SRAM (its farthest level)
 
 
 @cache
@@ -53,8 +54,18 @@ def energy_rates(config: ChipConfig) -> EnergyRates:
         mac_j=base.mac | own.mac,
         vector_op_j=base.vector_op | own.vector_op,
         sram_j=pick("sram"), l2_j=pick("l2"), hbm_j=pick("hbm"), link_j=pick("link"),
-        static_w=pick("static_power"),
+        static_w=pick("static_power"), chip_sram_j=chip_sram_energy(config),
     )
+
+
+def chip_sram_energy(config: ChipConfig) -> float:
+    """Joules per byte of an SRAM-only chip's shared SRAM: `energy.chip_sram`, else the node's `chip_sram`,
+    else the node's `l2` (a large on-chip SRAM read: Horowitz's 1 MB point at 45 nm, configs/energy/nodes.yaml)."""
+    own, base = config.energy, node_defaults(config.energy.node)
+    for value in (own.chip_sram, base.chip_sram, base.l2):
+        if value is not None:
+            return value
+    return 0.0  # unreachable: every node has an l2 energy
 
 
 def energy_assumptions(config: ChipConfig) -> list[str]:
@@ -71,4 +82,7 @@ def energy_assumptions(config: ChipConfig) -> list[str]:
     out = [] if "node" in given else [f"energy.node = {own.node}"]
     if "static_power" not in given:
         out.append(f"{static}, the {own.node} node's{leakage}")
+    if config.memory.dram is None and own.chip_sram is None and node_defaults(own.node).chip_sram is None:
+        out.append(f"energy.chip_sram = {chip_sram_energy(config) * 1e12:g} pJ/B, the {own.node} node's l2 "
+                   "(a large on-chip SRAM)")
     return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.dtypes import DTYPE_BITS, nbytes
-from simulator.hardware.bandwidth import core_share
+from simulator.hardware.bandwidth import HBMTerms, core_share, hbm_terms
 from simulator.hardware.chip import Chip
 from simulator.ir.ops import GemmOp, VectorOp
 from simulator.ir.program import Tile
@@ -81,14 +81,16 @@ def gemm_sram_accesses(chip: Chip, op: GemmOp, tile: Tile) -> tuple[int, int, in
         float(chip.mxu_rate(op.compute_dtype)), bool(mxu.pipelined)))
 
 
-def gemm_args(chip: Chip, op: GemmOp, cores: int, fraction: float = 1.0) -> tuple:
-    """The scalar arguments of `kernels.gemm.gemm_exact` after the tile: the op, the chip, the share."""
-    mxu, l2, hbm = chip.mxu, chip.l2, chip.hbm
+def gemm_args(chip: Chip, op: GemmOp, cores: int, fraction: float = 1.0, hbm: HBMTerms | None = None) -> tuple:
+    """The scalar arguments of `kernels.gemm.gemm_exact` after the tile: the op, the chip, the share; `hbm` the
+    HBM bandwidth and latency the op sees (default: the level's, as `rate` has them)."""
+    mxu, l2 = chip.mxu, chip.l2
+    hbm = hbm or HBMTerms(chip.hbm.achievable_bytes_per_cycle, chip.hbm.latency)
     return (op.batch, op.m, op.n, op.k, cores, float(fraction), math.ceil(op.m * op.k * op.a_bytes),
             nbytes(op.k * op.n, op.b_dtype), op.min_read_bytes, op.min_write_bytes, op.a_bytes, op.b_bytes, op.c_bytes,
             mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], float(chip.mxu_rate(op.compute_dtype)),
             bool(mxu.pipelined), chip.sram.stages, float(chip.dma_bytes_per_cycle), float(chip.dma_latency),
-            float(hbm.achievable_bytes_per_cycle), float(hbm.latency), l2 is not None,
+            float(hbm.bytes_per_cycle), float(hbm.latency), l2 is not None,
             float(l2.achievable_bytes_per_cycle) if l2 else 0.0, float(l2.latency) if l2 else 0.0,
             l2.size // 2 if l2 else 0)
 
@@ -97,9 +99,14 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
                 accesses: bool = True) -> OpTiming:
     """The op on `cores` cores holding `fraction` of the chip's memory bandwidth (kernels/gemm.py).
     `accesses=False` leaves out the MXUs' SRAM access counts (a_reads … acc_writes are 0, sram_read counts
-    only the write-back), which only reports need."""
+    only the write-back), which only reports need. Under the `banked` memory model the op's HBM share is also
+    capped by the requests its active cores keep in flight (hardware/bandwidth.py hbm_terms)."""
+    hbm = None
+    if chip.memory_model == "banked":
+        active = min(cores, op.batch * -(-op.m // tile.m) * -(-op.n // tile.n))
+        hbm = _op_hbm_terms(chip, op, active, fraction)
     cycles, compute_cycles, cores, waves, loads, hbm_read, hbm_write = gemm_exact(
-        tile.m, tile.n, tile.k, *gemm_args(chip, op, cores, fraction))
+        tile.m, tile.n, tile.k, *gemm_args(chip, op, cores, fraction, hbm))
     return gemm_op_timing(chip, op, tile, (cycles, compute_cycles, cores, waves, loads, hbm_read, hbm_write),
                           accesses)
 
@@ -119,9 +126,16 @@ def gemm_op_timing(chip: Chip, op: GemmOp, tile: Tile, figures, accesses: bool =
     )
 
 
-def _floor_cycles(chip: Chip, hbm_bytes: int, fraction: float) -> float:
+def _floor_cycles(chip: Chip, hbm_bytes: int, fraction: float, hbm: HBMTerms | None = None) -> float:
     """No op moves its HBM bytes faster than its reserved fraction of HBM bandwidth."""
-    return hbm_bytes / (chip.hbm.achievable_bytes_per_cycle * fraction)
+    return hbm_bytes / ((hbm.bytes_per_cycle if hbm else chip.hbm.achievable_bytes_per_cycle) * fraction)
+
+
+def _op_hbm_terms(chip: Chip, op, active_cores: int, fraction: float) -> HBMTerms:
+    """hbm_terms of an op from its shape: its least HBM traffic and the read share of it (memoized there)."""
+    read, write = op.min_read_bytes, op.min_write_bytes
+    total = read + write
+    return hbm_terms(chip, fraction, active_cores, total, read / total if total else 1.0)
 
 
 def vector_cores(chip: Chip, op: VectorOp) -> int:
@@ -139,12 +153,13 @@ def vector_timing(chip: Chip, op: VectorOp, cores: int, fraction: float = 1.0) -
     in_bytes, out_bytes = op.inputs * bits / 8, op.outputs * bits / 8
     per_element = chip.sram.stages * in_bytes + 2 * out_bytes
     chunk = mine if per_element == 0 else max(1, min(mine, int(chip.sram.size // per_element)))
-    share = core_share(chip, fraction, cores)
+    hbm = _op_hbm_terms(chip, op, cores, fraction) if chip.memory_model == "banked" else None
+    share = core_share(chip, fraction, cores, hbm=hbm)
     total, compute, _, _ = stream_core_time(elements=mine, chunk=chunk, ops_per_element=op.ops_per_element,
                                             lanes_rate=lanes_rate, in_bytes=in_bytes, out_bytes=out_bytes,
                                             bw=share.effective(1.0), stages=chip.sram.stages, latency=share.latency)
     hbm_read, hbm_write = op.min_read_bytes, op.min_write_bytes
-    total = max(total, _floor_cycles(chip, hbm_read + hbm_write, fraction))
+    total = max(total, _floor_cycles(chip, hbm_read + hbm_write, fraction, hbm))
     cycles = max(1, math.ceil(total - 1e-9))
     compute_cycles = int(compute)
     chunks = -(-mine // chunk)

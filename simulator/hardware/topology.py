@@ -42,8 +42,8 @@ class Link:
 @dataclass(frozen=True, eq=False)  # identity hash: caches key on the topology object
 class Topology:
     chips: int
-    kind: str  # ring | torus2d | torus3d | switch | fully_connected | explicit
-    dims: tuple[int, ...]  # torus axis sizes, x first; () otherwise
+    kind: str  # ring | torus2d | torus3d | switch | fully_connected | explicit | dragonfly
+    dims: tuple[int, ...]  # torus axis sizes, x first; dragonfly (chips per group, groups); () otherwise
     links: tuple[Link, ...]
     hop_latency: int  # cycles per hop
     wraparound: bool = True  # torus: each axis closes into a ring (else it is a line)
@@ -142,6 +142,21 @@ class Topology:
                 here[axis] = (here[axis] + step) % size
                 route.append(self._link_of[(before, self._chip(here))])
         return tuple(route)
+
+    def _dragonfly_route(self, src: int, dst: int) -> tuple[int, ...]:
+        """Minimal dragonfly routing: inside a group the direct link; across groups a local hop to the chip
+        holding the one global link between the two groups (if src is not it), the global hop, and a
+        local hop from its far end to dst (if that is not dst): at most three hops."""
+        size, groups = self.dims
+        here, there = src // size, dst // size
+        if here == there:
+            return (self._link_of[(src, dst)],)
+        out, there_port = _dragonfly_port(here, there, size, groups), _dragonfly_port(there, here, size, groups)
+        hops = [(src, out)] if src != out else []
+        hops.append((out, there_port))
+        if there_port != dst:
+            hops.append((there_port, dst))
+        return tuple(self._link_of[h] for h in hops)
 
     def _bfs_route(self, src: int, dst: int) -> tuple[int, ...]:
         """Shortest path; where several exist, each step goes to the lowest-numbered next chip."""
@@ -333,6 +348,25 @@ def _fully_connected_pairs(system: SystemConfig) -> list[tuple[int, int]]:
     return [(a, b) for a in range(n) for b in range(n) if a != b]
 
 
+def _dragonfly_port(group: int, other: int, size: int, groups: int) -> int:
+    """The chip of `group` that holds its global link to group `other`: by the offset of `other` (1 for the
+    next group round, …), dealt round-robin over the group's `size` chips, so each chip holds ⌈(groups − 1) /
+    size⌉ or one fewer, and moving every group on by one carries links onto links."""
+    return group * size + ((other - group) % groups - 1) % size
+
+
+def _dragonfly_pairs(system: SystemConfig) -> list[tuple[int, int]]:
+    """Groups of dims[0] chips, each group a full mesh (local links), every two groups joined by one global
+    link between the chips `_dragonfly_port` picks: Kim et al.'s dragonfly with one global link per group pair."""
+    size, groups = system.dims
+    out = [(g * size + a, g * size + b) for g in range(groups) for a in range(size) for b in range(size) if a != b]
+    for x in range(groups):
+        for y in range(groups):
+            if x != y:
+                out.append((_dragonfly_port(x, y, size, groups), _dragonfly_port(y, x, size, groups)))
+    return list(dict.fromkeys(out))
+
+
 def _explicit_pairs(system: SystemConfig) -> list[tuple[int, int]]:
     out = []
     for a, b in system.links:
@@ -402,6 +436,19 @@ def _relative_key(t: Topology, chips) -> tuple:
     return tuple(tuple(p[a] - low[a] for a in range(len(low))) for p in points)
 
 
+def _dragonfly_key(t: Topology, chips) -> tuple:
+    """Minimal routes stay inside the groups of their two ends, and every local and global link is alike, so
+    lists whose members sit at the same positions in their groups, the groups numbered by first appearance,
+    and whose groups hold their global links (to each other) at the same positions, are carried onto each
+    other by mapping group onto group, position kept."""
+    size, count = t.dims
+    order: dict[int, int] = {}
+    members = tuple((order.setdefault(c // size, len(order)), c % size) for c in chips)
+    groups = sorted(order, key=order.get)
+    ports = tuple(_dragonfly_port(x, y, size, count) % size for x in groups for y in groups if x != y)
+    return members + (ports,)
+
+
 def _exact_key(t: Topology, chips) -> tuple:
     return tuple(chips)
 
@@ -422,4 +469,5 @@ TOPOLOGY_KINDS: dict[str, TopologyKind] = {
     "switch": TopologyKind(_switch_pairs, Topology._switch_route, _switch_footprint, _canonical_key, switch=True),
     "fully_connected": TopologyKind(_fully_connected_pairs, Topology._direct_route, key=_canonical_key),
     "explicit": TopologyKind(_explicit_pairs, Topology._bfs_route),
+    "dragonfly": TopologyKind(_dragonfly_pairs, Topology._dragonfly_route, key=_dragonfly_key),
 }

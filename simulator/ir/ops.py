@@ -6,7 +6,9 @@ from simulator.config.dtypes import DTYPE_BITS, nbytes
 
 # What part of a training step an op belongs to (`role`); "" for everything else (inference passes,
 # hand-written op lists). Results read it to tell model FLOPs (forward, backward) from recomputed ones.
-ROLES = ("forward", "backward", "recompute", "optimizer")
+# grad_sync: a gradient reduction over dp/ep that no data-path op waits for, only the block's barrier;
+# a pipeline's gradient send leaves without it (engine/program.py `data_ready`).
+ROLES = ("forward", "backward", "recompute", "optimizer", "grad_sync")
 
 # kind → (input tensors read, output tensors written, ops per element); ops are estimates of the
 # vector instructions per element (e.g. softmax: max, subtract, exp, sum, scale).
@@ -17,8 +19,11 @@ VECTOR_KINDS = {
     "silu": (1, 1, 4.0),
     "gelu": (1, 1, 8.0),
     "swiglu": (2, 1, 5.0),  # silu(gate) · up
+    "geglu": (2, 1, 9.0),  # gelu(gate) · up (Gemma): gelu's 8 and the product
+    "reglu": (2, 1, 2.0),  # relu(gate) · up: relu's 1 and the product
     "exp": (1, 1, 4.0),
     "softmax": (1, 1, 5.0),
+    "softcap": (1, 1, 6.0),  # cap · tanh(x / cap): the two scalings and a tanh costed as exp's 4
     "rmsnorm": (1, 1, 4.0),
     "layernorm": (1, 1, 7.0),
     "rope": (1, 1, 6.0),
@@ -146,7 +151,8 @@ class VectorOp:
 
 
 COLLECTIVE_KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send")
-PARALLEL_AXES = ("tp", "ep", "pp", "dp")
+PARALLEL_AXES = ("tp", "cp", "ep", "pp", "dp", "embedding",  # embedding: a tied table's two stages
+                 "tp_x", "tp_yz", "tp_xy", "tp_z")  # sub-groups of a tp group's grid (workloads/parallel.py TP_SUBAXES)
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,8 @@ class PassProgram:
     # in_order: each stage runs all its blocks for micro-batch j, then j + 1; 1f1b: forward blocks then
     # backward blocks per micro-batch, interleaved one forward / one backward after a warm-up (PipeDream-
     # Flush, Megatron's default), the backward's gradients sent back from stage s + 1 to stage s; gpipe: the
-    # same blocks and sends, every micro-batch's forward before any backward
+    # same blocks and sends, every micro-batch's forward before any backward; independent: every stage runs
+    # its blocks at once and nothing is sent (a training step's optimizer: each stage updates its own layers)
     schedule: str = "in_order"
     continues: bool = False  # 1f1b, gpipe: its micro-batches follow the previous pass's in the same pipeline
     # 1f1b: virtual stages (chunks) per stage, the interleaved schedule when > 1; `sends` and `send_pairs` then

@@ -27,6 +27,10 @@ ALGORITHMS = {
 # A group that spans nodes takes `hierarchical` without a trial (SPANNING).
 AUTO = {"all_reduce": ("ring", "bidir_ring", "torus"), "reduce_scatter": ("ring", "bidir_ring", "torus"),
         "all_gather": ("ring", "bidir_ring", "torus"), "all_to_all": ("direct",), "send": ("direct",)}
+# On a full mesh (`fully_connected`: every pair of chips has a link of its own) the one-shot `direct` schedule
+# drives all p − 1 links of every chip at once, where a ring drives one: `auto` times it there too. (RCCL gets
+# the same from MI300X's XGMI mesh by running many rings at once over different links.)
+FULL_MESH = {"all_reduce": ("direct",), "reduce_scatter": ("direct",), "all_gather": ("direct",)}
 SPANNING = {"all_reduce": ("hierarchical",), "reduce_scatter": ("hierarchical",), "all_gather": ("hierarchical",),
             "all_to_all": ("direct",), "send": ("direct",)}
 SWITCH_CHUNKS = 8  # switch_reduce pipelines the buffer in this many chunks
@@ -91,13 +95,15 @@ def _applicable(kind: str, topology: Topology, group: tuple) -> tuple[str, ...]:
 
 def auto_algorithms(kind: str, topology: Topology, groups) -> tuple[str, ...]:
     """The candidates `auto` times, in ALGORITHMS order, of those that apply to every group: SPANNING's where
-    a group spans nodes (AUTO's where none of those applies, as for nodes holding unequal shares), else AUTO's."""
+    a group spans nodes (AUTO's where none of those applies, as for nodes holding unequal shares), else AUTO's
+    (and FULL_MESH's on a fully_connected topology)."""
     def fitting(pool):
         return tuple(a for a in ALGORITHMS[kind] if a in pool and all(a in applicable(kind, topology, g)
                                                                      for g in groups))
 
     spans = any(spans_nodes(topology, g) for g in groups)
-    return (spans and fitting(SPANNING[kind])) or fitting(AUTO[kind])
+    mesh = FULL_MESH.get(kind, ()) if topology.kind == "fully_connected" else ()
+    return (spans and fitting(SPANNING[kind])) or fitting(AUTO[kind] + mesh)
 
 
 def _regular(topology: Topology, group) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 
 from simulator.errors import CapacityError
 from simulator.hardware.chip import Chip, stand_in
+from simulator.hardware.sram_banks import gemm_bank_stall_cycles
 from simulator.hardware.timing import (
     OpTiming,
     Tile,
@@ -144,7 +145,8 @@ def _plan(chip: Chip, op: GemmOp) -> _Plan | None:
     timings = dict(zip(tiles, figures, strict=True))
 
     def rank(t: Tile) -> tuple:
-        cycles, compute_cycles, _, _, _, hbm_read, _ = timings[t]
+        cycles, compute_cycles, cores, _, _, hbm_read, _ = timings[t]
+        cycles += gemm_bank_stall_cycles(chip, op, t, cores)  # 0 unless core.sram is banked
         first = (compute_cycles, cycles) if ideal else (cycles, compute_cycles)
         return *first, hbm_read, *_order(t)
 

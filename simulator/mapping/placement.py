@@ -5,7 +5,7 @@ Ranks are laid onto chips in an order of the parallel axes, nearest chips first 
 axis varies fastest over chip numbers). The default, config/schema.py PLACEMENT_AXES, is TP, then CP and
 EP, then PP, then DP: a tensor-parallel group is the nearest chips (one node of a cluster), data-parallel
 replicas lie furthest apart (across nodes). `system.placement` changes the order; axes it leaves out
-follow it in the default order. (The plan has no context parallelism yet, so `cp` has degree 1.)
+follow it in the default order.
 """
 
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from itertools import product
 from simulator.hardware.topology import Topology
 from simulator.workloads.parallel import Parallel
 
-RANK_AXES = ("tp", "ep", "pp", "dp")  # Parallel.chip_of's order, the ranks' own numbering
+RANK_AXES = ("tp", "cp", "ep", "pp", "dp")  # Parallel.chip_of's order, the ranks' own numbering
 _GROUPS: dict[tuple, tuple] = {}  # groups by (plan, order, axis, stage): plans repeat from run to run
 
 
@@ -74,8 +74,8 @@ class Placement:
         interleaved schedule's step from one virtual round to the next)."""
         p = self.parallel
         to = (stage + 1) % p.pp
-        return tuple((self.chip(p.chip_of(t, e, stage, d)), self.chip(p.chip_of(t, e, to, d)))
-                     for d in range(p.dp) for e in range(p.ep) for t in range(p.tp))
+        return tuple((self.chip(p.chip_of(t, e, stage, d, c)), self.chip(p.chip_of(t, e, to, d, c)))
+                     for d in range(p.dp) for e in range(p.ep) for c in range(p.cp) for t in range(p.tp))
 
     def stage_layers(self, layers: int) -> list[int]:
         """Layers per stage, as even as possible; earlier stages take the remainder."""

@@ -16,18 +16,20 @@ from dataclasses import dataclass
 
 from simulator.errors import TortoiseError
 from simulator.hardware.chip import Chip, stand_in
+from simulator.hardware.pim import pim_traffic
 from simulator.hardware.timing import vector_cores
 from simulator.hardware.topology import Topology
 from simulator.ir.ops import CollectiveOp, GemmOp, Op, OpGraph
 from simulator.ir.program import Block, CommStep, ComputeStep, PassProgram, Placed, Program, Step, Transfer
 from simulator.mapping.collectives import applicable, auto_algorithms, collective_messages
 from simulator.mapping.gemm import map_gemm
+from simulator.mapping.pim import on_pim
 from simulator.mapping.placement import Placement
 from simulator.mapping.symmetry import reduce_block
 
 # (topology, kind, algorithm, groups, bytes) → cycles on otherwise idle links
 CollectiveTimer = Callable[[Topology, str, str, tuple, float], int]
-AXES = ("tp", "ep", "pp", "dp")
+AXES = ("tp", "cp", "ep", "pp", "dp", "embedding", "tp_x", "tp_yz", "tp_xy", "tp_z")  # tp_*: a tp grid's sub-groups
 
 
 _STEPS: "weakref.WeakKeyDictionary[Chip, dict]" = weakref.WeakKeyDictionary()
@@ -87,6 +89,11 @@ class Mapper:
 
     def _map_compute(self, op: Op) -> tuple:
         chip = self.chip
+        if on_pim(chip, op):  # in the DRAM banks: the bus carries only the input vectors and the results
+            inputs, outputs, weights = pim_traffic(op)
+            transfers = (Transfer("sram", "hbm", inputs, 1, "stream"), Transfer("hbm", "pim", weights, 1, "stream"),
+                         Transfer("hbm", "sram", outputs, 1, "stream"))
+            return "pim", 0, None, tuple(t for t in transfers if t.bytes), ""
         if isinstance(op, GemmOp):
             tile, cores, loads, hbm_read, hbm_write, note = map_gemm(chip, op)
             steps = op.batch * -(-op.m // tile.m) * -(-op.n // tile.n) * -(-op.k // tile.k)
@@ -243,7 +250,9 @@ def map_passes(chip: Chip, passes, placement: Placement | None, time_collective:
             send_messages[p.activation_bytes] = tuple(
                 collective_messages("send", "direct", [list(pair) for pair in pairs], p.activation_bytes,
                                     placement.topology) for pairs in sends)
-        schedule = placement.parallel.schedule if split else "in_order"
+        # an optimizer step: each stage updates its own parameters, nothing flows between the stages
+        alone = all(getattr(seg, "direction", "") == "optimizer" for seg in p.segments)
+        schedule = placement.parallel.schedule if split else "independent" if alone else "in_order"
         boundaries = len(sends) if interleaved else max(stages - 1, 0)
         messages = send_messages.get(p.activation_bytes, ())[:boundaries]
         out.append(PassProgram(tuple(per_stage), p.microbatches, messages, p.activation_bytes, sends[:boundaries],

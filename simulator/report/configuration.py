@@ -15,7 +15,8 @@ from simulator.results.catalogue import metric
 
 CHIP_PROPERTIES = ("cores", "MXU rows × cols × count", "clock (GHz)", "peak per chip (TFLOP/s)", "HBM (GB)",
                    "HBM bandwidth (TB/s)", "SRAM per core (KiB)", "L2 (MB)", "chips (topology)",
-                   "link bandwidth per chip (GB/s, each direction)", "link latency (µs)", "energy node")
+                   "link bandwidth per chip (GB/s, each direction)", "link latency (µs)", "energy node",
+                   "cost per chip-hour (USD)", "die area (mm²)")
 COST = re.compile(r"(^|_)(cost|price|usd|dollars?)(_|$)")
 
 
@@ -46,7 +47,28 @@ def chip_column(source: str) -> tuple[list[str], str]:
             f"{system.chips} ({system.topology}{dims})" if system.chips > 1 else "1",
             _link_rate(link, chip.clock_hz) if link else "— (one chip)",
             f"{link.latency.value * (1 / chip.clock_hz if link.latency.in_cycles else 1) * 1e6:.3g}" if link else "—",
-            getattr(energy, "node", "") if energy else ""], c.description
+            getattr(energy, "node", "") if energy else "", _price(c), _die(c)], c.description
+
+
+def _price(config) -> str:
+    """`2.99 (cloud)`; an owned chip's amortization, its electricity depending on the run; `—` without cost."""
+    from simulator.hardware.cost import capex_per_hour
+
+    cost = getattr(config, "cost", None)
+    if cost is None:
+        return "—"
+    if cost.chip_hour is not None:
+        return f"{_g(cost.chip_hour / cost.utilization)} (cloud)"
+    return f"{_g(capex_per_hour(cost.capex) / cost.utilization)} + electricity (owned)"
+
+
+def _die(config) -> str:
+    from simulator.hardware.area import die_area
+
+    area = die_area(config) if getattr(config, "area", None) is not None else None
+    if area is None or area.die_mm2 is None:
+        return "—"
+    return f"{_g(area.die_mm2)} ({area.how}{', over the reticle' if area.exceeds_reticle else ''})"
 
 
 def _link_rate(link, clock_hz: float) -> str:
@@ -108,7 +130,8 @@ def cost_keys(rows) -> list[str]:
 
 def workload_rows(row: Mapping) -> list[tuple[str, str]]:
     """(property, value) of what one run computed: model, phase, batch, prompt, context, precisions,
-    parallelism, chips, and cost where the summary has it."""
+    parallelism and chips. Not its cost: that depends on the hardware as well (the hardware table has each
+    design's price; a run's table its cost figures)."""
     out = [("model", str(row.get("model") or "—")), ("phase", str(row.get("phase") or "—"))]
     out += [(axis_label(k), _value(row, k)) for k in ("batch", "prompt", "context", "output_tokens") if k in row]
     out += [("precisions", precisions(row)), ("parallelism", parallelism(row))]
@@ -116,7 +139,6 @@ def workload_rows(row: Mapping) -> list[tuple[str, str]]:
         topology = f" ({row['topology']})" if isinstance(row.get("topology"), str) else ""
         out.append(("chips used", f"{_value(row, 'chips_used')} of {_value(row, 'chips')}{topology}"
                     if "chips" in row else _value(row, "chips_used")))
-    out += [(axis_label(k), _value(row, k)) for k in cost_keys([row])]
     return out
 
 
@@ -161,6 +183,7 @@ def run_table(folder: Folder) -> Table:
              _value(s, "hbm_bandwidth_tb_s")),
             ("link bandwidth", link)]
     rows += workload_rows(s)
+    rows += [(axis_label(k), _value(s, k)) for k in cost_keys([s])]  # a run's own: they depend on its chip
     if s.get("model_description"):
         rows.append(("model description", str(s["model_description"])))
     return Table(["", "value"], [list(r) for r in rows if r[1] != "—" or r[0] in ("chip", "link bandwidth")],

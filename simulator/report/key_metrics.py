@@ -15,11 +15,14 @@ from simulator.results.catalogue import auto_unit, metric, number_text
 MAX_TABLE_ROWS = 60
 RUN_METRICS = ("seconds", "ttft_s", "tpot_s", "e2e_s", "tokens_per_s", "tokens_per_s_per_user", "mfu", "mbu",
                "achieved_tflops", "roofline_fraction", "memory_required", "energy_j", "energy_per_token_j",
-               "average_power_w", "exposed_comm_share")
-ROW_METRICS = ("seconds", "tokens_per_s", "mfu", "mbu", "energy_per_token_j", "average_power_w")
+               "average_power_w", "exposed_comm_share", "cost_per_million_tokens", "cost_per_step",
+               "tokens_per_dollar", "tokens_per_s_per_w", "die_area_mm2")
+ROW_METRICS = ("seconds", "tokens_per_s", "mfu", "mbu", "energy_per_token_j", "average_power_w",
+               "cost_per_million_tokens", "die_area_mm2")
 SERVE_METRICS = ("requests_per_s", "output_tokens_per_s", "input_tokens_per_s", "ttft_p50_s", "ttft_p99_s",
                  "tpot_p50_s", "tpot_p99_s", "itl_p99_s", "e2e_p50_s", "e2e_p99_s", "queue_p99_s", "slo_attainment",
-                 "goodput_requests_per_s", "mean_batch", "kv_peak_share", "preemptions", "capacity_requests_per_s")
+                 "goodput_requests_per_s", "mean_batch", "kv_peak_share", "preemptions", "capacity_requests_per_s",
+                 "cost_per_million_input_tokens", "cost_per_million_output_tokens")
 SERVE_ROW_METRICS = ("requests_per_s", "output_tokens_per_s", "ttft_p99_s", "tpot_p99_s", "slo_attainment",
                      "goodput_requests_per_s")
 

@@ -108,32 +108,39 @@ def sweep_plots(folder: Folder) -> list:
                                  + (f", {w}" if w else "") + (f" ({shown_where(folder, where[1:])})" if where[1:]
                                                               else "") + ".",
                                  maker(folder, "heatmap", request), ("heatmap", request)))
-    if "energy_per_token_j" in table.columns and y == "tokens_per_s":
-        blocks += _pareto(folder, table, workloads)
+    if y == "tokens_per_s":
+        for cost in PARETO_COSTS:
+            if cost in table.columns:
+                blocks += _pareto(folder, table, workloads, cost)
     return blocks
 
 
-def _pareto(folder: Folder, table: pd.DataFrame, workloads: list) -> list:
+# What a design pays for its tokens/s, each a Pareto front's second axis when a sweep's table has it: energy,
+# dollars (the hardware has a cost: section) and die area (an area: section; docs/cost.md).
+PARETO_COSTS = ("energy_per_token_j", "cost_per_million_tokens", "die_area_mm2")
+
+
+def _pareto(folder: Folder, table: pd.DataFrame, workloads: list, cost: str = "energy_per_token_j") -> list:
     from simulator.report.sweep_plots import Request, pareto_front
 
-    out = []
+    out, label = [], metric(cost).label
     for w in workloads[:3]:
         rows = table[table["workload"] == w] if w is not None else table
-        rows = rows[rows["tokens_per_s"].notna() & rows["energy_per_token_j"].notna()]
+        rows = rows[rows["tokens_per_s"].notna() & rows[cost].notna()]
         if rows.empty:
             continue
-        front = rows[pareto_front(rows["tokens_per_s"], rows["energy_per_token_j"], True, False)]
-        spots = front[["tokens_per_s", "energy_per_token_j"]].round(9).drop_duplicates()
+        front = rows[pareto_front(rows["tokens_per_s"], rows[cost], True, False)]
+        spots = front[["tokens_per_s", cost]].round(9).drop_duplicates()
         if len(spots) == 1:
             columns = [a for a in folder.distinct_axes() if a in rows.columns and rows[a].nunique() > 1]
             where = settings(folder, front, columns)
-            out.append(f"{w + ': ' if w else ''}one design point is best on both tokens/s and energy per token "
+            out.append(f"{w + ': ' if w else ''}one design point is best on both tokens/s and {label} "
                        + (f"({len(front)} designs tie: {where})" if len(front) > 1 else f"({where})")
                        + "; no trade-off to draw.")
             continue
         hue = "hardware" if "hardware" in rows.columns and rows["hardware"].nunique() > 1 else None
-        request = Request("tokens_per_s", "energy_per_token_j", None, hue, (f"workload={w}",) if w else ())
-        out.append(Figure("Which designs give the most tokens/s for the least energy per token"
+        request = Request("tokens_per_s", cost, None, hue, (f"workload={w}",) if w else ())
+        out.append(Figure(f"Which designs give the most tokens/s for the least {label}"
                           + (f", {w}" if w else "") + ".", maker(folder, "pareto", request), ("pareto", request)))
     return out
 

@@ -39,7 +39,8 @@ def run_findings(folder: Folder) -> list[str]:
     out.append(f"Bottleneck: {bound_sentence(time_split(s))}.")
     memory = []
     if s.get("memory_required") is not None and s.get("hbm_capacity"):
-        memory.append(f"HBM footprint {with_unit('memory_required', s['memory_required'])} of "
+        level = "SRAM" if s.get("bytes_chip_sram_read") or s.get("bytes_chip_sram_write") else "HBM"  # SRAM-only
+        memory.append(f"{level} footprint {with_unit('memory_required', s['memory_required'])} of "
                       f"{with_unit('hbm_capacity', s['hbm_capacity'])} per chip")
     if s.get("energy_per_token_j") is not None:
         memory.append(f"energy {with_unit('energy_per_token_j', s['energy_per_token_j'])} per token"

@@ -199,6 +199,7 @@ METRICS: dict[str, Metric] = _entries(
     ("chips", "chips in the system", "count"), ("chips_used", "chips used", "count"),
     ("topology", "topology", "text"), ("collective_algorithms", "collective algorithms", "text"),
     ("parallel.sequence_parallel", "sequence parallel", "flag"),
+    ("parallel.layout", "partition layout", "text"), ("parallel.attention", "attention split", "text"),
     ("compute_s", "compute time", "s", LOWER, "ms"), ("memory_stall_s", "memory-stall time", "s", LOWER, "ms"),
     ("overhead_s", "overhead time", "s", LOWER, "ms"), ("exposed_comm_s", "exposed communication", "s", LOWER, "ms"),
     ("idle_s", "idle time", "s", LOWER, "ms"), ("overlapped_comm_s", "overlapped communication", "s", NONE, "ms"),
@@ -247,12 +248,28 @@ METRICS: dict[str, Metric] = _entries(
     ("speculative_acceptance", "draft acceptance", "fraction", HIGHER, "%"),
     ("tokens_per_decode_step", "expected tokens per decode step", "count", HIGHER),
     ("requests_clipped", "requests clipped to the context", "count", LOWER),
+    # cost, perf/$, perf/W and die area (results/cost.py, docs/cost.md)
+    ("cost_kind", "cost basis", "text"), ("cost_per_chip_hour", "cost per chip-hour", "USD/h", LOWER),
+    ("capex_per_chip_hour", "amortization per chip-hour", "USD/h", LOWER),
+    ("electricity_per_chip_hour", "electricity per chip-hour", "USD/h", LOWER),
+    ("cost_usd", "cost of the run", "USD", LOWER), ("cost_per_step", "cost per step", "USD", LOWER),
+    ("cost_per_million_tokens", "cost per million tokens", "USD", LOWER),
+    ("cost_per_million_input_tokens", "cost per million input tokens", "USD", LOWER),
+    ("cost_per_million_output_tokens", "cost per million output tokens", "USD", LOWER),
+    ("cost_input_share", "cost share of input tokens", "fraction", NONE, "%"),
+    ("tokens_per_dollar", "tokens per dollar", "tokens/USD", HIGHER),
+    ("tokens_per_s_per_w", "tokens/s per watt", "tokens/J", HIGHER),
+    ("die_area_mm2", "die area", "mm²", LOWER), ("mxu_area_mm2", "MXU area", "mm²", LOWER),
+    ("sram_area_mm2", "SRAM area", "mm²", LOWER), ("die_area_source", "die area from", "text"),
+    ("die_exceeds_reticle", "die exceeds the reticle", "flag"),
 )
 LATENCIES = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "end-to-end latency", "queue": "queueing delay"}
 
-AXES = {"tp": "TP", "pp": "PP", "ep": "EP", "dp": "DP", "chips": "explicit-chips"}  # collectives' axes
+AXES = {"tp": "TP", "cp": "CP", "pp": "PP", "ep": "EP", "dp": "DP", "embedding": "tied-embedding",
+        "chips": "explicit-chips", "tp_x": "TP-x", "tp_yz": "TP-yz", "tp_xy": "TP-xy",
+        "tp_z": "TP-z"}  # collectives' axes (tp_*: sub-groups of a tp grid, workloads/layouts.py)
 TRAFFIC = {"hbm_read": "HBM read", "hbm_write": "HBM write", "l2_read": "L2 read", "sram_read": "SRAM read",
-           "sram_write": "SRAM write"}
+           "sram_write": "SRAM write", "chip_sram_read": "shared SRAM read", "chip_sram_write": "shared SRAM write"}
 PARALLEL = {"tp": "TP degree", "pp": "PP degree", "ep": "EP degree", "dp": "DP degree", "sp": "SP degree",
             "cp": "CP degree", "microbatches": "micro-batches"}
 

@@ -1,9 +1,10 @@
 """Energy from what the engine counted: per op, events × joules per event; per run, those summed over every
 copy the system runs, plus the links' traffic and the chips' static power for the whole run.
 
-Counted: MACs, vector ops, bytes read and written in SRAM and HBM, bytes read from L2, bytes × hops on
-links, and static power. Not counted: register files and accumulators, instruction issue and control,
-the on-chip network between cores and memories, clocks, and DRAM refresh (see docs/energy.md).
+Counted: MACs, vector ops, bytes read and written in SRAM (the cores' and, on an SRAM-only chip, the shared
+SRAM that replaces HBM) and HBM, bytes read from L2, bytes × hops on links, and static power. Not counted:
+register files and accumulators, instruction issue and control, the on-chip network between cores and memories,
+clocks, and DRAM refresh (see docs/energy.md).
 """
 
 import sys
@@ -24,12 +25,30 @@ def op_energy(rates: EnergyRates, r) -> dict[str, float]:
     parts = {
         "energy_mac_j": macs * rates.mac_j[dtype] if macs else 0.0,
         "energy_vector_j": vector_ops * rates.vector_op_j[dtype] if vector_ops else 0.0,
-        "energy_sram_j": (get("sram_read") + get("sram_write")) * rates.sram_j,
+        # an SRAM-only chip's shared SRAM is SRAM too, at its own rate per byte (0 bytes on a chip with DRAM)
+        "energy_sram_j": (get("sram_read") + get("sram_write")) * rates.sram_j
+        + _chip_sram_bytes(r) * rates.chip_sram_j,
         "energy_l2_j": get("l2_read") * rates.l2_j,
-        "energy_hbm_j": (get("hbm_read") + get("hbm_write")) * rates.hbm_j,
+        # a GEMV in the DRAM banks (pim) reads its weights there: charged at the DRAM's rate per byte, as no
+        # source splits that figure into the cell array's part and the bus's (docs/memory.md)
+        "energy_hbm_j": (get("hbm_read") + get("hbm_write") + _optional(r, "pim_read")) * rates.hbm_j,
         "energy_link_j": get("link_bytes") * rates.link_j,
     }
     return parts | {"energy_j": sum(parts.values())}
+
+
+def _chip_sram_bytes(r) -> int:
+    """chip_sram_read + chip_sram_write of a record or row; 0 where a row predates those columns."""
+    if isinstance(r, Mapping) or _is_series(r):
+        return r.get("chip_sram_read", 0) + r.get("chip_sram_write", 0)
+    return r.chip_sram_read + r.chip_sram_write
+
+
+def _optional(r, column: str) -> int:
+    """A column of a record or row that older rows lack (0 there)."""
+    if isinstance(r, Mapping) or _is_series(r):
+        return r.get(column, 0)
+    return getattr(r, column, 0)
 
 
 def _is_series(r) -> bool:

@@ -31,7 +31,8 @@ class Scale:
 
 
 LAYER_SCALING = ("exact: layers are identical and each starts after the previous one ends, "
-                 "so one layer is simulated and its time multiplied by the layer count")
+                 "so one layer is simulated and its time multiplied by the layer count (one of each group "
+                 "of identical layers: sliding and full attention, dense and MoE)")
 
 
 def llm_table(chip: Chip, runs: list[PassRun]) -> "pd.DataFrame":
@@ -41,7 +42,8 @@ def llm_table(chip: Chip, runs: list[PassRun]) -> "pd.DataFrame":
 
 def llm_rows(chip: Chip, runs: list[PassRun], cache: dict | None = None) -> list[dict]:
     """One row per op per pass (a layer's ops once, with `repeat` = layers); times are the first copy's,
-    shifted to the run's clock, and copy i starts `i × copy_cycles` later (results/timeline.py).
+    shifted to the run's clock, and copy i starts `i × copy_cycles` later (results/timeline.py; the copy's
+    pitch, SegmentRun.pitch).
     `total_cycles` = cycles × repeat. `cache` holds op rows per records list (Parts.cache shares its own)."""
     rows, start = [], 0
     cache = {} if cache is None else cache
@@ -51,7 +53,7 @@ def llm_rows(chip: Chip, runs: list[PassRun], cache: dict | None = None) -> list
         for seg in run.segments:
             shift, repeat = start + stage_start.get(seg.stage, 0) + seg.offset, seg.repeat
             head = {"pass": i, "phase": p.phase, "context": p.context, "stage": seg.stage,
-                    "segment": seg.segment.name, "repeat": repeat, "copy_cycles": seg.cycles}
+                    "segment": seg.segment.name, "repeat": repeat, "copy_cycles": seg.pitch}
             for row in _op_rows(chip, seg.records, cache):
                 rows.append(head | row | {"start": row["start"] + shift, "end": row["end"] + shift,
                                           "total_cycles": row["cycles"] * repeat})
@@ -287,7 +289,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: Parts, 
         "output_tokens": s.output_tokens if s.phase == "generate" else (1 if s.phase == "decode" else 0),
         "weights_dtype": s.weights, "activations_dtype": s.activations, "kv_cache_dtype": s.kv_cache,
         "fused_attention": s.fused_attention, "moe_imbalance": s.moe_imbalance,
-        "layers": m.layers, "layers_simulated": 1, "layer_scaling": LAYER_SCALING,
+        "layers": m.layers, "layers_simulated": len(m.groups()), "layer_scaling": LAYER_SCALING,
         "passes": len(runs), "ops": int(sum(len(rows) * n for rows, n in table.parts)),
         "cycles": cycles, "seconds": seconds,
     }

@@ -14,7 +14,7 @@ from simulator.results.energy import op_energy, run_energy
 if TYPE_CHECKING:
     import pandas as pd
 
-BYTE_COLUMNS = ("hbm_read", "hbm_write", "l2_read", "sram_read", "sram_write")
+BYTE_COLUMNS = ("hbm_read", "hbm_write", "l2_read", "sram_read", "sram_write", "chip_sram_read", "chip_sram_write")
 _FIELDS = tuple(f.name for f in fields(OpRecord))  # an op row starts with these, in this order
 _VALUES = attrgetter(*_FIELDS)
 

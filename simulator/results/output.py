@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simulator.errors import TortoiseError
+from simulator.results.cost import cost_lines
 from simulator.results.row import column, descending, records
 
 if TYPE_CHECKING:
@@ -85,6 +86,12 @@ def assumed_lines(s: dict) -> list[str]:
     return [f"  assumed          {'; '.join(notes)}"] if notes else []
 
 
+def _chip_sram_text(s: dict) -> str:
+    """`, shared SRAM read …, write …` on an SRAM-only chip (whose farthest level is SRAM, not HBM)."""
+    read, write = s.get("bytes_chip_sram_read", 0), s.get("bytes_chip_sram_write", 0)
+    return f", shared SRAM read {format_bytes(read)}, write {format_bytes(write)}" if read or write else ""
+
+
 def _energy_line(s: dict) -> str:
     """`energy  1.23 J = 7.5 mJ/token, average 620 W (MAC 12 %, HBM 40 %, …)`: parts that are not zero."""
     total = s["energy_j"]
@@ -110,8 +117,9 @@ def summary_text(summary: dict, table, top: int = 12) -> str:
         f"  bytes moved      HBM read {format_bytes(s['bytes_hbm_read'])}, "
         f"HBM write {format_bytes(s['bytes_hbm_write'])}, "
         f"L2 read {format_bytes(s['bytes_l2_read'])}, SRAM read {format_bytes(s['bytes_sram_read'])}, "
-        f"SRAM write {format_bytes(s['bytes_sram_write'])}",
+        f"SRAM write {format_bytes(s['bytes_sram_write'])}" + _chip_sram_text(s),
         _energy_line(s),
+        *cost_lines(s),
         *assumed_lines(s),
         "",
         f"  {'op':<14}{'shape':>18}{'tile':>16}{'cores':>6}{'cycles':>14}{'stall %':>8}{'TFLOP/s':>9}"
@@ -143,11 +151,13 @@ def _lengths(s: dict) -> str:
 
 def _parallel(s: dict) -> str:
     p = s["parallel"]
-    text = " ".join(f"{k}={p[k]}" for k in ("tp", "pp", "ep", "dp"))
+    text = " ".join(f"{k}={p[k]}" for k in ("tp", "cp", "pp", "ep", "dp") if k in p)
     if p.get("vp", 1) > 1:
         text += f" vp={p['vp']}"
     if p["pp"] > 1:
         text += f", {p['microbatches']} micro-batch(es)"
+    text += "".join(f", {p[k]}" for k in ("layout",) if k in p)
+    text += ", batch-sharded attention" if p.get("attention") == "batch" else ""
     return text + (", sequence parallel" if p["sequence_parallel"] else "")
 
 
@@ -192,8 +202,11 @@ def _model_lines(s: dict, what: str) -> list[str]:
 
 def _closing_lines(s: dict, groups, stages, links) -> list[str]:
     """Energy, layer scaling, the system's split (systems) and the op groups."""
-    lines = [_energy_line(s),
-             f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)",
+    lines = [_energy_line(s), *cost_lines(s),
+             f"  layers           {s['layers']} identical layers: one simulated, its time × {s['layers']} (exact)"
+             if s.get("layers_simulated", 1) == 1 else
+             f"  layers           {s['layers']} layers in {s['layers_simulated']} groups of identical layers: one of "
+             "each simulated, its time × the group's size (exact)",
              *assumed_lines(s)]
     if stages is not None:
         lines += _system_lines(s, records(stages), records(links))
@@ -224,11 +237,17 @@ def llm_summary_text(summary: dict, groups, stages=None, links=None) -> str:
         f"  MFU              {format_pct(s['mfu'])} ({s['achieved_tflops']:.1f} TFLOP/s of {peak_text(s)})",
         f"  MBU              {format_pct(s['mbu'])} ({format_bytes(s['model_bytes'])} that must move, at "
         f"{str(s['chips_used']) + ' × ' if s.get('chips_used', 1) > 1 else ''}{s['hbm_bandwidth_tb_s']:.2f} TB/s)",
-        f"  HBM footprint    {_of_capacity(s)}{' per chip' if 'chips' in s else ''}: weights "
+        f"  {_footprint_label(s):<17}{_of_capacity(s)}{' per chip' if 'chips' in s else ''}: weights "
         f"{format_bytes(s['memory_weights'])}, KV cache {format_bytes(s['memory_kv_cache'])}, activations "
         f"{format_bytes(s['memory_activations'])}",
     ]
     return "\n".join(lines + _closing_lines(s, groups, stages, links))
+
+
+def _footprint_label(s: dict) -> str:
+    """`HBM footprint`, or `SRAM footprint` on an SRAM-only chip (its farthest level's bytes are SRAM bytes)."""
+    sram_only = s.get("bytes_chip_sram_read", 0) or s.get("bytes_chip_sram_write", 0)
+    return "SRAM footprint" if sram_only else "HBM footprint"
 
 
 def _of_capacity(s: dict) -> str:

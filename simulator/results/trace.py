@@ -21,9 +21,11 @@ from simulator.results.timeline import expand_copies
 
 MAX_OPS = 100_000  # op copies drawn (~1.3 kB each); beyond this the trace is cut at the end of time
 
-LEVELS = (("HBM", ("hbm_read", "hbm_write")), ("L2", ("l2_read",)), ("SRAM", ("sram_read", "sram_write")))
+LEVELS = (("HBM", ("hbm_read", "hbm_write")), ("L2", ("l2_read",)), ("SRAM", ("sram_read", "sram_write")),
+          ("shared SRAM", ("chip_sram_read", "chip_sram_write")))  # an SRAM-only chip's farthest level
 # Track kinds in each chip process, in display order; the number is the first thread id of the kind.
-TRACKS = {"pipeline": 1, "cores": 100, "communication": 200, "DMA": 300, "HBM": 400, "L2": 500, "SRAM": 600}
+TRACKS = {"pipeline": 1, "cores": 100, "communication": 200, "DMA": 300, "HBM": 400, "L2": 500, "SRAM": 600,
+          "shared SRAM": 700}
 OP_ARGS = ("kind", "type", "group", "shape", "tile", "dtype", "cores", "bandwidth_fraction", "cycles",
            "compute_cycles", "stall_cycles", "overhead_cycles", "macs", "flops", "vector_ops", "hbm_read",
            "hbm_write", "l2_read", "sram_read", "sram_write", "min_bytes", "bound", "roofline_fraction",
@@ -178,11 +180,11 @@ def _chip_tracks(builder: _Builder, pid: int, ops: pd.DataFrame) -> None:
                 gb_s = total / seconds / 1e9 if seconds else 0.0
                 tid = builder.lane(pid, level, TRACKS[level], start, end)
                 builder.slice(pid, tid, name, level, start, end, nbytes | {"gb_s": gb_s})
-        hbm = moved.get("HBM")
-        if hbm:  # the op's DMA traffic: what it brings in from HBM and writes back
+        far = moved.get("HBM") or moved.get("shared SRAM")
+        if far:  # the op's DMA traffic: what it brings in from the farthest level (HBM, or the SRAM) and writes back
             tid = builder.lane(pid, "DMA", TRACKS["DMA"], start, end)
-            builder.slice(pid, tid, name, "DMA", start, end,
-                          {"bytes_in": hbm["hbm_read"], "bytes_out": hbm["hbm_write"]})
+            read, write = far.values()
+            builder.slice(pid, tid, name, "DMA", start, end, {"bytes_in": read, "bytes_out": write})
 
 
 def _stage_chips(result) -> list[list[int]]:
@@ -190,8 +192,8 @@ def _stage_chips(result) -> list[list[int]]:
     if placement is None:
         return [[0]]
     p = placement.parallel
-    return [sorted(p.chip_of(t, e, s, d) for d in range(p.dp) for e in range(p.ep) for t in range(p.tp))
-            for s in range(p.pp)]
+    return [sorted(placement.chip(p.chip_of(t, e, s, d, c)) for d in range(p.dp) for e in range(p.ep)
+                   for c in range(p.cp) for t in range(p.tp)) for s in range(p.pp)]
 
 
 def _ranges(chips: list[int]) -> str:
@@ -263,8 +265,18 @@ def _collective_link_bytes(result) -> dict[tuple, list[tuple[int, float]]]:
     return out
 
 
+DIRECTION_LANES = {"forward": 0, "backward": 30, "optimizer": 60}  # a training step's tracks, apart
+
+
+def _pass_direction(run) -> str:
+    """`optimizer` for a training step's optimizer pass (its spans carry no part); else ""."""
+    directions = {getattr(seg.segment, "direction", "") for seg in run.segments}
+    return "optimizer" if directions == {"optimizer"} else ""
+
+
 def _pipeline_tracks(builder: _Builder, result, cutoff: int | None) -> None:
-    """On a pipeline (pp > 1 or micro-batches), each stage's compute per micro-batch: the bubble is the gap."""
+    """On a pipeline (pp > 1 or micro-batches), each stage's compute per micro-batch: the bubble is the gap. A
+    training step's forwards, backwards and optimizer go on tracks of their own."""
     runs = getattr(result, "runs", None)
     if not runs or getattr(result, "placement", None) is None:
         return
@@ -275,8 +287,12 @@ def _pipeline_tracks(builder: _Builder, result, cutoff: int | None) -> None:
         for x in sorted(run.spans, key=lambda x: (x.start, x.stage)):
             if x.kind != "compute" or cutoff is not None and offset + x.start > cutoff:
                 continue
-            tid = builder.lane(x.stage + 1, "pipeline", TRACKS["pipeline"], offset + x.start, offset + x.end)
-            builder.slice(x.stage + 1, tid, f"micro-batch {x.microbatch}", "pipeline", offset + x.start,
-                          offset + x.end, {"pass": i, "microbatch": x.microbatch, "stage": x.stage,
-                                           "start_cycle": offset + x.start, "end_cycle": offset + x.end})
+            part = x.part or _pass_direction(run)
+            track = f"pipeline {part}" if part else "pipeline"
+            tid = builder.lane(x.stage + 1, track, TRACKS["pipeline"] + DIRECTION_LANES.get(part, 0),
+                               offset + x.start, offset + x.end)
+            builder.slice(x.stage + 1, tid, f"{part} micro-batch {x.microbatch}".lstrip(), "pipeline",
+                          offset + x.start, offset + x.end,
+                          {"pass": i, "microbatch": x.microbatch, "stage": x.stage, "part": part,
+                           "start_cycle": offset + x.start, "end_cycle": offset + x.end})
         offset += run.cycles

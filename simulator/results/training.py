@@ -36,7 +36,7 @@ def direction_cycles(runs: list[PassRun]) -> dict[str, int]:
     out = dict.fromkeys(DIRECTIONS, 0)
     for run in runs:
         for seg in run.segments:
-            out[seg.segment.direction] += seg.repeat * seg.cycles * micro_batches(run)
+            out[seg.segment.direction] += seg.length(seg.repeat) * micro_batches(run)
     return out
 
 

@@ -4,20 +4,28 @@ Blocks per chip = (HBM × memory_utilization − weights − activation workspac
 block holds K and V of `block_size` tokens over every layer for the chip's KV heads (the same on every
 chip of a tensor-parallel group; an expert-parallel group holds ep × as many sequences). The workspace is
 the live activations of the largest iteration the scheduler may form (max_batched_tokens tokens), as the
-inference capacity check counts them (workloads/capacity.py)."""
+inference capacity check counts them (workloads/capacity.py).
 
+Sliding-window layers (Mistral, Gemma-2) hold at most their window, as vLLM's hybrid KV-cache manager keeps
+them: the layers are split into equal shares of u = gcd(group sizes) layers, a block holds `block_size` tokens
+of one share, a full-attention share needs ceil(tokens / block_size) blocks and a sliding one at most
+ceil((W − 1) / block_size) + 1 (the window straddles a block boundary). With a draft model (speculative
+decoding) every layer holds every token."""
+
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from simulator.config.dtypes import nbytes
 from simulator.errors import CapacityError
+from simulator.workloads import kv_cache
 from simulator.workloads.capacity import footprint, gb
 from simulator.workloads.model import Model
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.scenario import Scenario
 from simulator.workloads.serving import Serving
-from simulator.workloads.sharding import kv_heads_per_chip, weight_bytes_per_chip
+from simulator.workloads.sharding import local_model, weight_bytes_per_chip
 from simulator.workloads.transformer import Dtypes, lower_pass
 
 
@@ -28,9 +36,16 @@ class KVLayout:
     blocks: int  # per instance (all its expert-parallel chips together)
     weights: int  # per chip
     workspace: int  # per chip
+    shares: tuple[tuple[int, int | None], ...] = ((1, None),)  # (shares of u layers, their window) per group
 
-    def blocks_for(self, tokens: int) -> int:
-        return -(-tokens // self.block_size)
+    def blocks_for(self, tokens):
+        """Blocks a request of `tokens` tokens holds (an int, or an array for an array)."""
+        blocks = -(-tokens // self.block_size)
+        if self.shares == ((1, None),):
+            return blocks
+        out = sum(n * (blocks if w is None else np.minimum(blocks, -(-(w - 1) // self.block_size) + 1))
+                  for n, w in self.shares)
+        return out if isinstance(out, np.ndarray) else int(out)
 
 
 def kv_layout(model: Model, scenario: Scenario, parallel: Parallel, serving: Serving, hbm_bytes: int,
@@ -40,8 +55,7 @@ def kv_layout(model: Model, scenario: Scenario, parallel: Parallel, serving: Ser
     (a block holds both)."""
     dt = Dtypes.of(scenario)
     kv = serving.kv
-    models = [model] + ([draft] if draft is not None else [])
-    per_token = sum(m.layers * 2 * nbytes(kv_heads_per_chip(m, parallel.tp) * m.head_dim, dt.kv) for m in models)
+    shares, per_token = _shares(model, parallel, dt.kv, draft)
     block_bytes = per_token * kv.block_size
     weights = weight_bytes_per_chip(model, parallel, dt.weights, dt.vector)
     if draft is not None:
@@ -66,7 +80,23 @@ def kv_layout(model: Model, scenario: Scenario, parallel: Parallel, serving: Ser
             f"serving.kv.memory_utilization {kv.memory_utilization:g} − weights {gb(weights)} − workspace "
             f"{gb(workspace)} (serving.scheduler.max_batched_tokens = {tokens}) < one block of {gb(block_bytes)}; "
             f"raise parallel.tp, quantize (scenario.weights=fp8/int8) or lower max_batched_tokens")
-    return KVLayout(kv.block_size, block_bytes, per_chip * parallel.ep, weights, workspace)
+    return KVLayout(kv.block_size, block_bytes, per_chip * parallel.ep, weights, workspace, shares)
+
+
+def _shares(model: Model, parallel: Parallel, kv_dtype: str, draft: Model | None) -> tuple[tuple, int]:
+    """(shares per layer group, bytes per token of one block), per chip. Without sliding layers (or with a
+    draft) one share of every layer (and the draft's, and the MTP modules'), as before windows existed."""
+    shard = local_model(model, parallel)
+    groups = shard.groups()
+    widths = {g.model.kv_width for g in groups}
+    if draft is not None or all(g.window is None for g in groups) or len(widths) > 1 or model.mtp_layers:
+        per_token = kv_cache.write_bytes(shard, kv_dtype, 1) + model.mtp_layers * nbytes(
+            groups[-1].model.kv_width, kv_dtype)
+        if draft is not None:
+            per_token += kv_cache.write_bytes(local_model(draft, parallel), kv_dtype, 1)
+        return ((1, None),), per_token
+    unit = math.gcd(*(g.count for g in groups))
+    return tuple((g.count // unit, g.window) for g in groups), unit * nbytes(widths.pop(), kv_dtype)
 
 
 class BlockPool:
@@ -86,7 +116,7 @@ class BlockPool:
 
     def need(self, rid: int, tokens: int) -> int:
         """More blocks `rid` needs to hold `tokens` tokens."""
-        return max(0, -(-tokens // self.layout.block_size) - int(self.held[rid]))
+        return max(0, self.layout.blocks_for(tokens) - int(self.held[rid]))
 
     def grow(self, rid: int, tokens: int) -> bool:
         """Hold `tokens` tokens for `rid` if the blocks are free; False (and nothing taken) if not."""
@@ -101,7 +131,7 @@ class BlockPool:
 
     def grow_all(self, rids: np.ndarray, tokens: np.ndarray) -> bool:
         """Hold `tokens[i]` tokens for each `rids[i]` if the blocks for all are free (else nothing is taken)."""
-        more = np.maximum(-(-tokens // self.layout.block_size) - self.held[rids], 0)
+        more = np.maximum(self.layout.blocks_for(tokens) - self.held[rids], 0)
         total = int(more.sum())
         if total > self.capacity - self.used:
             return False

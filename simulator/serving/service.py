@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.config.dtypes import nbytes
 from simulator.errors import CapacityError, ConfigError
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
 from simulator.mapping.placement import Placement
+from simulator.results.cost import serving_cost_figures
 from simulator.results.llm import workload_assumptions
 from simulator.serving.book import Book
 from simulator.serving.cost import IterationCost
@@ -24,11 +24,12 @@ from simulator.serving.kv import BlockPool, KVLayout, kv_layout
 from simulator.serving.loop import Instance, IterationRow, Loop, LoopResult
 from simulator.serving.metrics import per_request, serving_figures
 from simulator.serving.requests import Requests, load_requests
+from simulator.workloads import kv_cache
 from simulator.workloads.loader import resolve_model_path
 from simulator.workloads.model import load_model
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.serving import Serving
-from simulator.workloads.sharding import kv_heads_per_chip, validate_parallel
+from simulator.workloads.sharding import check_serving_layout, local_model, validate_parallel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,6 +88,7 @@ def check_plan(workload) -> None:
     if parallel.sequence_parallel and parallel.tp > 1:
         raise ConfigError(source, "parallel.sequence_parallel", True,
                           "false for serving (an iteration's token count need not divide by tp)")
+    check_serving_layout(parallel, source)
 
 
 def draft_model(workload, serving: Serving, replica: Parallel):
@@ -194,11 +196,11 @@ def simulate_service(chip: Chip, workload, serving: Serving | None = None, progr
         link = serving.disaggregation.kv_bandwidth
         per_cycle = link.bytes_per_cycle(chip.clock_hz) if link else DEFAULT_KV_BANDWIDTH / chip.clock_hz
         latency = round(serving.disaggregation.kv_latency * chip.clock_hz)
-        per_token_bytes = model.layers * 2 * nbytes(kv_heads_per_chip(model, replica.tp) * model.head_dim,
-                                                    scenario.kv_cache)
+        shard = local_model(model, replica)
 
-        def handover(rid: int) -> int:  # every chip of the group sends its own shard at once
-            return latency + round((book.prompt[rid] + 1) * per_token_bytes / per_cycle)
+        def handover(rid: int) -> int:  # every chip of the group sends its own shard at once (a window's worth)
+            sent = kv_cache.held_bytes(shard, scenario.kv_cache, int(book.prompt[rid]) + 1)
+            return latency + round(sent / per_cycle)
 
         loop = Loop(prefill, book, chip.clock_hz, handover, decode, swap, progress)
         dispatch = [rid % counts[0] for rid in range(len(book))]
@@ -248,6 +250,9 @@ def service_summary(chip: Chip, workload, serving: Serving, result: LoopResult, 
         summary["assumptions"].append(f"{clipped} drawn request(s) clipped to prompt + output ≤ the model's "
                                       f"{workload.model.max_positions} positions")
     summary["requests_clipped"] = clipped
+    money, notes = serving_cost_figures(chip, summary, result.rows, counts[0] + counts[1])
+    summary |= money
+    summary["assumptions"] += notes
     spec = serving.speculative
     if spec is not None:
         summary |= {"speculative_draft": spec.draft, "speculative_tokens": spec.tokens,

@@ -1,6 +1,7 @@
 """The terminal view of a served load: what ran, throughput, the latency distributions, SLOs, the engine
 and its KV cache, and what was assumed (host cost, timing grid)."""
 
+from simulator.results.cost import cost_lines
 from simulator.results.output import assumed_lines, format_bytes, format_pct, format_time
 from simulator.serving.cost import GRID
 
@@ -58,5 +59,5 @@ def serve_summary_text(s: dict) -> str:
         f"  timing           {s['timing']}"
         + (f" (shapes rounded up to {GRID} steps per octave)" if s["timing"] == "grid" else "")
         + f": {s['parts_timed']:,} iteration parts timed by the engine, {s['parts_reused']:,} reused",
-    ] + assumed_lines(s)
+    ] + cost_lines(s) + assumed_lines(s)
     return "\n".join(lines)

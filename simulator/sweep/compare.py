@@ -24,6 +24,8 @@ from simulator.results.row import flat_row
 # which direction is better come from the metric catalogue (simulator/results/catalogue.py).
 ROWS = ("ttft_s", "tpot_s", "e2e_s", "seconds", "tokens_per_s", "tokens_per_s_per_user", "mfu", "mbu",
         "mxu_utilization", "roofline_fraction", "energy_per_token_j", "energy_j", "average_power_w",
+        "cost_per_million_tokens", "cost_per_million_input_tokens", "cost_per_million_output_tokens",
+        "cost_per_step", "tokens_per_dollar", "tokens_per_s_per_w", "cost_per_chip_hour", "die_area_mm2",
         "memory_required", "hbm_capacity", "peak_tflops", "hbm_bandwidth_tb_s", "link_bytes")
 LATENCY = ("ttft_s", "tpot_s", "e2e_s")  # `seconds` repeats whichever of these the phase has
 

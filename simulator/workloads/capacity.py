@@ -86,9 +86,9 @@ def describe(parallel: Parallel) -> str:
 
 
 def check_capacity(fp: Footprint, hbm_bytes: int, model: Model, scenario: Scenario, chip: str, source: str,
-                   parallel: Parallel = ONE_CHIP) -> None:
+                   parallel: Parallel = ONE_CHIP, memory: str = "memory.hbm.size") -> None:
     """A one-line CapacityError saying what is needed (per chip, with parallelism), what there is, and
-    how to make it fit."""
+    how to make it fit. `memory` names the level checked (an SRAM-only chip's SRAM)."""
     if fp.total <= hbm_bytes:
         return
     where = f"per chip with {describe(parallel)}" if parallel != ONE_CHIP else "of HBM"
@@ -98,10 +98,48 @@ def check_capacity(fp: Footprint, hbm_bytes: int, model: Model, scenario: Scenar
         f"{source}: {model.name} {scenario.phase} (batch {scenario.batch}, context up to {scenario.max_context}, "
         f"{scenario.weights} weights, {scenario.kv_cache} KV cache) needs {need} {where} — weights "
         f"{gb(fp.weights)} + KV cache {gb(fp.kv_cache)} + activations {gb(fp.activations)} — but {chip} has "
-        f"memory.hbm.size = {have}; lower scenario.batch or the context, quantize (scenario.weights="
+        f"{memory} = {have}; lower scenario.batch or the context, quantize (scenario.weights="
         f"fp8/int8/int4, scenario.kv_cache=fp8/int8), or split the model over more chips (raise {axes}) "
         f"(scenario.check_capacity=false skips this check)"
     )
+
+
+# --- SRAM-only chips ------------------------------------------------------------------------------------
+
+
+def sram_chips_needed(fp: Footprint, model: Model, scenario: Scenario, sram_bytes: int) -> int | None:
+    """The fewest chips whose SRAM holds the whole model on chip: the weights and KV cache of every layer
+    (no DRAM to stream them from), over each chip's SRAM less the live activations it needs besides (`fp`
+    is the plan's per-chip footprint). None: the activations alone fill a chip's SRAM."""
+    dt = Dtypes.of(scenario)
+    whole = weight_bytes_per_chip(model, ONE_CHIP, dt.weights, dt.vector) + kv_bytes_per_chip(
+        model, scenario, ONE_CHIP, dt.kv)
+    room = sram_bytes - fp.activations
+    return -(-whole // room) if room > 0 else None
+
+
+def check_sram_capacity(fp: Footprint, sram_bytes: int, model: Model, scenario: Scenario, chip: str, source: str,
+                        parallel: Parallel, system_chips: int) -> None:
+    """On an SRAM-only chip (docs/hardware.md § SRAM-only and dataflow chips) weights stay resident in SRAM
+    for the whole run, layers placed over chips as pipeline stages: a plan over fewer chips than
+    `sram_chips_needed` is one CapacityError naming that number; then every chip's share is checked as on
+    any chip (check_capacity, against its SRAM)."""
+    need = sram_chips_needed(fp, model, scenario, sram_bytes)
+    if need is not None and parallel.chips < need:
+        dt = Dtypes.of(scenario)
+        weights = weight_bytes_per_chip(model, ONE_CHIP, dt.weights, dt.vector)
+        kv = kv_bytes_per_chip(model, scenario, ONE_CHIP, dt.kv)
+        plan = f"the plan uses {parallel.chips} ({describe(parallel)})" if parallel != ONE_CHIP else \
+            "the plan uses 1"
+        bigger = f"; {chip} has {system_chips}, so use a bigger system (chips ≥ {need})" if system_chips < need else ""
+        raise CapacityError(
+            f"{source}: {model.name} {scenario.phase} ({scenario.weights} weights, {scenario.kv_cache} KV cache, "
+            f"batch {scenario.batch}, context up to {scenario.max_context}) needs at least {need} chips to keep "
+            f"it in SRAM on {chip} — weights {gb(weights)} + KV cache {gb(kv)} over {gb(sram_bytes, 0, 1e6)} of "
+            f"SRAM per chip less {gb(fp.activations)} of activations — but {plan}{bigger}; raise parallel.pp "
+            f"and parallel.tp until tp×pp ≥ {need} (an SRAM-only chip has no DRAM to stream weights from)"
+        )
+    check_capacity(fp, sram_bytes, model, scenario, chip, source, parallel, "SRAM size")
 
 
 # --- training -------------------------------------------------------------------------------------------
@@ -127,7 +165,7 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
                        parallel: Parallel = ONE_CHIP) -> TrainingFootprint:
     """Model states per chip as ZeRO counts them: Ψ parameters (`params_per_chip`) hold 2Ψ bf16 weights,
     2Ψ gradients and 12Ψ optimizer states for mixed-precision AdamW (16 bytes per parameter), the
-    optimizer states divided by dp from ZeRO-1, the gradients too from ZeRO-2, and the weights too at
+    optimizer states divided by dp × cp from ZeRO-1, the gradients too from ZeRO-2, and the weights too at
     ZeRO-3. Activations: `saved_per_layer` × the stage's layers × the micro-batches in flight (one with
     one stage; with pp > 1, 1F1B's min(pp, micro-batches) on the first stage (GPipe's: all of them), one on
     the last, which also keeps the head's; interleaved, `chunks_in_flight` chunks of layers / vp on each);
@@ -135,7 +173,7 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
     backward runs. `passes` are `lower_training`'s."""
     step = resolve_step(model, scenario, training, parallel)
     dt = Dtypes.of(scenario)
-    dp = parallel.dp
+    dp = parallel.data_ranks  # ZeRO shards over the chips that hold the same weights: dp × cp
     zero = step.zero if dp > 1 else 0
 
     def shard(n: int, stage: int) -> int:

@@ -33,11 +33,13 @@ class Family:
     parallel: bool | str = False  # attention and MLP side by side from one input (GPT-J, Falcon's parallel_attn)
     rotary: str | None = None  # the field giving the rotated share of each head (rotary_pct, rotary_dim, …)
     sliding: str = "none"  # where `sliding_window` applies: none | all | alternate | qwen (layers ≥ max_window_layers,
-    # only with use_sliding_window)
+    # only with use_sliding_window) | pattern (Gemma-3: every layer but each `sliding_window_pattern`-th)
     softcap: bool = False  # reads attn_logit_softcapping and final_logit_softcapping (Gemma-2)
     head_bias: bool = False  # the LM head carries a bias (GPT-J, Phi)
     shared_expert_gate: bool = False  # a sigmoid gate (hidden → 1) on the shared expert (Qwen2-MoE)
     head_dim_field: bool = True  # reads `head_dim`; else head_dim = hidden / heads, as its HF code computes it
+    mla: bool = False  # multi-head latent attention and first_k_dense_replace (DeepSeek-V2/V3)
+    qk_norm_scope: str = "head"  # QK-norm over each head (Qwen3, Gemma-3) or over all of q and of k (OLMoE)
     mlp_width: str = "intermediate_size"  # `intermediate_size` (required), `4x_if_unset` (GPT-2's n_inner =
     # null: 4 × hidden) or `4x` (BLOOM: always 4 × hidden)
     defaults: dict = field(default_factory=dict)
@@ -85,6 +87,27 @@ FAMILIES: dict[str, Family] = {
                                "num_key_value_heads": 4, "head_dim": 256, "attention_bias": False,
                                "sliding_window": 4096, "attn_logit_softcapping": 50.0,
                                "final_logit_softcapping": 30.0}),
+    # Gemma3TextConfig's defaults as recalled (not read here): the 1B shape's window and 5:1 local:global pattern
+    "gemma3_text": Family("Gemma3TextConfig", attention_bias="attention_bias", layer_norms=4, sliding="pattern",
+                          softcap=True, qk_norm=True,
+                          defaults={"tie_word_embeddings": True, "max_position_embeddings": 131072,
+                                    "num_key_value_heads": 4, "head_dim": 256, "attention_bias": False,
+                                    "sliding_window": 4096, "sliding_window_pattern": 6,
+                                    "attn_logit_softcapping": None, "final_logit_softcapping": None}),
+    "olmoe": Family("OlmoeConfig", attention_bias="attention_bias", qk_norm=True, qk_norm_scope="full",
+                    defaults={"tie_word_embeddings": False, "max_position_embeddings": 4096, "attention_bias": False,
+                              "num_experts": 64, "num_experts_per_tok": 8}),
+    # DeepSeek: MLA, first_k_dense_replace dense layers then MoE layers with shared experts. V3's defaults are
+    # DeepseekV3Config's (transformers, configuration_deepseek_v3.py); V2's published configs write every field.
+    "deepseek_v2": Family("DeepseekV2Config", attention_bias="attention_bias", mla=True,
+                          defaults={"tie_word_embeddings": False, "attention_bias": False, "first_k_dense_replace": 0,
+                                    "n_group": None, "topk_group": None}),
+    "deepseek_v3": Family("DeepseekV3Config", attention_bias="attention_bias", mla=True,
+                          defaults={"tie_word_embeddings": False, "max_position_embeddings": 4096,
+                                    "attention_bias": False, "n_routed_experts": 256, "num_experts_per_tok": 8,
+                                    "n_shared_experts": 1, "moe_intermediate_size": 2048, "kv_lora_rank": 512,
+                                    "q_lora_rank": 1536, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128,
+                                    "v_head_dim": 128, "first_k_dense_replace": 3, "n_group": 8, "topk_group": 4}),
     "phi3": Family("Phi3Config", sliding="all",
                    defaults={"tie_word_embeddings": False, "max_position_embeddings": 4096, "sliding_window": None}),
     "phi": Family("PhiConfig", **_GPT, attention_bias=True, mlp_bias=True, layer_norms=1, parallel=True,
@@ -117,15 +140,28 @@ FAMILIES: dict[str, Family] = {
 # No `model_type` (a config written for Tortoise, not by transformers): a Llama-style decoder that reads every
 # field Tortoise knows, with no position limit unless it gives one.
 GENERIC = Family("", attention_bias="attention_bias", mlp_bias="mlp_bias", sliding="all", softcap=True,
-                 rotary="partial_rotary_factor",
+                 rotary="partial_rotary_factor", mla=True,
                  defaults={"tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False})
 
 FALCON_TYPES = ("falcon", "RefinedWeb", "RefinedWebModel")
+# The MLP's activation: the field each family's HF code reads and its config class's default (None: hard-coded,
+# BloomGelu); the rest read `hidden_act`, "silu" by default (LlamaConfig and its kin). transformers' ACT2FN
+# names, as Tortoise lowers them: the gated MLPs' silu·up, gelu·up, relu·up (swiglu, geglu, reglu).
+ACTIVATION_FIELDS = {
+    "gemma": ("hidden_activation", "gelu_pytorch_tanh"), "gemma2": ("hidden_activation", "gelu_pytorch_tanh"),
+    "gemma3_text": ("hidden_activation", "gelu_pytorch_tanh"), "phi": ("hidden_act", "gelu_new"),
+    "gpt_neox": ("hidden_act", "gelu"), "gpt2": ("activation_function", "gelu_new"),
+    "gptj": ("activation_function", "gelu_new"), "gpt_bigcode": ("activation_function", "gelu_pytorch_tanh"),
+    "opt": ("activation_function", "relu"), "bloom": (None, "gelu"),
+    **dict.fromkeys(("falcon", "RefinedWeb", "RefinedWebModel"), ("activation", "gelu")),
+}
+ACTIVATIONS = {"silu": "silu", "swish": "silu", "relu": "relu",
+               **dict.fromkeys(("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_python", "gelu_accurate",
+                                "quick_gelu"), "gelu")}
 LAYER_KINDS = ("full_attention", "sliding_attention")
 # rope_scaling types whose max_position_embeddings already states the extended length; the others (linear,
 # dynamic, yarn) multiply it by `factor`, as vLLM derives a model's longest context (`_get_and_verify_max_len`).
 UNSCALED_ROPE = (None, "default", "su", "longrope", "llama3", "mrope")
-LOWERED_NORMS = 2  # norm ops simulator/workloads/transformer.py lowers per layer
 
 
 # ---- traits a config decides, read as the family's HF code reads them ----------------------------------------
@@ -177,16 +213,30 @@ def mlp_width(spec, family: Family, source: str) -> int:
     raise ConfigError(source, "intermediate_size", MISSING, "required field is missing")
 
 
+def activation(spec, source: str, provenance: dict) -> str:
+    """The MLP's activation as Tortoise lowers it (silu, gelu or relu), from the field the family's HF code
+    reads; one line naming the field for a name Tortoise does not lower."""
+    field, default = ACTIVATION_FIELDS.get(spec.model_type, ("hidden_act", "silu"))
+    value = getattr(spec, field) if field else None
+    if value is None:
+        return ACTIVATIONS[default]
+    if value not in ACTIVATIONS:
+        raise ConfigError(provenance.get((field,), source), field, value,
+                          "an activation Tortoise lowers: " + ", ".join(ACTIVATIONS))
+    return ACTIVATIONS[value]
+
+
 def alibi(spec, family: Family) -> bool:
     return family.positions == "alibi" or (spec.model_type in FALCON_TYPES and spec.alibi)
 
 
-def attention_span(spec, family: Family, source: str, provenance: dict) -> tuple[int | None, int]:
-    """(window, layers that have it): `sliding_window` on every layer (Mistral, Phi-3), every other layer from
-    the first (Gemma-2), or, with `use_sliding_window`, the layers from `max_window_layers` on (Qwen2, Qwen3);
-    an explicit `layer_types` says it layer by layer. (None, 0) for full attention everywhere."""
+def attention_span(spec, family: Family, source: str, provenance: dict) -> tuple[int | None, tuple[int, ...]]:
+    """(window, the layers that have it): `sliding_window` on every layer (Mistral, Phi-3), every other layer from
+    the first (Gemma-2), all but every `sliding_window_pattern`-th (Gemma-3: 5 local, 1 global), or, with
+    `use_sliding_window`, the layers from `max_window_layers` on (Qwen2, Qwen3); an explicit `layer_types` says
+    it layer by layer. (None, ()) for full attention everywhere."""
     if family.sliding == "none":
-        return None, 0
+        return None, ()
     layers, kinds = spec.num_hidden_layers, spec.layer_types
     if kinds is not None:
         where = provenance.get(("layer_types",), source)
@@ -201,16 +251,18 @@ def attention_span(spec, family: Family, source: str, provenance: dict) -> tuple
     if family.sliding == "qwen" and not spec.use_sliding_window:
         window = None
     if window is None:
-        return None, 0
+        return None, ()
     if kinds is not None:
-        count = kinds.count("sliding_attention")
-    elif family.sliding == "alternate":
-        count = (layers + 1) // 2
+        at = [i for i, k in enumerate(kinds) if k == "sliding_attention"]
+    elif family.sliding == "alternate":  # transformers' Gemma2: sliding when (i + 1) % 2
+        at = list(range(0, layers, 2))
+    elif family.sliding == "pattern":  # Gemma3: sliding unless (i + 1) % sliding_window_pattern == 0
+        at = [i for i in range(layers) if (i + 1) % spec.sliding_window_pattern]
     elif family.sliding == "qwen":
-        count = max(0, layers - spec.max_window_layers)
+        at = list(range(min(spec.max_window_layers, layers), layers))
     else:
-        count = layers
-    return (window, count) if count else (None, 0)
+        at = list(range(layers))
+    return (window, tuple(at)) if at else (None, ())
 
 
 def context_limit(spec, family: Family, spelled: str, defaulted: set[str]) -> tuple[int | None, str]:
@@ -251,12 +303,6 @@ def notes(spec, family: Family, defaulted: set[str], head_dim: int) -> tuple[str
         return f"{name} = {shown}" + (f" ({family.config_class}'s default)" if name in defaulted else "")
 
     out = []
-    if family.softcap and spec.attn_logit_softcapping:
-        out.append(f"{said('attn_logit_softcapping')}: the tanh cap on the attention scores is not lowered "
-                   "(a few vector ops per score)")
-    if family.softcap and spec.final_logit_softcapping:
-        out.append(f"{said('final_logit_softcapping')}: the tanh cap on the logits is not lowered "
-                   "(a few vector ops per logit)")
     if alibi(spec, family):
         what = said("alibi") if spec.model_type in FALCON_TYPES else f"ALiBi positions ({spec.model_type})"
         out.append(f"{what}: its biases on the attention scores are lowered as RoPE on q and k instead "
@@ -265,13 +311,10 @@ def notes(spec, family: Family, defaulted: set[str], head_dim: int) -> tuple[str
         what = said(family.parallel) if isinstance(family.parallel, str) else \
             f"parallel attention and MLP ({spec.model_type} blocks)"
         out.append(f"{what}: attention and MLP read the same input side by side; Tortoise runs them one after "
-                   "the other (same FLOPs and weights; with tp > 1, two all-reduces per layer where a fused "
-                   "block needs one)")
-    norms = layer_norms(spec, family)
-    if norms != LOWERED_NORMS or family.embedding_norm:
-        what = f"{norms} norm{'s' if norms > 1 else ''} per layer" + (" and one on the embeddings"
-                                                                      if family.embedding_norm else "")
-        out.append(f"{what}: counted in the parameters; the lowering runs {LOWERED_NORMS} norm ops per layer")
+                   "the other (same FLOPs and weights; inference reduces their sum once per layer under tp, "
+                   "a training step reduces each branch, two all-reduces per layer)")
+    if family.embedding_norm:
+        out.append("a norm on the embeddings: counted in the parameters, not lowered (one vector op per pass)")
     share = rotary_share(spec, family, head_dim)
     if share < 1:
         out.append(f"{said(family.rotary)}: RoPE rotates {share:.0%} of each head; it is lowered over the whole "

@@ -19,7 +19,7 @@ from simulator.workloads.model import Model, model_from_mapping
 from simulator.workloads.parallel import Parallel
 from simulator.workloads.scenario import Scenario, Training
 from simulator.workloads.serving import Serving
-from simulator.workloads.sharding import check_context, validate_parallel
+from simulator.workloads.sharding import check_context, check_serving_layout, validate_parallel
 from simulator.workloads.training import resolve_step
 
 Positive = Annotated[int, Field(strict=True, ge=1)]
@@ -219,6 +219,7 @@ def load_llm(data: dict, source: str, base: Path, overrides: list[str] = ()) -> 
                               f"1 for {spec.scenario.phase}: interleaved virtual stages are a training schedule")
         scenario = spec.scenario  # a service's batches are the scheduler's: check the split on one per replica
         if scenario.phase == "serve":
+            check_serving_layout(spec.parallel, source, provenance)
             scenario = scenario.model_copy(update={"phase": "decode", "batch": spec.parallel.dp * spec.parallel.ep})
         validate_parallel(model, scenario, spec.parallel, source, provenance)
     else:

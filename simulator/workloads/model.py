@@ -6,13 +6,15 @@ simulator/workloads/families.py) decides what the config leaves implicit: its HF
 absent fields, and the structure its HF modeling code hard-codes. An unknown `model_type` is refused; a config
 without one is a Llama-style decoder read the way Tortoise reads hand-written models (no HF defaults).
 
-What the model does that Tortoise does not lower is either refused (multi-head latent attention, mixed dense
-and MoE layers, layer kinds other than full and sliding attention, OPT's embedding projection) or, where it
-only changes a few elementwise ops, kept in `Model.notes`, one line each, which the loader reports. Sliding-
-window attention is exact while every context fits the window and refused beyond it (sharding.check_context).
+What the model does that Tortoise does not lower is either refused (layer kinds other than full and sliding
+attention, MoE layers interleaved with dense ones other than DeepSeek's first k, OPT's embedding projection)
+or, where it only changes a few elementwise ops, kept in `Model.notes`, one line each, which the loader
+reports. A model's layers fall into groups (`Model.groups`): sliding-window and full-attention layers, a
+DeepSeek model's first `first_k_dense_replace` dense layers and its MoE layers; each group is lowered once and
+repeated (docs/workloads.md, "Layer groups").
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config.validation import validate
 from simulator.config.yamlio import read_mapping
-from simulator.errors import ConfigError
+from simulator.errors import MISSING, ConfigError
 from simulator.workloads import families as traits
 from simulator.workloads.families import FALCON_TYPES, FAMILIES, GENERIC, Family
 
@@ -38,9 +40,9 @@ ALIASES = {
     "ffn_hidden_size": "intermediate_size", "n_positions": "max_position_embeddings", "n_head_kv": "num_kv_heads",
     "num_local_experts": "num_experts", "n_routed_experts": "num_experts",
 }
-UNSUPPORTED = {  # field present → what it means; the lowering would be wrong without it
+MLA_FIELDS = {  # field present → what it means; read only by the families that have it (Family.mla)
     "kv_lora_rank": "multi-head latent attention (DeepSeek-V2/V3)",
-    "first_k_dense_replace": "dense and MoE layers mixed (DeepSeek)",
+    "first_k_dense_replace": "dense layers before the MoE layers (DeepSeek)",
 }
 
 
@@ -68,8 +70,26 @@ class ModelSpec(BaseModel):
     n_shared_experts: NonNegative = 0  # DeepSeek-MoE: × moe_intermediate_size
     decoder_sparse_step: Positive = 1
     mlp_only_layers: list[int] | None = None
+    # multi-head latent attention and DeepSeek's MoE (DeepseekV2Config, DeepseekV3Config)
+    kv_lora_rank: NonNegative | None = None  # the latent c_KV each token caches
+    q_lora_rank: NonNegative | None = None  # None or 0: q projected straight from the hidden state (V2-Lite)
+    qk_nope_head_dim: Positive | None = None
+    qk_rope_head_dim: Positive | None = None  # the decoupled RoPE key, one per token shared by every head
+    v_head_dim: Positive | None = None
+    first_k_dense_replace: NonNegative = 0
+    moe_layer_freq: Positive = 1
+    n_group: Positive | None = None  # node-limited routing: experts in n_group groups …
+    topk_group: Positive | None = None  # … of which a token may use topk_group
+    num_nextn_predict_layers: NonNegative = 0  # multi-token prediction modules (DeepSeek-V3: 1)
+    use_mtp: Flag = False  # Tortoise's own: run the MTP modules in every pass (they are not in HF's forward)
+    # the MLP's activation, under the name its family reads (families.ACTIVATION_FIELDS)
+    hidden_act: str | None = None
+    hidden_activation: str | None = None
+    activation_function: str | None = None
+    activation: str | None = None
     # attention span, soft-capping and positions
     sliding_window: Positions | None = None
+    sliding_window_pattern: Positive = 6  # Gemma-3: every pattern-th layer is global
     use_sliding_window: Flag = False
     max_window_layers: NonNegative = 0
     layer_types: list[str] | None = None
@@ -129,11 +149,29 @@ class Model:
     context_field: str = "max_position_embeddings"  # where the limit comes from, as the config says it
     sliding_window: int | None = None  # keys a query of a sliding layer sees; None = full attention everywhere
     sliding_layers: int = 0  # layers with the window
+    sliding_at: tuple[int, ...] = ()  # their indices (len = sliding_layers)
+    attn_softcap: float | None = None  # scores ← cap·tanh(scores / cap) before the softmax (Gemma-2)
+    final_softcap: float | None = None  # the same on the logits
+    qk_norm_full: bool = False  # QK-norm over all of q and of k (OLMoE), not per head
+    # multi-head latent attention (DeepSeek-V2/V3): head_dim is then qk_nope + qk_rope
+    kv_lora_rank: int = 0  # 0 = not MLA
+    q_lora_rank: int = 0  # 0 = q projected directly from the hidden state
+    rope_head_dim: int = 0  # qk_rope_head_dim: the decoupled RoPE part of each q head and the shared k_pe
+    v_head_dim: int = 0  # 0 = head_dim
+    dense_layers: int = 0  # an MoE model's first layers with a dense MLP of `intermediate` (first_k_dense_replace)
+    expert_groups: int = 0  # node-limited routing: n_group groups of experts, …
+    groups_per_token: int = 0  # … topk_group of them per token (documented; loads are a uniform router's)
+    mtp_layers: int = 0  # multi-token prediction modules run in every pass (0 unless the config asks: use_mtp)
+    activation: str = ""  # silu | gelu | relu; "" = silu when gated, gelu when not
     notes: tuple[str, ...] = ()  # what the lowering approximates, one line each (the loader reports them)
 
     @property
     def is_moe(self) -> bool:
         return self.experts > 0
+
+    @property
+    def mla(self) -> bool:
+        return self.kv_lora_rank > 0
 
     @property
     def q_size(self) -> int:
@@ -144,9 +182,57 @@ class Model:
         return self.kv_heads * self.head_dim
 
     @property
+    def o_size(self) -> int:
+        """The attention output one token feeds the output projection: heads × the value head width."""
+        return self.heads * (self.v_head_dim or self.head_dim)
+
+    @property
+    def kv_width(self) -> int:
+        """Elements one token caches per layer (on one chip, for a shard): K and V of its KV heads, or MLA's
+        latent c_KV and the shared RoPE key (kv_lora_rank + qk_rope_head_dim), which every chip of a
+        tensor-parallel group holds whole."""
+        return self.kv_lora_rank + self.rope_head_dim if self.mla else 2 * self.kv_size
+
+    @property
+    def latent_width(self) -> int:
+        """MLA: what the k and v up-projection (kv_b) maps from: per head, qk_nope for k and v_head_dim for v."""
+        return self.heads * (self.head_dim - self.rope_head_dim + (self.v_head_dim or self.head_dim))
+
+    def group_of(self, index: int) -> str:
+        """The name of the layer group (`groups`) layer `index` belongs to."""
+        tags = (["sliding" if index in self.sliding_at else "full"] if self.sliding_at else []) + \
+            (["dense" if index < self.dense_layers else "moe"] if self.dense_layers else [])
+        uniform = len(self.sliding_at) in (0, self.layers) and not self.dense_layers
+        return "layer" if uniform else ".".join(["layer", *tags])
+
+    def group_of_kind(self, index: int) -> tuple[bool, bool]:
+        return index in self.sliding_at, self.is_moe and index >= self.dense_layers
+
+    def groups(self) -> tuple["LayerGroup", ...]:
+        """The layers in groups that lower alike, in order of their first layer: (sliding | full attention) ×
+        (dense | MoE). A model with one kind of layer is one group named `layer`."""
+        names = [self.group_of(i) for i in range(self.layers)]
+        dense = replace(self, experts=0, experts_per_token=0, expert_intermediate=0, shared_intermediate=0,
+                        shared_expert_gate=False, dense_layers=0)
+        out = []
+        for name in dict.fromkeys(names):
+            sliding, moe = self.group_of_kind(names.index(name))
+            out.append(LayerGroup(name, names.count(name), self.sliding_window if sliding else None,
+                                  dense if self.is_moe and not moe else replace(self, dense_layers=0)
+                                  if self.dense_layers else self))
+        return tuple(out)
+
+    @property
     def group_size(self) -> int:
         """Query heads sharing one KV head (1 = MHA, heads = MQA)."""
         return self.heads // self.kv_heads
+
+    @property
+    def act_kind(self) -> str:
+        """The MLP's elementwise op: swiglu, geglu or reglu when gated (the activation of the gate times up);
+        silu, gelu or relu when not."""
+        act = self.activation or ("silu" if self.gated_mlp else "gelu")
+        return {"silu": "swiglu", "gelu": "geglu", "relu": "reglu"}[act] if self.gated_mlp else act
 
     @property
     def mlp_matrices(self) -> int:
@@ -165,20 +251,34 @@ class Model:
         return self.hidden * (self.mlp_matrices * widths + self.experts)
 
     @property
+    def q_weights(self) -> int:
+        """The query projection: hidden → q, or MLA's hidden → q_lora_rank → q."""
+        if self.q_lora_rank:
+            return self.hidden * self.q_lora_rank + self.q_lora_rank * self.q_size
+        return self.hidden * self.q_size
+
+    @property
     def attention_weights(self) -> int:
-        """Matrix weights of one layer's attention: the q, k, v and output projections."""
-        return self.hidden * (self.q_size + 2 * self.kv_size) + self.q_size * self.hidden
+        """Matrix weights of one layer's attention: the q, k, v and output projections (MLA: q_a and q_b or
+        q_proj, kv_a to the latent and the shared RoPE key, kv_b from the latent to every head's k and v)."""
+        if self.mla:
+            return (self.q_weights + self.hidden * self.kv_width + self.kv_lora_rank * self.latent_width
+                    + self.o_size * self.hidden)
+        return self.hidden * (self.q_size + 2 * self.kv_size) + self.o_size * self.hidden
 
     @property
     def linear_params(self) -> int:
         """Parameters held in matrices the MXU multiplies by: what weight quantization applies to."""
-        return self.layers * (self.attention_weights + self.ffn_linear_params()) + self.lm_head_params
+        return sum(g.count * (g.model.attention_weights + g.model.ffn_linear_params()) for g in self.groups()) \
+            + self.lm_head_params
 
     @property
     def attention_params(self) -> int:
         biases = (self.q_size + 2 * self.kv_size if self.qkv_bias else 0) + (self.hidden if self.out_bias else 0)
-        qk_norm = 2 * self.head_dim * (2 if self.norm == "layernorm" else 1) if self.qk_norm else 0
-        return self.attention_weights + biases + qk_norm
+        width = self.q_size + self.kv_size if self.qk_norm_full else 2 * self.head_dim
+        qk_norm = width * (2 if self.norm == "layernorm" else 1) if self.qk_norm else 0
+        latent_norms = self.q_lora_rank + self.kv_lora_rank  # MLA: RMSNorm on the q and kv latents
+        return self.attention_weights + biases + qk_norm + latent_norms
 
     @property
     def norm_params(self) -> int:
@@ -209,12 +309,21 @@ class Model:
     def params(self, active: bool = False) -> int:
         """Total parameters (or those one token touches, for an MoE), as HF's `num_parameters()` counts them:
         a tied LM head once."""
+        layers = sum(g.count * g.model.layer_params(active) for g in self.groups())
         return (self.embedding_params + self.lm_head_params + (self.vocab if self.head_bias else 0)
-                + self.layers * self.layer_params(active) + self.norm_params)
+                + layers + self.norm_params)
+
+    def mtp_params(self, active: bool = False) -> int:
+        """One multi-token prediction module (DeepSeek-V3 §2.2): two RMSNorms (the hidden state and the next
+        token's embedding), the projection of their concatenation (2·hidden → hidden), one layer like the
+        last, and the final norm; the embedding and the LM head are the main model's."""
+        last = self.groups()[-1].model
+        return 3 * self.norm_params + 2 * self.hidden * self.hidden + last.layer_params(active)
 
     def describe(self) -> str:
         attn = "MHA" if self.kv_heads == self.heads else ("MQA" if self.kv_heads == 1 else "GQA")
-        mlp = ("SwiGLU" if self.gated_mlp else "GELU") + " MLP"
+        mlp = {"swiglu": "SwiGLU", "geglu": "GeGLU", "reglu": "ReGLU", "silu": "SiLU", "gelu": "GELU",
+               "relu": "ReLU"}[self.act_kind] + " MLP"
         if self.is_moe:
             mlp = f"MoE {self.experts} experts top-{self.experts_per_token} × {self.expert_intermediate}"
             if self.shared_intermediate:
@@ -222,9 +331,24 @@ class Model:
         pos = "learned positions" if self.learned_positions else "ALiBi" if self.alibi else "rotary"
         window = f", sliding window {self.sliding_window} on {self.sliding_layers} layers" \
             if self.sliding_window else ""
+        if self.mla:
+            attn = f"MLA (latent {self.kv_lora_rank} + rope {self.rope_head_dim})"
+        if self.dense_layers:
+            mlp = f"{self.dense_layers} dense layers then {mlp}"
         return (f"{self.layers} layers, hidden {self.hidden}, {attn} {self.heads}/{self.kv_heads} heads × "
                 f"{self.head_dim}, {mlp}, {self.norm}, {pos}, vocab {self.vocab}"
                 + (", QK-norm" if self.qk_norm else "") + window)
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """Layers that lower alike: `count` of them, each seeing `window` keys (None: every key), with the shapes of
+    `model` (a mixed model's dense layers are a dense Model)."""
+
+    name: str  # the segment's name: `layer`, or `layer.sliding`, `layer.full`, `layer.dense`, `layer.moe`, …
+    count: int
+    window: int | None
+    model: "Model"
 
 
 def _target(key: str) -> str:
@@ -266,10 +390,12 @@ def model_from_mapping(data: dict, source: str, name: str = "", provenance: dict
     spelled = "n_positions" if data.get("max_position_embeddings") is None and data.get("n_positions") else \
         "max_position_embeddings"
     data = normalize(data)
-    for field, what in UNSUPPORTED.items():
-        if data.get(field):
-            raise ConfigError(provenance.get((field,), source), field, data[field],
-                              f"{what} is not lowered by Tortoise yet")
+    if not family.mla:
+        for field, what in MLA_FIELDS.items():
+            if data.get(field):
+                raise ConfigError(provenance.get((field,), source), field, data[field],
+                                  f"{what} is lowered for model_type deepseek_v2 and deepseek_v3 (or a config "
+                                  f"without model_type), not {data.get('model_type')}")
     spec = validate(ModelSpec, data, source, provenance)
     return resolve(spec, family, source, name or Path(source).stem, defaulted, spelled, provenance)
 
@@ -284,6 +410,9 @@ def resolve(spec: ModelSpec, family: Family, source: str, name: str, defaulted: 
         field = "num_kv_heads" if spec.model_type in FALCON_TYPES else "num_key_value_heads"
         raise ConfigError(where((field,), source), field, kv_heads, f"must divide num_attention_heads ({heads})")
     head_dim = spec.head_dim if family.head_dim_field else None
+    mla = _mla(spec, source, where)
+    if mla:
+        kv_heads, head_dim = heads, mla["head_dim"]
     if head_dim is None:
         if spec.hidden_size % heads:
             raise ConfigError(source, "head_dim", None, "required when num_attention_heads does not divide hidden_size")
@@ -295,8 +424,16 @@ def resolve(spec: ModelSpec, family: Family, source: str, name: str, defaulted: 
                           "are not lowered by Tortoise; only word_embed_proj_dim = hidden_size")
     experts, per_token, expert_width, shared = _experts(spec, intermediate, source)
     qkv_bias, out_bias, mlp_bias = traits.biases(spec, family)
-    window, sliding_layers = traits.attention_span(spec, family, source, provenance or {})
+    window, sliding_at = traits.attention_span(spec, family, source, provenance or {})
     limit, limit_field = traits.context_limit(spec, family, spelled, defaulted)
+    if mla and window is not None:
+        raise ConfigError(where(("sliding_window",), source), "sliding_window", window,
+                          "null with kv_lora_rank: sliding windows over MLA's latent cache are not lowered")
+    dense = _dense_layers(spec, experts, source, where)
+    groups = _expert_groups(spec, experts, per_token, source, where)
+    if spec.use_mtp and not spec.num_nextn_predict_layers:
+        raise ConfigError(where(("use_mtp",), source), "use_mtp", True,
+                          "needs num_nextn_predict_layers ≥ 1: the model has no multi-token prediction module")
     return Model(
         name=name, family=spec.model_type or "llama", hidden=spec.hidden_size, layers=spec.num_hidden_layers,
         heads=heads, kv_heads=kv_heads, head_dim=head_dim, intermediate=intermediate, vocab=spec.vocab_size,
@@ -307,9 +444,68 @@ def resolve(spec: ModelSpec, family: Family, source: str, name: str, defaulted: 
         layer_norms=traits.layer_norms(spec, family), embedding_norm=family.embedding_norm,
         head_bias=family.head_bias, shared_expert_gate=family.shared_expert_gate and shared > 0,
         alibi=traits.alibi(spec, family), parallel_block=traits.flag(spec, family.parallel),
-        context_limit=limit, context_field=limit_field, sliding_window=window, sliding_layers=sliding_layers,
-        notes=traits.notes(spec, family, defaulted, head_dim),
+        context_limit=limit, context_field=limit_field, sliding_window=window, sliding_layers=len(sliding_at),
+        sliding_at=sliding_at, attn_softcap=spec.attn_logit_softcapping if family.softcap else None,
+        final_softcap=spec.final_logit_softcapping if family.softcap else None,
+        qk_norm_full=family.qk_norm_scope == "full", kv_lora_rank=mla.get("kv_lora_rank", 0),
+        q_lora_rank=mla.get("q_lora_rank", 0), rope_head_dim=mla.get("rope", 0), v_head_dim=mla.get("v", 0),
+        dense_layers=dense, expert_groups=groups[0], groups_per_token=groups[1],
+        mtp_layers=spec.num_nextn_predict_layers if spec.use_mtp else 0,
+        activation=traits.activation(spec, source, provenance or {}),
+        notes=traits.notes(spec, family, defaulted, head_dim) + _deepseek_notes(spec, experts, groups),
     )
+
+
+def _mla(spec: ModelSpec, source: str, where) -> dict:
+    """MLA's shapes, or {} when the model has none (kv_lora_rank absent or 0)."""
+    if not spec.kv_lora_rank:
+        return {}
+    for field in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+        if getattr(spec, field) is None:
+            raise ConfigError(where((field,), source), field, MISSING,
+                              "required with kv_lora_rank (multi-head latent attention)")
+    return {"kv_lora_rank": spec.kv_lora_rank, "q_lora_rank": spec.q_lora_rank or 0, "rope": spec.qk_rope_head_dim,
+            "v": spec.v_head_dim, "head_dim": spec.qk_nope_head_dim + spec.qk_rope_head_dim}
+
+
+def _dense_layers(spec: ModelSpec, experts: int, source: str, where) -> int:
+    """DeepSeek's first_k_dense_replace: that many dense layers, then MoE layers (every one: moe_layer_freq 1)."""
+    if spec.moe_layer_freq != 1:
+        raise ConfigError(where(("moe_layer_freq",), source), "moe_layer_freq", spec.moe_layer_freq,
+                          "1 (an MoE layer after every dense one is not lowered; DeepSeek-V2/V3 use 1)")
+    if not experts:
+        return 0
+    if spec.first_k_dense_replace >= spec.num_hidden_layers:
+        raise ConfigError(where(("first_k_dense_replace",), source), "first_k_dense_replace",
+                          spec.first_k_dense_replace, f"below num_hidden_layers ({spec.num_hidden_layers}): "
+                          "at least one MoE layer (or leave out the experts)")
+    return spec.first_k_dense_replace
+
+
+def _expert_groups(spec: ModelSpec, experts: int, per_token: int, source: str, where) -> tuple[int, int]:
+    """(n_group, topk_group) of node-limited routing, checked; (0, 0) without it."""
+    if not experts or spec.n_group is None or spec.topk_group is None or spec.n_group == 1:
+        return 0, 0
+    if experts % spec.n_group:
+        raise ConfigError(where(("n_group",), source), "n_group", spec.n_group,
+                          f"must divide the routed experts ({experts})")
+    if spec.topk_group > spec.n_group or per_token > spec.topk_group * experts // spec.n_group:
+        raise ConfigError(where(("topk_group",), source), "topk_group", spec.topk_group,
+                          f"at most n_group ({spec.n_group}), with room for num_experts_per_tok ({per_token}) "
+                          f"experts in that many groups of {experts // spec.n_group}")
+    return spec.n_group, spec.topk_group
+
+
+def _deepseek_notes(spec: ModelSpec, experts: int, groups: tuple[int, int]) -> tuple[str, ...]:
+    out = []
+    if groups[0]:
+        out.append(f"node-limited routing (n_group = {groups[0]}, topk_group = {groups[1]}): each expert still gets "
+                   "k/E of the tokens in expectation, so the experts' loads are a uniform router's; the expert-"
+                   "parallel dispatch sends every routed copy (tokens × top-k × hidden), not one per node")
+    if spec.num_nextn_predict_layers and not spec.use_mtp:
+        out.append(f"num_nextn_predict_layers = {spec.num_nextn_predict_layers}: the multi-token prediction "
+                   "module is not in the forward pass (as in transformers); model.use_mtp=true runs it")
+    return tuple(out)
 
 
 def _experts(spec: ModelSpec, intermediate: int, source: str) -> tuple[int, int, int, int]:

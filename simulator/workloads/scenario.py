@@ -75,6 +75,10 @@ class Training(BaseModel):
     zero: Annotated[int, Field(strict=True, ge=0, le=3)] = 0
     master_weights: StrictBool = True  # an fp32 copy of weights narrower than fp32, updated by the optimizer
     grad_dtype: Literal["fp32", "bf16", "fp16"] = "bf16"  # gradient buffers and their data-parallel reduction
+    # true: each bucket's dp/cp/ep reduction starts as soon as its gradients are done, beside the rest of the
+    # backward (PyTorch DDP, FSDP, Megatron --overlap-grad-reduce); false: all of them after the pipeline's
+    # flush, one after another, before the optimizer (Megatron-Core's default, and Megatron-LM's 2021 code)
+    overlap_grad_reduce: StrictBool = True
 
     def global_batch_of(self, scenario: Scenario) -> int:
         return self.global_batch if self.global_batch is not None else scenario.batch

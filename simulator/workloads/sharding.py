@@ -18,8 +18,10 @@ from dataclasses import replace
 from simulator.config.dtypes import nbytes
 from simulator.config.yamlio import source_of
 from simulator.errors import ConfigError
+from simulator.workloads import kv_cache
+from simulator.workloads.layouts import check_layout
 from simulator.workloads.model import Model
-from simulator.workloads.parallel import Parallel
+from simulator.workloads.parallel import DEFAULT_LAYOUT, Parallel
 from simulator.workloads.scenario import Scenario, Training
 
 
@@ -35,11 +37,13 @@ def vocab_per_chip(model: Model, tp: int) -> int:
 def local_model(model: Model, parallel: Parallel) -> Model:
     """The shapes one chip of a tensor-parallel group multiplies: its query and KV heads, its share of every
     MLP and expert width. Expert and vocabulary counts stay global (the router is replicated; see
-    `experts_per_chip` and `vocab_per_chip`)."""
+    `experts_per_chip` and `vocab_per_chip`). Batch-sharded attention (`parallel.attention`) holds every KV head
+    (of batch/tp sequences) and the whole KV projection."""
     t = parallel.tp
     if t == 1:
         return model
-    return replace(model, heads=model.heads // t, kv_heads=kv_heads_per_chip(model, t),
+    kv_heads = model.kv_heads if parallel.attention == "batch" else kv_heads_per_chip(model, t)
+    return replace(model, heads=model.heads // t, kv_heads=kv_heads,
                    intermediate=model.intermediate // t, expert_intermediate=model.expert_intermediate // t,
                    shared_intermediate=model.shared_intermediate // t)
 
@@ -60,17 +64,22 @@ def layers_per_stage(model: Model, parallel: Parallel) -> int:
 
 
 def _layer_params(model: Model, parallel: Parallel) -> tuple[int, int]:
-    """(matrix weights, all parameters) of one layer's shard on one chip."""
+    """(matrix weights, all parameters) of one layer's shard on one chip (a model of one layer group)."""
     m = local_model(model, parallel)
     held = m.experts // parallel.ep
     return m.attention_weights + m.ffn_linear_params(held), m.layer_params(held=held)
 
 
+def stage_group_layers(model: Model, parallel: Parallel) -> dict[str, int]:
+    """Layers of each group (`Model.groups`) on the largest pipeline stage, the first: the mapping spreads each
+    group's layers over the stages, earlier stages taking the remainder (mapping/program.stage_segments)."""
+    return {g.name: -(-g.count // parallel.pp) for g in model.groups()}
+
+
 def weight_bytes_per_chip(model: Model, parallel: Parallel, weights: str, other: str) -> int:
     """Parameters one chip of the largest pipeline stage holds: matrices at `weights`, the rest (embeddings,
     norms, biases) at `other`. With no parallelism, every parameter of the model once."""
-    layer_linear, layer_total = _layer_params(model, parallel)
-    layers = layers_per_stage(model, parallel)
+    counts = stage_group_layers(model, parallel)
     rows = vocab_per_chip(model, parallel.tp) * model.hidden
     positions = (model.max_positions or 0) * model.hidden if model.learned_positions else 0
     positions += model.norm_params if model.embedding_norm else 0  # BLOOM's norm on the embeddings
@@ -78,18 +87,37 @@ def weight_bytes_per_chip(model: Model, parallel: Parallel, weights: str, other:
     head_linear = 0 if model.tied_embeddings else rows
     head_other = model.norm_params + (rows if model.tied_embeddings and parallel.pp > 1 else 0)
     head_other += vocab_per_chip(model, parallel.tp) if model.head_bias else 0
+    body_linear = body_other = 0
+    for g in model.groups():
+        layer_linear, layer_total = _layer_params(g.model, parallel)
+        body_linear += counts[g.name] * layer_linear
+        body_other += counts[g.name] * (layer_total - layer_linear)
+    if model.mtp_layers:  # on the last stage, with the head: the projection and one layer like the last
+        last = model.groups()[-1].model
+        mtp_linear, mtp_total = _layer_params(last, parallel)
+        head_linear += model.mtp_layers * (mtp_linear + 2 * model.hidden * model.hidden)
+        head_other += model.mtp_layers * (mtp_total - mtp_linear + 3 * model.norm_params)
     head = nbytes(head_linear, weights) + nbytes(head_other, other)
-    body_linear, body_other = layers * layer_linear, layers * (layer_total - layer_linear)
     if parallel.pp == 1:  # one stage holds everything
         return nbytes(body_linear + head_linear, weights) + nbytes(body_other + head_other + rows + positions, other)
     return nbytes(body_linear, weights) + nbytes(body_other, other) + max(embedding, head)
 
 
 def kv_bytes_per_chip(model: Model, scenario: Scenario, parallel: Parallel, kv_dtype: str) -> int:
-    """The KV cache at its largest: the chip's KV heads, over its stage's layers and its sequences."""
-    per_token = layers_per_stage(model, parallel) * 2 * nbytes(kv_heads_per_chip(model, parallel.tp)
-                                                               * model.head_dim, kv_dtype)
-    return sequences_per_chip(scenario, parallel) * scenario.max_context * per_token
+    """The KV cache at its largest: the chip's KV heads (or MLA's latent), over its stage's layers and its
+    sequences (1/tp of them under batch-sharded attention), a sliding layer holding at most its window
+    (simulator/workloads/kv_cache.py)."""
+    shard = local_model(model, parallel)
+    per_sequence = kv_cache.held_bytes(shard, kv_dtype, scenario.max_context, stage_group_layers(model, parallel))
+    if model.mtp_layers and parallel.pp == 1:
+        per_sequence += model.mtp_layers * nbytes(scenario.max_context * shard.groups()[-1].model.kv_width, kv_dtype)
+    return attention_sequences(sequences_per_chip(scenario, parallel), parallel) * per_sequence
+
+
+def attention_sequences(sequences: int, parallel: Parallel) -> int:
+    """Of `sequences` a chip's tp group runs, those whose attention and KV cache the chip holds: all of them
+    with head-sharded attention, 1/tp with batch-sharded (simulator/workloads/layouts.py)."""
+    return -(-sequences // parallel.tp) if parallel.attention == "batch" else sequences
 
 
 def pass_tokens(scenario: Scenario, parallel: Parallel) -> dict[str, int]:
@@ -109,14 +137,19 @@ def validate_parallel(model: Model, scenario: Scenario, parallel: Parallel, sour
         raise ConfigError(where, f"parallel.{field}", getattr(parallel, field), allowed)
 
     t, e, name = parallel.tp, parallel.ep, model.name
+    if parallel.cp > 1:  # a training step validates its split with cp = 1 (training.resolve_step checks cp)
+        fail("cp", "must be 1 here: context parallelism splits a training step's sequences (scenario.phase: "
+                   "train); split an inference pass with tp, pp, ep or dp")
     if model.heads % t:
         fail("tp", f"must divide num_attention_heads ({model.heads}) of {name}")
-    if model.kv_heads % t if model.kv_heads >= t else t % model.kv_heads:
+    if parallel.attention != "batch" and (model.kv_heads % t if model.kv_heads >= t else t % model.kv_heads):
         fail("tp", f"must divide num_key_value_heads ({model.kv_heads}) of {name}, or be a multiple of it "
                    "(each chip then holds one KV head, replicated)")
     widths = ([("moe_intermediate_size", model.expert_intermediate),
                ("the shared experts' width", model.shared_intermediate)] if model.is_moe
               else [("intermediate_size", model.intermediate)])
+    if model.dense_layers:  # DeepSeek's first dense layers
+        widths.append(("intermediate_size", model.intermediate))
     for what, width in widths:
         if width % t:
             fail("tp", f"must divide {what} ({width}) of {name}")
@@ -134,11 +167,24 @@ def validate_parallel(model: Model, scenario: Scenario, parallel: Parallel, sour
     seqs = sequences_per_chip(scenario, parallel)
     if seqs % parallel.microbatches:
         fail("microbatches", f"must divide the sequences each chip runs, scenario.batch / (dp × ep) = {seqs}")
+    if scenario.phase not in ("serve", "train"):
+        check_layout(model, parallel, pass_tokens(scenario, parallel), sequences_per_pass(scenario, parallel), fail)
     if parallel.sequence_parallel and t > 1:
         for phase, tokens in pass_tokens(scenario, parallel).items():
             if tokens % t:
                 fail("sequence_parallel", f"needs every pass's tokens on a chip to divide by tp = {t}, but a "
                                           f"{phase} pass has {tokens}; set it false or change scenario.batch")
+
+
+def check_serving_layout(parallel: Parallel, source: str, provenance: dict | None = None) -> None:
+    """A one-line ConfigError for a partition layout or batch-sharded attention in a service: the serving loop's
+    iterations lower the default layout only."""
+    for field, plain in (("layout", DEFAULT_LAYOUT), ("attention", "heads")):
+        if getattr(parallel, field) != plain and parallel.tp > 1:
+            raise ConfigError(source_of(provenance or {}, ("parallel", field), source), f"parallel.{field}",
+                              getattr(parallel, field),
+                              f"{plain} for serving (an iteration's tokens and sequences need not divide over tp; "
+                              "the partition layouts run with scenario.phase prefill, decode or generate)")
 
 
 def positions_needed(scenario: Scenario, training: Training | None = None) -> tuple[int, tuple[str, str]]:
@@ -157,8 +203,9 @@ def positions_needed(scenario: Scenario, training: Training | None = None) -> tu
 
 def check_context(model: Model, scenario: Scenario, training: Training | None, source: str,
                   provenance: dict | None = None) -> None:
-    """A one-line ConfigError for a sequence longer than the model takes (max_position_embeddings), or longer
-    than its sliding window, which Tortoise does not lower (within the window it is full attention, exactly)."""
+    """A one-line ConfigError for a sequence longer than the model takes (max_position_embeddings), or, for a
+    training step, longer than its sliding window (inference lowers the window; a training step's attention
+    does not yet: within the window it is full attention, exactly)."""
     if scenario.phase == "serve":  # a service's requests have their own lengths (simulator/serving)
         return
     tokens, path = positions_needed(scenario, training)
@@ -170,9 +217,10 @@ def check_context(model: Model, scenario: Scenario, training: Training | None, s
                           f"a sequence would reach {tokens:,} positions; {model.name} takes at most "
                           f"{model.context_limit:,} ({model.context_field}); shorten it, or set "
                           "model.max_position_embeddings to simulate past the trained length")
-    if model.sliding_window is not None and tokens > model.sliding_window:
+    if scenario.phase == "train" and model.sliding_window is not None and tokens > model.sliding_window:
         raise ConfigError(where, field, value,
                           f"a sequence would reach {tokens:,} positions, past {model.name}'s sliding window of "
                           f"{model.sliding_window:,} keys ({model.sliding_layers} of {model.layers} layers), which "
-                          "Tortoise does not lower; up to the window it is exact; set model.sliding_window=null to "
-                          "simulate full attention instead (more attention work than the model does)")
+                          "a training step does not lower (inference does); up to the window it is exact; set "
+                          "model.sliding_window=null to simulate full attention instead (more attention work "
+                          "than the model does)")

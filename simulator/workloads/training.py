@@ -43,15 +43,17 @@ from simulator.config.yamlio import source_of
 from simulator.errors import ConfigError
 from simulator.ir.ops import CollectiveOp, GemmOp, OpGraph
 from simulator.workloads.model import Model
-from simulator.workloads.parallel import ONE_CHIP, Parallel
+from simulator.workloads.parallel import DEFAULT_LAYOUT, ONE_CHIP, Parallel
 from simulator.workloads.scenario import Scenario, Training
 from simulator.workloads.sharding import local_model, validate_parallel, vocab_per_chip
 from simulator.workloads.transformer import (
     Dtypes,
     Pass,
     Segment,
+    _after_core,
     _attention_core,
     _attention_half,
+    _before_core,
     _Builder,
     _embedding,
     _mlp_half,
@@ -61,7 +63,10 @@ from simulator.workloads.transformer import (
 
 # Backward of the vector ops: kind → (tensors read, tensors written, ops per element).
 NORM_BWD = {"rmsnorm": (2, 1, 8.0), "layernorm": (2, 1, 12.0)}  # dy and the saved input → dx (+ dγ, dβ sums)
-ACT_BWD = {"swiglu": (3, 2, 10.0), "gelu": (2, 1, 12.0)}  # swiglu: dh, gate, up → dgate, dup
+ACT_BWD = {"swiglu": (3, 2, 10.0), "gelu": (2, 1, 12.0),  # swiglu: dh, gate, up → dgate, dup
+           # geglu: gelu's backward and the two products; reglu and relu: a mask (and the products); silu: its
+           # sigmoid (exp's 4) and derivative
+           "geglu": (3, 2, 14.0), "reglu": (3, 2, 3.0), "relu": (2, 1, 1.0), "silu": (2, 1, 8.0)}
 LOSS_OPS = 6.0  # cross-entropy: max, subtract, exp, sum, scale (softmax's 5) + the target's log-probability
 ADAMW_OPS = 16.0  # two moment updates, bias corrections, m̂/(√v̂ + ε), decoupled weight decay, the step
 SGD_OPS = 5.0  # v = μ·v + g + λ·w; w −= lr·v
@@ -155,6 +160,12 @@ def resolve_step(model: Model, scenario: Scenario, training: Training, parallel:
         where = source_of(provenance or {}, (section, field), source)
         raise ConfigError(where, f"{section}.{field}", value, allowed)
 
+    refused = ("multi-head latent attention" if model.mla else "dense layers before MoE layers (first_k_dense_replace)"
+               if model.dense_layers else "multi-token prediction (use_mtp)" if model.mtp_layers else None)
+    if refused:
+        fail("scenario", "phase", "train", f"{model.name} has {refused}, which inference lowers and a training "
+             "step does not yet; use phase prefill, decode, generate or serve")
+
     batch, seq = training.global_batch_of(scenario), training.sequence_of(scenario)
     if training.global_batch is not None and "batch" in scenario.model_fields_set and scenario.batch != batch:
         fail("training", "global_batch", batch, f"scenario.batch = {scenario.batch} says otherwise; set one of them")
@@ -168,13 +179,25 @@ def resolve_step(model: Model, scenario: Scenario, training: Training, parallel:
         fail("parallel", "microbatches", parallel.microbatches,
              f"a training step has global_batch / (dp × ep × micro_batch) = {microbatches} micro-batches per "
              f"chip; leave it 1 or set {microbatches}")
-    if parallel.sequence_parallel and parallel.tp > 1 and training.micro_batch * seq % parallel.tp:
+    if not training.overlap_grad_reduce and training.zero >= 2 and parallel.data_ranks > 1:
+        fail("training", "overlap_grad_reduce", False, f"needs training.zero ≤ 1 (it is {training.zero}): ZeRO-2 "
+             "and 3 reduce the gradients every micro-batch, inside the backward")
+    for field, plain in (("layout", DEFAULT_LAYOUT), ("attention", "heads")):
+        if getattr(parallel, field) != plain:
+            fail("parallel", field, getattr(parallel, field), f"{plain} for a training step: the inference partition "
+                 "layouts (docs/workloads.md#partition-layouts) lower forward passes only")
+    cp = parallel.cp
+    if seq % cp:
+        fail("parallel", "cp", cp, f"must divide training.sequence ({seq}): each chip holds sequence / cp tokens")
+    if parallel.sequence_parallel and parallel.tp > 1 and training.micro_batch * seq // cp % parallel.tp:
         fail("parallel", "sequence_parallel", True,
-             f"needs a micro-batch's tokens (micro_batch × sequence = {training.micro_batch * seq}) to divide by "
-             f"tp = {parallel.tp}; set it false or change training.micro_batch or training.sequence")
+             f"needs a micro-batch's tokens on a chip (micro_batch × sequence / cp = "
+             f"{training.micro_batch * seq // cp}) to divide by tp = {parallel.tp}; set it false or change "
+             "training.micro_batch or training.sequence")
     _check_virtual(model, parallel, microbatches, fail)
     forward = _forward_scenario(scenario, batch, seq)
-    validate_parallel(model, forward, parallel.model_copy(update={"microbatches": microbatches}), source, provenance)
+    validate_parallel(model, forward, parallel.model_copy(update={"microbatches": microbatches, "cp": 1}), source,
+                      provenance)
     return Step(batch, seq, training.micro_batch, microbatches, training.recompute, training.optimizer, training.zero,
                 training.master_weights and scenario.weights != "fp32", training.grad_dtype)
 
@@ -291,20 +314,31 @@ def _grad_sync(b: _Builder, name: str, bucket: Bucket, mode: str | None, paralle
     over ep. Returns the last collective, for the block's last op to wait for."""
     if mode is None:
         return ()
-    start, out = b.last, b.last
+    start, out, role = b.last, b.last, b.role
+    b.role = "grad_sync" if role == "backward" else role  # the optimizer's (overlap_grad_reduce false) wait
     dense = bucket.params - bucket.experts
     if parallel.ep > 1 and dense:
         out = (_send(b, f"{name}.grad_allreduce_ep", "all_reduce", nbytes(dense, grad), "ep", after=out),)
+    whole, cp = nbytes(bucket.params, grad), parallel.cp
+    if cp > 1:  # over dp × cp in three steps, the bytes of one ring over all of them: 2(n − 1)/n per chip
+        out = (_send(b, f"{name}.grad_reducescatter_cp", "reduce_scatter", whole, "cp", after=out),)
     if parallel.dp > 1:
         kind = "grad_allreduce" if mode == "all_reduce" else "grad_reducescatter"
-        out = (_send(b, f"{name}.{kind}", mode, nbytes(bucket.params, grad), "dp", after=out),)
-    b.last = start
+        out = (_send(b, f"{name}.{kind}", mode, -(-whole // cp), "dp", after=out),)
+    if cp > 1 and mode == "all_reduce":
+        out = (_send(b, f"{name}.grad_allgather_cp", "all_gather", whole, "cp", after=out),)
+    b.last, b.role = start, role
     return out if out != start else ()
 
 
-def _gather_params(b: _Builder, name: str, bucket: Bucket, dt: Dtypes, after=()) -> str:
-    """ZeRO-3: parameters all-gathered over dp from every chip's shard (bytes: the gathered whole)."""
-    return _send(b, f"{name}.params_allgather", "all_gather", bucket.bytes(dt), "dp", after=after)
+def _gather_params(b: _Builder, name: str, bucket: Bucket, dt: Dtypes, after=(), cp: int = 1) -> str:
+    """ZeRO: parameters all-gathered over dp from every chip's shard (bytes: the gathered whole), then over
+    cp when context parallelism shards them over dp × cp too."""
+    whole = bucket.bytes(dt)
+    out = _send(b, f"{name}.params_allgather", "all_gather", -(-whole // cp), "dp", after=after)
+    if cp > 1:
+        out = _send(b, f"{name}.params_allgather_cp", "all_gather", whole, "cp", after=(out,))
+    return out
 
 
 def _gather_layer(c: "_Ctx", b: _Builder, order: list[str], gemms: dict, suffix: str = "") -> None:
@@ -313,7 +347,7 @@ def _gather_layer(c: "_Ctx", b: _Builder, order: list[str], gemms: dict, suffix:
     once."""
     buckets, previous = layer_buckets(c.model, c.parallel), ()
     for name in order:
-        previous = (_gather_params(b, name, buckets[name], c.dt, after=previous),)
+        previous = (_gather_params(b, name, buckets[name], c.dt, after=previous, cp=c.parallel.cp),)
         for gemm in gemms.get(name, ()):
             b.waits[gemm + suffix] = previous
     b.last = ()
@@ -337,20 +371,44 @@ class _Ctx:
 
     @property
     def tokens(self) -> int:
-        return self.step.micro_batch * self.step.sequence
+        """A micro-batch's tokens on one chip (1/cp of each sequence's under context parallelism)."""
+        return self.step.micro_batch * self.step.sequence // self.parallel.cp
+
+    @property
+    def kv_elements(self) -> int:
+        """K and V of a micro-batch's whole sequences on one chip (its tp shard of the KV heads)."""
+        return 2 * self.step.micro_batch * self.step.sequence * self.shard.kv_heads * self.shard.head_dim
+
+
+def _attention_train(c: _Ctx, b: _Builder, shard: Model, split: _Split) -> None:
+    """The attention half of a layer's forward. Under context parallelism, ring attention (Liu et al. 2023):
+    the chip's queries attend to the whole sequence's keys while K and V go round the cp ring, one chunk
+    per step overlapping the step's products; the ring is an all-gather of K and V beside the core, and the
+    output projection waits for both (exposed: what the ring takes beyond the core)."""
+    mb, seq, cp = c.step.micro_batch, c.step.sequence, c.parallel.cp
+    if cp == 1:
+        _attention_half(b, shard, c.scenario, mb, seq, 0, split, kv_cache=False)
+        return
+    _before_core(b, shard, c.tokens, split, kv_cache=False)
+    start = b.last
+    ring = b.collective("kv_ring", "all_gather", c.kv_elements, "cp", after=start, dtype=c.dt.kv)
+    b.last = start
+    values = _attention_core(b, shard, c.scenario, mb, seq, 0, cp=cp)
+    _after_core(b, shard, c.tokens, split, after=(*values, ring))
 
 
 def _layer_forward(c: _Ctx, b: _Builder, gemms: dict | None = None) -> None:
     """Inference's layer on the micro-batch, without a KV cache; ZeRO-3 first gathers its parameters."""
     if c.zero == 3:
         _gather_layer(c, b, list(layer_buckets(c.model, c.parallel)), gemms or {})
-    _attention_half(b, c.shard, c.scenario, c.step.micro_batch, c.step.sequence, 0, c.split, kv_cache=False)
+    _attention_train(c, b, c.shard, c.split)
     _mlp_half(b, c.shard, c.scenario, c.tokens, c.split)
 
 
 def _embedding_forward(c: _Ctx, b: _Builder) -> None:
     if c.zero == 3:
-        b.last = (_gather_params(b, "embedding", end_buckets(c.model, c.parallel)["embedding"], c.dt),)
+        b.last = (_gather_params(b, "embedding", end_buckets(c.model, c.parallel)["embedding"], c.dt,
+                                 cp=c.parallel.cp),)
     _embedding(b, c.model, c.tokens, c.split)
 
 
@@ -360,12 +418,14 @@ def _head_forward(c: _Ctx, b: _Builder) -> None:
     max, the sum of exponentials, the target's logit) instead of gathering the logits."""
     m, T, split = c.model, c.tokens, c.split
     if c.zero == 3:
-        b.last = (_gather_params(b, "head", end_buckets(m, c.parallel)["head"], c.dt),)
+        b.last = (_gather_params(b, "head", end_buckets(m, c.parallel)["head"], c.dt, cp=c.parallel.cp),)
     b.vector("final_norm", "norm", m.norm, split.rows(T) * m.hidden)
     if split.sp:
         b.collective("head_allgather", "all_gather", T * m.hidden, "tp")
     vocab = vocab_per_chip(m, split.tp)
     b.gemm("lm_head", "lm_head", T, vocab, m.hidden, b_dtype=b.dt.vector if m.tied_embeddings else None)
+    if m.final_softcap:  # Gemma-2's cap on the logits
+        b.vector("logit_softcap", "lm_head", "softcap", T * vocab)
     b.vector("loss", "loss", "softmax", T * vocab, ops_per_element=LOSS_OPS)  # writes the probabilities
     if split.tp > 1:
         b.collective("loss_allreduce", "all_reduce", 3 * T, "tp", dtype="fp32")
@@ -379,8 +439,10 @@ def _head_backward(c: _Ctx, b: _Builder, fwd: dict, mode: str | None) -> None:
     head's gradient reduction, the block's last op."""
     m, T, split = c.model, c.tokens, c.split
     if c.zero == 3:
-        b.last = (_gather_params(b, "head", end_buckets(m, c.parallel)["head"], c.dt),)
+        b.last = (_gather_params(b, "head", end_buckets(m, c.parallel)["head"], c.dt, cp=c.parallel.cp),)
     _vector_bwd(b, "loss.bwd", "loss", "softmax", fwd["loss"].elements, (1, 1, 2.0))
+    if "logit_softcap" in fwd:
+        _vector_bwd(b, "logit_softcap.bwd", "lm_head", "softcap", fwd["logit_softcap"].elements, (2, 1, 3.0))
     _linear_bwd(b, fwd["lm_head"], c.step.grad_dtype, split, T * m.hidden)
     _vector_bwd(b, "final_norm.bwd", "norm", m.norm, split.rows(T) * m.hidden, NORM_BWD[m.norm])
     _grad_sync(b, "head", end_buckets(m, c.parallel)["head"], mode, c.parallel, c.step.grad_dtype)
@@ -410,7 +472,7 @@ def _layer_backward(c: _Ctx, b: _Builder, layer: dict, mode: str | None) -> None
                       "" if full else ".dgrad")
     if full:  # the whole forward again; only the layer's input was kept
         b.prefix, b.role = "recompute.", "recompute"
-        _attention_half(b, shard, c.scenario, c.step.micro_batch, c.step.sequence, 0, split, kv_cache=False)
+        _attention_train(c, b, shard, split)
         _mlp_half(b, shard, c.scenario, T, split)
         b.prefix, b.role = "", "backward"
     pending: list[str] = []
@@ -418,6 +480,8 @@ def _layer_backward(c: _Ctx, b: _Builder, layer: dict, mode: str | None) -> None
     def sync(name: str) -> None:
         pending.extend(_grad_sync(b, name, buckets[name], mode, c.parallel, grad))
 
+    if "post_mlp_norm" in layer:  # Gemma-2's sandwich norms
+        _vector_bwd(b, "post_mlp_norm.bwd", "norm", norm, rows * shard.hidden, NORM_BWD[norm])
     if split.sp:  # the mirror of the forward's reduce-scatter
         b.collective("mlp_grad_allgather", "all_gather", hidden, "tp")
     if shard.is_moe:
@@ -431,6 +495,8 @@ def _layer_backward(c: _Ctx, b: _Builder, layer: dict, mode: str | None) -> None
     _vector_bwd(b, "mlp_norm.bwd", "norm", norm, rows * shard.hidden, NORM_BWD[norm])
     sync("router" if shard.is_moe else up)
     b.vector("mlp_residual.bwd", "residual", "add", rows * shard.hidden)  # dh = dy + the MLP branch's dx
+    if "post_attn_norm" in layer:
+        _vector_bwd(b, "post_attn_norm.bwd", "norm", norm, rows * shard.hidden, NORM_BWD[norm])
     if split.sp:
         b.collective("attn_grad_allgather", "all_gather", hidden, "tp")
     _linear_bwd(b, layer["o_proj"], grad)
@@ -495,14 +561,21 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
     the forward's products. Fused (FlashAttention-2): D = rowsum(dO ∘ O) first, then the scores and
     probabilities recomputed in SRAM (role `recompute`); every score-sized tensor stays on chip. Unfused:
     the forward's P is read back; dP and dS go through HBM. Selective recompute runs the attention core's
-    forward again first (Korthikanti et al. 2022)."""
-    m, s = c.shard, c.scenario
+    forward again first (Korthikanti et al. 2022). Under context parallelism the ring runs again beside the
+    core (Megatron's ring attention backward): K and V round the ring for the products, and the partial dK,
+    dV of every chip's queries back to the chips that hold those keys (a reduce-scatter); the ops after the
+    core wait for both."""
+    m, s, cp = c.shard, c.scenario, c.parallel.cp
     mb, seq, fused = c.step.micro_batch, c.step.sequence, s.fused_attention
-    blocks = attention_blocks(s, seq, 0)
+    blocks = attention_blocks(s, seq, 0, cp=cp)
     g, d = m.group_size, m.head_dim
+    ring, start = (), b.last
+    if cp > 1:
+        ring = (b.collective("kv_ring.bwd", "all_gather", c.kv_elements, "cp", after=start, dtype=c.dt.kv),)
+        b.last = start
     if c.step.recompute == "selective":
         b.prefix, b.role = "recompute.", "recompute"
-        b.last = tuple(_attention_core(b, m, s, mb, seq, 0))
+        b.last = tuple(_attention_core(b, m, s, mb, seq, 0, cp=cp))
         b.prefix, b.role = "", "backward"
     elements = sum(mb * m.heads * count * rows * keys for count, rows, keys in blocks)
 
@@ -527,6 +600,8 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
                  ops_per_element=2.0)  # D = rowsum(dO ∘ O)
         b.role = "recompute"
         products("scores.recompute", scores, c_on_chip=True)
+        if m.attn_softcap:
+            b.vector("softcap.recompute", "attention", "softcap", elements, inputs=0, outputs=0)
         b.vector("softmax.recompute", "attention", "softmax", elements, inputs=0, outputs=0)
         b.role = "backward"
     products("values.dp", scores, c_on_chip=fused)  # dP = dO·Vᵀ
@@ -535,19 +610,32 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
         _vector_bwd(b, "softmax.bwd", "attention", "softmax", elements, (0, 0, 2.0))  # dS = P ∘ (dP − D)
     else:
         _vector_bwd(b, "softmax.bwd", "attention", "softmax", elements, (2, 1, 4.0))  # P, dP → dS through HBM
+    if m.attn_softcap:  # through the cap: dS · (1 − tanh²), the tanh recomputed from the capped scores
+        _vector_bwd(b, "softcap.bwd", "attention", "softcap", elements, (0, 0, 3.0) if fused else (2, 1, 3.0))
     products("scores.dq", by_rows, a_on_chip=fused)  # dQ = dS·K
     products("scores.dk", by_keys, a_on_chip=fused)  # dK = dSᵀ·Q
+    if ring:
+        dkv = b.collective("kv_grad_ring", "reduce_scatter", c.kv_elements, "cp", after=ring, dtype=c.step.grad_dtype)
+        b.last = (*b.last, *ring, dkv)
 
 
 # --- optimizer --------------------------------------------------------------------------------------------
 
 
-def _optimizer(c: _Ctx, b: _Builder, bucket: Bucket) -> None:
+def _optimizer(c: _Ctx, b: _Builder, bucket: Bucket, syncs: dict | None = None, mode: str | None = None,
+               tied: int = 0) -> None:
     """Memory-bound vector work over the chip's parameters of one segment (1/dp of them under ZeRO ≥ 1): the
     gradient norm for clipping, the update of the fp32 states (master weights, moments), the weights the
-    GEMMs read written back, the gradient buffers zeroed; ZeRO-1/2: then the updated weights all-gathered."""
-    step, dp, grad = c.step, c.parallel.dp, c.step.grad_dtype
-    n = -(-bucket.params // dp) if c.zero else bucket.params  # parameters this chip updates
+    GEMMs read written back, the gradient buffers zeroed; ZeRO-1/2: then the updated weights all-gathered.
+    With `mode` (overlap_grad_reduce false), first the `syncs` buckets' reductions, one after another. `tied`:
+    a tied embedding's gradient bytes, all-reduced between the first and the last stage, which both hold the
+    table (Megatron's embedding group, after the data-parallel reduction)."""
+    for name, held in (syncs or {}).items() if mode else ():
+        b.last = _grad_sync(b, name, held, mode, c.parallel, c.step.grad_dtype) or b.last
+    if tied:
+        b.last = (_send(b, "embedding.grad_allreduce_tied", "all_reduce", tied, "embedding"),)
+    step, ranks, grad = c.step, c.parallel.data_ranks, c.step.grad_dtype
+    n = -(-bucket.params // ranks) if c.zero else bucket.params  # parameters this chip updates (of dp × cp)
     held = n if c.zero >= 2 else bucket.params  # gradients it holds (ZeRO-1 keeps them whole)
     b.vector("grad_norm", "optimizer", "reduce", n, dtype=grad, ops_per_element=2.0)
     b.vector("optimizer.grads", "optimizer", "copy", n, dtype=grad, inputs=1, outputs=0)
@@ -557,8 +645,11 @@ def _optimizer(c: _Ctx, b: _Builder, bucket: Bucket) -> None:
     b.vector("optimizer.weights", "optimizer", "copy", n, dtype=c.dt.weights, inputs=0 if step.master else 1,
              outputs=1)
     b.vector("zero_grad", "optimizer", "copy", held, dtype=grad, inputs=0, outputs=1)
-    if c.zero in (1, 2):
-        _send(b, "params_allgather", "all_gather", bucket.bytes(c.dt), "dp")
+    if c.zero in (1, 2):  # over dp, then over cp where context parallelism shards over both
+        whole, cp = bucket.bytes(c.dt), c.parallel.cp
+        gathered = _send(b, "params_allgather", "all_gather", -(-whole // cp), "dp")
+        if cp > 1:
+            _send(b, "params_allgather_cp", "all_gather", whole, "cp", after=(gathered,))
 
 
 # --- the step ---------------------------------------------------------------------------------------------
@@ -570,7 +661,7 @@ def lower_training(model: Model, scenario: Scenario, training: Training, paralle
     only accumulate gradients, then those that also reduce them), then the optimizer step."""
     step = resolve_step(model, scenario, training, parallel, source)
     fs = _forward_scenario(scenario, step.micro_batch, step.sequence)
-    zero = step.zero if parallel.dp > 1 else 0
+    zero = step.zero if parallel.data_ranks > 1 else 0
     c = _Ctx(model, local_model(model, parallel), fs, step, parallel, _Split.of(parallel), Dtypes.of(fs), zero)
     tag, layers = f"{model.name}.train", model.layers
 
@@ -593,7 +684,9 @@ def lower_training(model: Model, scenario: Scenario, training: Training, paralle
                           segment("layer.backward", _layer_backward, layers, "spread", "backward", layer, mode),
                           segment("embedding.backward", _embedding_backward, 1, "first", "backward", mode)]
 
-    sync = None if parallel.dp * parallel.ep == 1 else ("all_reduce" if zero == 0 else "reduce_scatter")
+    sync = None if parallel.data_ranks * parallel.ep == 1 else ("all_reduce" if zero == 0 else "reduce_scatter")
+    late = sync if not training.overlap_grad_reduce else None  # reduced after the flush, by the optimizer
+    sync = sync if training.overlap_grad_reduce else None
     m = step.microbatches
     if sync is None or zero >= 2:  # the same backward every micro-batch
         plan = [("sync" if sync else "accumulate", m, micro_batches(sync))]
@@ -603,9 +696,12 @@ def lower_training(model: Model, scenario: Scenario, training: Training, paralle
     ends, buckets = end_buckets(model, parallel), layer_buckets(model, parallel).values()
     whole_layer = Bucket(sum(x.linear for x in buckets), sum(x.other for x in buckets))
     final = ends["head"] if not (model.tied_embeddings and parallel.pp == 1) else Bucket(0, model.norm_params)
-    optimizer = [segment("optimizer.embedding", _optimizer, 1, "first", "optimizer", ends["embedding"]),
-                 segment("optimizer.layer", _optimizer, layers, "spread", "optimizer", whole_layer),
-                 segment("optimizer.head", _optimizer, 1, "last", "optimizer", final)]
+    layer_syncs = {name: bucket for name, bucket in reversed(layer_buckets(model, parallel).items())}
+    tied = nbytes(ends["embedding"].params, step.grad_dtype) if model.tied_embeddings and parallel.pp > 1 else 0
+    optimizer = [segment("optimizer.embedding", _optimizer, 1, "first", "optimizer", ends["embedding"],
+                         {"embedding": ends["embedding"]}, late, tied),
+                 segment("optimizer.layer", _optimizer, layers, "spread", "optimizer", whole_layer, layer_syncs, late),
+                 segment("optimizer.head", _optimizer, 1, "last", "optimizer", final, {"head": final}, late)]
     residual = nbytes(c.tokens * model.hidden, c.dt.act)
     passes = [_pass(part, count, segs, step, residual, continues=i > 0) for i, (part, count, segs) in enumerate(plan)]
     return passes + [_pass("optimizer", 1, optimizer, step, residual)]
@@ -666,7 +762,7 @@ def saved_head(model: Model, scenario: Scenario, training: Training, parallel: P
     step = resolve_step(model, scenario, training, parallel)
     fs = _forward_scenario(scenario, step.micro_batch, step.sequence)
     dt, split = Dtypes.of(fs), _Split.of(parallel)
-    tokens = step.micro_batch * step.sequence
+    tokens = step.micro_batch * step.sequence // parallel.cp
     return (2 * nbytes(split.rows(tokens) * model.hidden, dt.act)
             + nbytes(tokens * vocab_per_chip(model, parallel.tp), dt.vector))
 
@@ -707,7 +803,8 @@ def hardware_flops(model: Model, scenario: Scenario, training: Training, paralle
     (selective) or the whole layer (full)."""
     s, batch = training.sequence_of(scenario), training.global_batch_of(scenario)
     fs = _forward_scenario(scenario, 1, s)
-    keys = sum(count * rows * k for count, rows, k in attention_blocks(fs, s, 0))  # query × key pairs per head
+    cp = parallel.cp  # a chip's striped rows of every block, cp of them per sequence
+    keys = cp * sum(count * rows * k for count, rows, k in attention_blocks(fs, s, 0, cp=cp))  # query × key pairs
     core = 2 * 2 * model.heads * model.head_dim * keys  # QKᵀ and P·V of one sequence
     router = model.hidden * model.experts * (model.experts > 1) * (parallel.tp - 1)  # the replicas beyond one
     linear = 2 * s * (_layer_matmul_params(model) + router)

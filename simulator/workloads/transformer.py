@@ -34,15 +34,22 @@ holds). Collectives sit in program order; the op after one waits for it.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from simulator.config.dtypes import nbytes
 from simulator.errors import ConfigError
 from simulator.ir.ops import VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
+from simulator.workloads import kv_cache, layouts
 from simulator.workloads.model import Model
-from simulator.workloads.parallel import ONE_CHIP, Parallel
+from simulator.workloads.parallel import DEFAULT_LAYOUT, ONE_CHIP, Parallel
 from simulator.workloads.scenario import Scenario
-from simulator.workloads.sharding import local_model, sequences_per_pass, validate_parallel, vocab_per_chip
+from simulator.workloads.sharding import (
+    attention_sequences,
+    local_model,
+    sequences_per_pass,
+    validate_parallel,
+    vocab_per_chip,
+)
 
 VECTOR_DTYPES = ("fp32", "bf16", "fp16")  # elementwise work on narrower activations runs in bf16
 
@@ -143,19 +150,31 @@ class _Builder:
 
 @dataclass(frozen=True)
 class _Split:
-    """How the pass's chip shares its work: tensor degree, sequence parallelism, expert degree."""
+    """How the pass's chip shares its work: tensor degree, sequence parallelism, expert degree, and the
+    inference partition layout (simulator/workloads/layouts.py)."""
 
     tp: int = 1
-    sp: bool = False  # sequence parallel (only with tp > 1)
+    sp: bool = False  # 1/tp of the residual per chip: sequence parallel, or a layout other than the default
     ep: int = 1
+    layout: str = DEFAULT_LAYOUT
+    grid: tuple[int, int, int] = (1, 1, 1)
+    batch_attention: bool = False  # attention split by sequences (parallel.attention: batch), with tp > 1
 
     @classmethod
     def of(cls, parallel: Parallel) -> "_Split":
-        return cls(parallel.tp, parallel.sequence_parallel and parallel.tp > 1, parallel.ep)
+        t = parallel.tp
+        return cls(t, (parallel.sequence_parallel or parallel.layout != DEFAULT_LAYOUT) and t > 1, parallel.ep,
+                   parallel.layout if t > 1 else DEFAULT_LAYOUT, parallel.tp_grid,
+                   parallel.attention == "batch" and t > 1)
 
     def rows(self, tokens: int) -> int:
         """Tokens a replicated elementwise op (norm, residual) runs on."""
         return tokens // self.tp if self.sp else tokens
+
+    def resident(self, elements: int) -> int:
+        """Of a residual-stream tensor's `elements`, those a replicated elementwise op runs on (1/tp when the
+        residual is split: a layout's hidden size divides by tp, sequence parallelism's tokens do)."""
+        return elements // self.tp if self.sp else elements
 
     def reduce(self, b: _Builder, prefix: str, elements: int) -> None:
         """The partial sums of a row-split GEMM: all-reduced, or reduce-scattered under sequence parallelism."""
@@ -170,20 +189,35 @@ class _Split:
             b.collective(f"{prefix}_allgather", "all_gather", elements, "tp")
 
 
-def attention_blocks(scenario: Scenario, new: int, context: int) -> list[tuple[int, int, int]]:
-    """(blocks, query rows per block, keys per block) of one head's attention.
+def attention_blocks(scenario: Scenario, new: int, context: int, window: int | None = None, cp: int = 1
+                     ) -> list[tuple[int, int, int]]:
+    """(blocks, query rows per block, keys per block) of one head's attention on one chip.
 
     Fused causal attention skips key blocks above the diagonal: query block j of size b sees
     context + (j+1)·b keys. Full blocks are lowered as one batched product of their mean width,
     context + (nb+1)·b/2, which keeps the MACs exact; a ragged last block is its own product.
     Unfused attention computes the whole rectangle, masked scores included.
+
+    A sliding `window` W (a query sees its W latest keys, itself included) also skips the key blocks behind
+    every row's window: a block of r rows spans at most W + r − 1 keys. The blocks still under that cap keep
+    their mean width; those at it are a product of their own. Unfused, the rectangle spans the keys any row
+    of the chunk sees, min(context + new, W + new − 1); a decode step's one query sees min(context + 1, W).
+
+    Context parallelism (`cp` > 1, a training step's ring attention) stripes the sequence: a chip holds every
+    cp-th token (Brandon et al. 2023, striped attention), so each block's rows split evenly over the cp chips
+    and every block keeps its keys: each chip does 1/cp of the causal work, with no chip idle on the mask.
     """
+    if cp > 1:
+        return [(count, -(-rows // cp), keys) for count, rows, keys in attention_blocks(scenario, new, context, window)]
+    span = (lambda rows, keys: keys) if window is None else (lambda rows, keys: min(keys, window + rows - 1))
     if new == 1 or not scenario.fused_attention:
-        return [(1, new, context + new)]
+        return [(1, new, span(new, context + new))]
     block = min(scenario.attention_block, new)
     full, rest = divmod(new, block)
-    blocks = [(full, block, context + (full + 1) * block // 2)]
-    return blocks + ([(1, rest, context + new)] if rest else [])
+    under = full if window is None else max(0, min(full, (window + block - 1 - context) // block))
+    blocks = [(under, block, context + (under + 1) * block // 2)] if under else []
+    blocks += [(full - under, block, window + block - 1)] if full > under else []
+    return blocks + ([(1, rest, span(rest, context + new))] if rest else [])
 
 
 def expert_loads(tokens: int, experts: int, per_token: int, imbalance: float, group: int = 1) -> list[tuple[int, int]]:
@@ -211,9 +245,15 @@ def expert_loads(tokens: int, experts: int, per_token: int, imbalance: float, gr
     return sorted(((count, size) for size, count in loads.items()), key=lambda cs: -cs[1])
 
 
-def _attention_in(b: _Builder, model: Model, tokens: int, kv_cache: bool = True) -> None:
+def _attention_in(b: _Builder, model: Model, tokens: int, kv_cache: bool = True, split: _Split = _Split()) -> None:
     """The QKV projection up to the KV-cache write. `kv_cache` false (training): K and V are activations
     of this pass only, never written to a cache."""
+    if model.mla:
+        _mla_in(b, model, tokens)
+        return
+    if split.batch_attention:
+        _batch_attention_in(b, model, tokens, split.tp)
+        return
     d, heads_kv = model.head_dim, model.heads + model.kv_heads
     b.gemm("qkv_proj", "qkv_proj", tokens, model.q_size + 2 * model.kv_size, model.hidden)
     if model.qk_norm:
@@ -224,30 +264,105 @@ def _attention_in(b: _Builder, model: Model, tokens: int, kv_cache: bool = True)
         b.vector("kv_write", "attention", "copy", tokens * 2 * model.kv_size, dtype=b.dt.kv)
 
 
-def _attention_core(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int) -> list[str]:
-    """QKᵀ, softmax and P·V after the op before; returns the P·V products' names."""
-    d, g = model.head_dim, model.group_size
-    fused = scenario.fused_attention
-    blocks = attention_blocks(scenario, new, context)
-    start = b.last
+def _batch_attention_in(b: _Builder, model: Model, tokens: int, tp: int) -> None:
+    """Batch-sharded attention's projections (layouts.py): q for the chip's heads/tp query heads over every token,
+    K and V (every KV head, the whole projection) for the tokens of the chip's batch/tp sequences; the all-to-all
+    then hands each chip the q of its own sequences for every head."""
+    d, own, start = model.head_dim, tokens // tp, b.last
+    q = b.gemm("q_proj", "qkv_proj", tokens, model.q_size, model.hidden)
+    kv = b.gemm("kv_proj", "qkv_proj", own, 2 * model.kv_size, model.hidden, after=start)
+    b.last = (q, kv)
+    if model.qk_norm:
+        b.vector("qk_norm", "norm", "rmsnorm", (tokens * model.heads + own * model.kv_heads) * d)
+    if not model.learned_positions:
+        b.vector("rope", "attention", "rope", (tokens * model.heads + own * model.kv_heads) * d)
+    b.vector("kv_write", "attention", "copy", own * 2 * model.kv_size, dtype=b.dt.kv)
+    b.collective("attn_q_alltoall", "all_to_all", tokens * model.q_size, "tp")
+
+
+def _mla_in(b: _Builder, model: Model, tokens: int) -> None:
+    """MLA up to the cache write (DeepSeek-V2 §2.1): the down-projections of q (q_lora_rank) and of k/v (the
+    latent c_KV and the shared RoPE key k_pe) as one GEMM, replicated under tp; the latents' RMSNorms; q's
+    up-projection to the chip's heads × (qk_nope + qk_rope); RoPE on q_pe and k_pe; the latent written."""
+    latent, rope = model.kv_lora_rank, model.rope_head_dim
+    if model.q_lora_rank:
+        b.gemm("qkv_a", "qkv_proj", tokens, model.q_lora_rank + model.kv_width, model.hidden)
+        b.vector("q_a_norm", "norm", "rmsnorm", tokens * model.q_lora_rank)
+        b.gemm("q_b", "qkv_proj", tokens, model.q_size, model.q_lora_rank)
+    else:
+        b.gemm("q_proj", "qkv_proj", tokens, model.q_size, model.hidden)
+        b.gemm("kv_a", "qkv_proj", tokens, model.kv_width, model.hidden)
+    b.vector("kv_a_norm", "norm", "rmsnorm", tokens * latent)
+    b.vector("rope", "attention", "rope", tokens * (model.heads + 1) * rope)
+    b.vector("kv_write", "attention", "copy", tokens * model.kv_width, dtype=b.dt.kv)
+
+
+def _attention_core(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int,
+                    window: int | None = None, cp: int = 1, split: _Split = _Split()) -> list[str]:
+    """QKᵀ, (soft-capping,) softmax and P·V after the op before, over the keys `window` leaves; returns the
+    last products' names. Batch-sharded (`split.batch_attention`): every head of the chip's batch/tp sequences,
+    then the all-to-all that returns each chip its heads of every sequence."""
+    if split.batch_attention:
+        whole = replace(model, heads=model.heads * split.tp)
+        values = _attention_core(b, whole, scenario, batch // split.tp, new, context, window, cp)
+        return [b.collective("attn_out_alltoall", "all_to_all", batch * new * model.o_size, "tp", after=values)]
+    if model.mla:
+        return (_mla_decode_core if new == 1 else _mla_prefill_core)(b, model, scenario, batch, new, context)
+    blocks = attention_blocks(scenario, new, context, window, cp)
     # The query heads sharing a KV head are stacked into one product, so K and V are read once per group.
-    scores = [b.gemm(f"scores{i or ''}", "attention", g * rows, keys, d, batch * model.kv_heads * count,
-                     weight=False, b_dtype=b.dt.kv, after=start, c_on_chip=fused)
+    return _products(b, model, scenario, blocks, batch * model.kv_heads, model.group_size, model.head_dim,
+                     model.head_dim, b.dt.kv)
+
+
+def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int, stacked: int, d_qk: int,
+              d_v: int, b_dtype: str, start=None) -> list[str]:
+    """Scores (`stacked` query heads per product, `copies` products per block), the logits' soft cap, the
+    softmax and P·V."""
+    fused = scenario.fused_attention
+    start = b.last if start is None else start
+    scores = [b.gemm(f"scores{i or ''}", "attention", stacked * rows, keys, d_qk, copies * count,
+                     weight=False, b_dtype=b_dtype, after=start, c_on_chip=fused)
               for i, (count, rows, keys) in enumerate(blocks)]
-    elements = sum(batch * model.heads * count * rows * keys for count, rows, keys in blocks)
+    elements = sum(copies * stacked * count * rows * keys for count, rows, keys in blocks)
     moved = 0 if fused else 1
+    if model.attn_softcap:
+        scores = [b.vector("softcap", "attention", "softcap", elements, dtype=b.dt.vector if fused else None,
+                           after=scores, inputs=moved, outputs=moved)]
     soft = b.vector("softmax", "attention", "softmax", elements, dtype=b.dt.vector if fused else None,
                     after=scores, inputs=moved, outputs=moved)
-    return [b.gemm(f"values{i or ''}", "attention", g * rows, d, keys, batch * model.kv_heads * count,
-                   weight=False, b_dtype=b.dt.kv, after=(soft,), a_on_chip=fused)
+    return [b.gemm(f"values{i or ''}", "attention", stacked * rows, d_v, keys, copies * count,
+                   weight=False, b_dtype=b_dtype, after=(soft,), a_on_chip=fused)
             for i, (count, rows, keys) in enumerate(blocks)]
+
+
+def _mla_prefill_core(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int) -> list[str]:
+    """MLA's prefill ("naive" path): kv_b expands the latent of every key the chunk sees (cached and new)
+    into each head's k_nope and v, then attention runs as MHA with qk_nope + qk_rope dims per head for the
+    scores and v_head_dim for the values."""
+    keys = batch * (context + new)
+    b.gemm("kv_b", "attention", keys, model.latent_width, model.kv_lora_rank)
+    blocks = attention_blocks(scenario, new, context)
+    return _products(b, model, scenario, blocks, batch * model.heads, 1, model.head_dim, model.v_head_dim,
+                     b.dt.act)
+
+
+def _mla_decode_core(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int) -> list[str]:
+    """MLA's decode with the absorbed projections (DeepSeek-V3 inference/model.py, attn_impl "absorb"): each
+    head's q_nope times its k part of kv_b (qk_nope → kv_lora_rank), then one product against the cached latent
+    and k_pe for all heads (MQA with a kv_lora_rank + qk_rope key), P·V over the latent, and each head's v part
+    of kv_b (kv_lora_rank → v_head_dim) before the output projection."""
+    tokens, latent, nope = batch * new, model.kv_lora_rank, model.head_dim - model.rope_head_dim
+    b.gemm("q_absorb", "attention", tokens, latent, nope, model.heads)
+    blocks = attention_blocks(scenario, new, context)
+    values = _products(b, model, scenario, blocks, batch, model.heads, model.kv_width, latent, b.dt.kv)
+    return [b.gemm("v_up", "attention", tokens, model.v_head_dim, latent, model.heads, after=values)]
 
 
 def _mlp(b: _Builder, model: Model, tokens: int, width: int, group: str, prefix: str = "", after=None) -> str:
     gated = model.gated_mlp
     up = b.gemm(f"{prefix}gate_up" if gated else f"{prefix}up", group, tokens, width * (2 if gated else 1),
                 model.hidden, after=after)
-    act = b.vector(f"{prefix}act", group, "swiglu" if gated else "gelu", tokens * width, after=(up,))
+    act = b.vector(f"{prefix}act", group, model.act_kind, tokens * width, after=(up,))
     return b.gemm(f"{prefix}down", group, tokens, model.hidden, width, after=(act,))
 
 
@@ -265,7 +380,7 @@ def _moe(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Spl
     ups = [b.gemm(f"experts{i or ''}.gate_up" if model.gated_mlp else f"experts{i or ''}.up", "experts", size,
                   model.expert_intermediate * (2 if model.gated_mlp else 1), model.hidden, count, after=start)
            for i, (count, size) in enumerate(loads)]
-    act = b.vector("experts.act", "experts", "swiglu" if model.gated_mlp else "gelu",
+    act = b.vector("experts.act", "experts", model.act_kind,
                    tokens * k * model.expert_intermediate, after=ups)
     downs = [b.gemm(f"experts{i or ''}.down", "experts", size, model.hidden, model.expert_intermediate, count,
                     after=(act,))
@@ -282,15 +397,19 @@ def _moe(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Spl
 
 
 def _layer(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int,
-           split: _Split = _Split(), kv_cache: bool = True) -> None:
-    """`model` is the chip's shard (`local_model`)."""
-    _attention_half(b, model, scenario, batch, new, context, split, kv_cache)
-    _mlp_half(b, model, scenario, batch * new, split)
+           split: _Split = _Split(), kv_cache: bool = True, window: int | None = None) -> None:
+    """`model` is the chip's shard (`local_model`) of one layer group, whose queries see `window` keys. A
+    parallel block (Falcon, GPT-J) reduces the sum of its two branches once."""
+    tokens = batch * new
+    _before_core(b, model, tokens, split, kv_cache)
+    values = _attention_core(b, model, scenario, batch, new, context, window, split=split)
+    _after_core(b, model, tokens, split, after=values, fused_block=model.parallel_block)
+    _mlp_half(b, model, scenario, tokens, split, fused_block=model.parallel_block)
 
 
 def _attention_half(b: _Builder, model: Model, scenario: Scenario, batch: int, new: int, context: int,
                     split: _Split, kv_cache: bool = True) -> None:
-    """A layer up to its first residual add."""
+    """A layer up to its first residual add (a training step's forward: every branch reduced on its own)."""
     tokens = batch * new
     _before_core(b, model, tokens, split, kv_cache)
     values = _attention_core(b, model, scenario, batch, new, context)
@@ -299,29 +418,49 @@ def _attention_half(b: _Builder, model: Model, scenario: Scenario, batch: int, n
 
 def _before_core(b: _Builder, model: Model, tokens: int, split: _Split, kv_cache: bool = True) -> None:
     """A layer from its first norm to the KV-cache write: everything before the attention core."""
-    b.vector("attn_norm", "norm", model.norm, split.rows(tokens) * model.hidden)
+    b.vector("attn_norm", "norm", model.norm, split.resident(tokens * model.hidden))
     split.gather(b, "attn", tokens * model.hidden)
-    _attention_in(b, model, tokens, kv_cache)
+    _attention_in(b, model, tokens, kv_cache, split)
 
 
-def _after_core(b: _Builder, model: Model, tokens: int, split: _Split, after=None) -> None:
-    """A layer from the output projection to its first residual add: everything after the attention core."""
-    b.gemm("o_proj", "o_proj", tokens, model.hidden, model.q_size, after=after)
+def _after_core(b: _Builder, model: Model, tokens: int, split: _Split, after=None, fused_block: bool = False) -> None:
+    """A layer from the output projection to its first residual add: everything after the attention core.
+    Gemma-2's sandwich norm (4 norms a layer) normalizes the attention output before the add. A parallel
+    block (`fused_block`) stops after the projection: its sum with the MLP's is reduced and added once."""
+    b.gemm("o_proj", "o_proj", tokens, model.hidden, model.o_size, after=after)
+    if fused_block:
+        return
     split.reduce(b, "attn", tokens * model.hidden)
-    b.vector("attn_residual", "residual", "add", split.rows(tokens) * model.hidden)
+    if model.layer_norms == 4:
+        b.vector("post_attn_norm", "norm", model.norm, split.resident(tokens * model.hidden))
+    b.vector("attn_residual", "residual", "add", split.resident(tokens * model.hidden))
 
 
-def _mlp_half(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Split) -> None:
-    """A layer from its second norm to its last residual add."""
-    rows, hidden = split.rows(tokens), tokens * model.hidden
-    b.vector("mlp_norm", "norm", model.norm, rows * model.hidden)
-    split.gather(b, "mlp", hidden)
-    if model.is_moe:
-        _moe(b, model, scenario, tokens, split)
+def _mlp_half(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Split,
+              fused_block: bool = False) -> None:
+    """A layer from its second norm to its last residual add. A parallel block (`fused_block`) normalizes the
+    layer's input for the MLP (unless one norm serves both branches), adds the two branches' outputs and
+    reduces that sum once (Falcon-40B's ln_attn and ln_mlp; GPT-J's one ln_1)."""
+    hidden = tokens * model.hidden
+    resident = split.resident(hidden)
+    if not fused_block or model.layer_norms >= 2:
+        b.vector("mlp_norm", "norm", model.norm, resident)
+    if split.layout == "2d_weight_stationary":
+        layouts.ffn_2d(b, model, tokens, split.tp, split.grid)
+    elif split.layout != DEFAULT_LAYOUT:
+        layouts.ffn_gathered(b, model, tokens, split.tp, split.layout, split.grid)
     else:
-        _mlp(b, model, tokens, model.intermediate, "mlp")
-    split.reduce(b, "mlp", hidden)
-    b.vector("mlp_residual", "residual", "add", rows * model.hidden)
+        split.gather(b, "mlp", hidden)
+        if model.is_moe:
+            _moe(b, model, scenario, tokens, split)
+        else:
+            _mlp(b, model, tokens, model.intermediate, "mlp")
+        if fused_block:
+            b.vector("branch_sum", "residual", "add", hidden)  # attention's output + the MLP's, both partial sums
+        split.reduce(b, "mlp", hidden)
+    if model.layer_norms == 4:
+        b.vector("post_mlp_norm", "norm", model.norm, resident)
+    b.vector("mlp_residual", "residual", "add", resident)
 
 
 def _embedding(b: _Builder, model: Model, tokens: int, split: _Split = _Split()) -> None:
@@ -331,9 +470,9 @@ def _embedding(b: _Builder, model: Model, tokens: int, split: _Split = _Split())
     b.weight_bytes += nbytes(-(-tokens // split.tp) * model.hidden, b.dt.vector)
     split.reduce(b, "embed", tokens * model.hidden)
     if model.learned_positions:
-        rows = split.rows(tokens)
-        b.vector("positions", "embedding", "add", rows * model.hidden)
-        b.weight_bytes += nbytes(rows * model.hidden, b.dt.vector)
+        elements = split.resident(tokens * model.hidden)
+        b.vector("positions", "embedding", "add", elements)
+        b.weight_bytes += nbytes(elements, b.dt.vector)
 
 
 def _head(b: _Builder, model: Model, batch: int, split: _Split = _Split()) -> None:
@@ -343,6 +482,8 @@ def _head(b: _Builder, model: Model, batch: int, split: _Split = _Split()) -> No
     b.vector("final_norm", "norm", model.norm, batch * model.hidden)
     vocab = vocab_per_chip(model, split.tp)
     b.gemm("lm_head", "lm_head", batch, vocab, model.hidden, b_dtype=b.dt.vector if model.tied_embeddings else None)
+    if model.final_softcap:
+        b.vector("logit_softcap", "lm_head", "softcap", batch * vocab)
     if split.tp > 1:
         b.collective("logits_allgather", "all_gather", batch * vocab * split.tp, "tp")
     b.vector("sample", "lm_head", "topk", batch * model.vocab, outputs=0)
@@ -350,33 +491,86 @@ def _head(b: _Builder, model: Model, batch: int, split: _Split = _Split()) -> No
 
 def lower_pass(model: Model, scenario: Scenario, phase: str, new: int, context: int,
                unrolled: bool = False, parallel: Parallel = ONE_CHIP) -> Pass:
-    """One forward pass of one chip and one micro-batch, for a split `lower` has checked. `unrolled` writes
-    every layer out (for checking that scaling one is exact)."""
+    """One forward pass of one chip and one micro-batch, for a split `lower` has checked: the embedding, one
+    segment per layer group (`Model.groups`: `layer` when every layer is alike) and the head. `unrolled`
+    writes every layer out (for checking that scaling one is exact)."""
     dt, batch = Dtypes.of(scenario), sequences_per_pass(scenario, parallel)
     split, shard = _Split.of(parallel), local_model(model, parallel)
     tag = f"{model.name}.{phase}"
-    parts = [_Builder(dt), _Builder(dt), _Builder(dt)]
-    _embedding(parts[0], model, batch * new, split)
-    _layer(parts[1], shard, scenario, batch, new, context, split)
-    _head(parts[2], model, batch, split)
-    kv_per_token = model.layers * 2 * nbytes(shard.kv_size, dt.kv)
-    weight_bytes = parts[0].weight_bytes + model.layers * parts[1].weight_bytes + parts[2].weight_bytes
+    groups = shard.groups()
+    ends, layers = [_Builder(dt), _Builder(dt)], [_Builder(dt) for _ in groups]
+    _embedding(ends[0], model, batch * new, split)
+    for b, g in zip(layers, groups, strict=True):
+        _layer(b, g.model, scenario, batch, new, context, split, window=g.window)
+    mtp = _mtp(model, shard, scenario, batch, new, context, split, dt) if model.mtp_layers else None
+    _head(ends[1], model, batch, split)
+    weight_bytes = ends[0].weight_bytes + ends[1].weight_bytes + sum(
+        g.count * b.weight_bytes for b, g in zip(layers, groups, strict=True)) + (
+        model.mtp_layers * mtp.weight_bytes if mtp else 0)
     if unrolled:
         whole = _Builder(dt)
         _embedding(whole, model, batch * new, split)
+        index = {g.name: g for g in groups}
         for i in range(model.layers):
             whole.prefix = f"layers.{i}."
-            _layer(whole, shard, scenario, batch, new, context, split)
+            g = index[shard.group_of(i)]
+            _layer(whole, g.model, scenario, batch, new, context, split, window=g.window)
         whole.prefix = ""
         _head(whole, model, batch, split)
         segments = (Segment("all", OpGraph(f"{tag}.unrolled", tuple(whole.ops)), 1),)
     else:
-        repeats = {"embedding": (1, "first"), "layer": (model.layers, "spread"), "head": (1, "last")}
-        segments = tuple(Segment(name, OpGraph(f"{tag}.{name}", tuple(part.ops)), *repeats[name])
-                         for name, part in zip(repeats, parts, strict=True))
+        parts = [Segment("embedding", OpGraph(f"{tag}.embedding", tuple(ends[0].ops)), 1, "first")]
+        parts += [Segment(g.name, OpGraph(f"{tag}.{g.name}", tuple(b.ops)), g.count, "spread")
+                  for b, g in zip(layers, groups, strict=True)]
+        if mtp:
+            parts.append(Segment("mtp", OpGraph(f"{tag}.mtp", tuple(mtp.ops)), model.mtp_layers, "last"))
+        parts.append(Segment("head", OpGraph(f"{tag}.head", tuple(ends[1].ops)), 1, "last"))
+        segments = tuple(parts)
+    last = groups[-1]  # the multi-token prediction modules' layer is like the last
+    mtp_read, mtp_write = (model.mtp_layers * nbytes(n * last.model.kv_width, dt.kv)
+                           for n in (kv_cache.cached_read(last.window, context), new))
+    held = attention_sequences(batch, parallel)  # sequences whose KV cache this chip holds
     return Pass(phase, batch, new, context, segments, weight_bytes,
-                kv_read_bytes=batch * context * kv_per_token, kv_write_bytes=batch * new * kv_per_token,
+                kv_read_bytes=held * (kv_cache.read_bytes(shard, dt.kv, context) + mtp_read),
+                kv_write_bytes=held * (kv_cache.write_bytes(shard, dt.kv, new) + mtp_write),
                 microbatches=parallel.microbatches, activation_bytes=nbytes(batch * new * model.hidden, dt.act))
+
+
+def _mtp_in(b: _Builder, shard: Model, tokens: int, split: _Split) -> None:
+    """A multi-token prediction module (DeepSeek-V3 §2.2) up to its attention core: the hidden state and the
+    next token's embedding normalized (`hnorm`: both), their concatenation projected (2·hidden → hidden), then
+    the first part of one layer like the model's last (with its own KV cache)."""
+    b.vector("hnorm", "norm", shard.norm, 2 * split.rows(tokens) * shard.hidden)
+    split.gather(b, "mtp", 2 * tokens * shard.hidden)
+    b.gemm("eh_proj", "mtp", tokens, shard.hidden, 2 * shard.hidden)
+    _before_core(b, shard.groups()[-1].model, tokens, split)
+
+
+def _mtp_out(b: _Builder, model: Model, shard: Model, scenario: Scenario, tokens: int, sequences: int,
+             split: _Split) -> None:
+    """The module's layer after its core, then (for `sequences` logits) its head: its own final norm and the
+    shared LM head, whose table the main head's read already counts in the pass's weight bytes."""
+    last = shard.groups()[-1].model
+    if tokens:
+        _after_core(b, last, tokens, split, fused_block=last.parallel_block)
+        _mlp_half(b, last, scenario, tokens, split, fused_block=last.parallel_block)
+    if sequences:
+        weights = b.weight_bytes
+        _head(b, model, sequences, split)
+        b.weight_bytes = weights
+
+
+def _mtp(model: Model, shard: Model, scenario: Scenario, batch: int, new: int, context: int, split: _Split,
+         dt: Dtypes) -> _Builder:
+    """One multi-token prediction module on the pass's tokens, after the main layers: its draft of the token
+    after next is computed (its cost), not used (a run's tokens are the main head's)."""
+    b = _Builder(dt, prefix="mtp.")
+    last = shard.groups()[-1]
+    _mtp_in(b, shard, batch * new, split)
+    values = _attention_core(b, last.model, scenario, batch, new, context, last.window)
+    b.last = tuple(values)
+    _mtp_out(b, model, shard, scenario, batch * new, batch, split)
+    return b
 
 
 def lower(model: Model, scenario: Scenario, parallel: Parallel = ONE_CHIP) -> list[Pass]:

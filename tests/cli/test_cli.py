@@ -258,7 +258,7 @@ def test_mistyped_hardware_set_names_the_set(capsys):
     # neither a hardware nor a workload field: the message blames the --set and lists both
     line = one_error_line(err)
     assert line.startswith("tortoise: error: --set cor.mxu.rows=256: cor = ")
-    assert "not a hardware field (chip, chips, clock, collectives, core, cores" in line
+    assert "not a hardware field (area, chip, chips, clock, collectives, core, cores, cost" in line
     workload_fields = re.search(r"workload field \(([^)]*)\)", line).group(1).split(", ")
     assert {"model", "ops", "parallel", "scenario", "training"} <= set(workload_fields)  # (serving, as it lands)
 

@@ -53,7 +53,7 @@ def test_bundled_model_name(capsys):
     (["run", "h100", "workloads/llama3_8b_decode.yaml", "--model", "llama3_8b"], "not both"),
     (["run", "h100", "workloads/llama3_8b_decode.yaml", "--batch", "4"], "--set scenario.batch"),
     (["run", "h100", "--model", "llama3_70b"], "needs 14"),
-    (["run", "h100", "--model", "nosuch.json"], "bundled: gpt3_175b"),
+    (["run", "h100", "--model", "nosuch.json"], "bundled: deepseek_v3, falcon_40b, gemma2_9b, gpt3_175b"),
     (["run", "tpu_v4", "--model", "llama3_8b", "--set", "scenario.weights=fp8", "--set", "scenario.activations=fp8"],
      "core.mxu.macs_per_pe"),
 ])

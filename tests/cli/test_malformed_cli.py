@@ -1,8 +1,10 @@
-"""The command line and its output places, misused: each case is one process of `tortoise`, as a user runs it,
-ending in exit status 2, no traceback, at most 3 lines on stderr (one, in fact), naming the offending flag or
-file (issue 14, parts 4 and 6). The files reading breaks are in tests/config/test_malformed_files.py.
+"""The command line and its output places, misused: each case ends in exit status 2, no traceback, at most 3
+lines on stderr (one, in fact), naming the offending flag or file (issue 14, parts 4 and 6). The files reading
+breaks are in tests/config/test_malformed_files.py.
 
-All cases start together (a few at a time) from one fixture, so the corpus costs about one process per core."""
+The cases of SUBPROCESS are each one process of `tortoise`, as a user runs it, started together (a few at a
+time) from one fixture; the others call `simulator.cli.main` in the test process, reported as a process would
+report them (tests/cli/in_process.py): a start-up costs about 0.8 s of CPU, most cases here about 10 ms."""
 
 import json
 import os
@@ -13,10 +15,14 @@ from pathlib import Path
 import pytest
 
 from simulator.results.files import FolderLock
+from tests.cli.in_process import HANG, run_in_process
 from tests.results.test_files import unwritable_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 AT_ONCE = 4
+# As real processes: a lock held by another process, JSON nested 100,000 deep (a stack overflow would end the
+# test process), and one case of each way an error leaves: argparse's exit, a check before the run.
+SUBPROCESS = {"sweep_out_locked", "summary_nested_deep", "run_no_hardware", "run_out_is_a_file"}
 SWEEP = "hardware: tpu_v4\nworkloads: [llama3_8b_decode]\nset: [model.num_hidden_layers=2]\n"
 
 
@@ -190,13 +196,22 @@ def _cases(f: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """name → (exit status, stdout, stderr), each case its own process, AT_ONCE at a time."""
-    folders = _folders(tmp_path_factory.mktemp("outputs"))
+def folders(tmp_path_factory) -> dict[str, Path]:
+    return _folders(tmp_path_factory.mktemp("outputs"))
+
+
+def _runs_here(folders: dict[str, Path], name: str) -> bool:
+    """Whether this user has the case's places: an unwritable folder needs a user whom permissions stop."""
+    return folders["unwritable"] is not None or "unwritable" not in name
+
+
+@pytest.fixture(scope="module")
+def corpus(folders):
+    """name → (exit status, stdout, stderr) of the cases of SUBPROCESS, each its own process, AT_ONCE at a time."""
     cases = _cases(folders)
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     results, running = {}, {}
-    queue = [name for name in cases if folders["unwritable"] is not None or "unwritable" not in name]
+    queue = [name for name in cases if name in SUBPROCESS and _runs_here(folders, name)]
     with FolderLock(folders["locked"]):  # as if a sweep of this process were writing there
         while queue or running:
             while queue and len(running) < AT_ONCE:
@@ -206,9 +221,9 @@ def corpus(tmp_path_factory):
                                                  encoding="utf-8", errors="replace")
             name = next(iter(running))
             process = running.pop(name)
-            out, err = process.communicate(timeout=120)
+            out, err = process.communicate(timeout=HANG)
             results[name] = (process.returncode, out, err)
-    return cases, results
+    return results
 
 
 class _Anywhere(dict):
@@ -223,14 +238,19 @@ CASES = list(_cases(_Anywhere()))
 
 def test_the_corpus_covers_the_command_line_and_its_outputs():
     assert len(CASES) >= 50
+    assert SUBPROCESS <= set(CASES), SUBPROCESS - set(CASES)
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_misuse_is_one_line_naming_the_flag_or_file(corpus, name):
-    cases, results = corpus
-    if name not in results:
+def test_misuse_is_one_line_naming_the_flag_or_file(folders, name, request, monkeypatch, capfd):
+    cases = _cases(folders)
+    if not _runs_here(folders, name):
         pytest.skip("no folder here refuses a file to this user")
-    code, out, err = results[name]
+    if name in SUBPROCESS:
+        code, out, err = request.getfixturevalue("corpus")[name]
+    else:
+        monkeypatch.chdir(ROOT)  # where the processes run
+        code, out, err = run_in_process(cases[name][0], capfd)
     assert code == 2, (code, out, err)
     assert "Traceback" not in err and out == "", err
     assert len(err.splitlines()) <= 3 and err.count("\n") == 1 and err.startswith("tortoise: error: "), err

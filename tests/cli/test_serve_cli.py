@@ -87,3 +87,9 @@ def test_bad_input_is_one_line(argv, says):
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 3
     assert says in done.stderr
+
+
+def test_run_on_a_serving_workload_says_to_serve_it_in_one_line(capsys):
+    code, out, err = cli(capsys, "run", "h100", "workloads/llama3_8b_serve.yaml")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "is a serving workload" in err and "tortoise serve h100 workloads/llama3_8b_serve.yaml" in err

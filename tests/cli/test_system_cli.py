@@ -62,7 +62,7 @@ def test_pipeline_run_writes_one_stage_row_per_stage(capsys, tmp_path):
 
 @pytest.mark.parametrize("setting, words", [
     (["parallel.tp=3"], ["parallel.tp", "3"]),
-    (["parallel.tp=16"], ["tp×pp×ep×dp = 16 chips", "system.chips = 8"]),
+    (["parallel.tp=16"], ["tp×cp×pp×ep×dp = 16 chips", "system.chips = 8"]),
     (["parallel.ep=2"], ["parallel.ep"]),
     (["system.topology=torus2d"], ["system", "dims"]),
     (["system.link.bandwidth=fast"], ["system.link.bandwidth", "fast"]),

@@ -142,13 +142,13 @@ BAD = {
                        "chip.core.compute.1.ops_per_lane.fp31", "fp31", ["unknown key", "'fp32'"]),
     "unknown memory kind": (["chip.memory.1.kind=sram"], "chip.memory.1.kind", "sram",
                             "must be one of 'scratchpad', 'cache' or 'dram'"),
-    "unknown memory model": (["chip.memory.1.model=banked"], "chip.memory.1.model", "banked",
-                             "must be one of 'rate'"),
+    "unknown memory model": (["chip.memory.1.model=bnk"], "chip.memory.1.model", "bnk",
+                             "must be one of 'rate' or 'banked'"),
     "unknown field of a level": (["chip.memory.0.sizee=1"], "chip.memory.0.sizee", 1,
                                  "allowed here: size, bandwidth, latency, efficiency, model, name, kind"),
     "dram not last": (["chip.memory.0.kind=dram"], "chip.memory.0.kind", "dram", "one dram level, the last"),
-    "last level not dram": (["chip.memory.1.kind=cache"], "chip.memory.1.kind", "cache",
-                            "the last (farthest) level must be of kind dram"),
+    "last level not dram": (["chip.memory.1={kind: cache, size: 9 GB, bandwidth: 1 TB/s}"], "chip.memory.1.kind",
+                            "cache", "the last (farthest) level must be of kind dram"),
     "two caches": (["chip.memory=[{kind: cache, size: 1 MB, bandwidth: 9 TB/s}, {kind: cache, size: 1 GB, "
                     "bandwidth: 5 TB/s}, {kind: dram, size: 9 GB, bandwidth: 1 TB/s}]"], "chip.memory.1.kind",
                    "cache", "one cache level today"),
@@ -165,7 +165,7 @@ BAD = {
                                    "must be one of 'scratchpad'"),
     "scratchpad size 0": (["chip.core.sram.size=0"], "chip.core.sram.size", 0, "must be a size > 0 (e.g. 228 KiB)"),
     "unknown topology": (["topology=mesh"], "topology", "mesh", ["'ring'", "'torus3d'", "'explicit'"]),
-    "dims on a switch": (["dims=[2, 4]"], "dims", [2, 4], "applies to torus2d and torus3d only"),
+    "dims on a switch": (["dims=[2, 4]"], "dims", [2, 4], "applies to torus2d, torus3d and dragonfly only"),
     "chips without link": (["link=null"], "link", None, "required when chips > 1"),
     "a chip's own system": (["chip.system={chips: 2, link: {bandwidth: 1 GB/s}}"], "chip.system",
                             {"chips": 2, "link": {"bandwidth": "1 GB/s"}},
@@ -197,8 +197,8 @@ def test_a_bad_kind_in_a_file_names_the_file(tmp_path):
 
 def test_chip_layout_paths_reach_the_kinds_too():
     # the chip layout's levels are the same kinds: their model is a path of its own there
-    one_line("h100", ["memory.hbm.model=banked"], field="memory.hbm.model", value="banked",
-             allowed="must be one of 'rate'")
+    one_line("h100", ["memory.hbm.model=bnk"], field="memory.hbm.model", value="bnk",
+             allowed="must be one of 'rate' or 'banked'")
     one_line("h100", ["core.mxu.kind=vector"], field="core.mxu.kind", value="vector",
              allowed="must be one of 'systolic'")
     assert Chip(load_chip("h100", ["memory.hbm.model=rate"])).memory_model == "rate"
@@ -258,7 +258,7 @@ def test_the_same_overrides_on_both_layouts_give_the_same_chip():
                                  "core.sram.size=100 KiB", "memory.l2=null"])
     new = load_chip(H100, ["chip.core.compute.0.rows=64", "chip.memory.1.bandwidth=2 TB/s", "chips=4",
                            "chip.core.sram.size=100 KiB", "chip.memory=[{kind: dram, size: 80 GB, "
-                           "bandwidth: 2 TB/s, latency: 500 ns, efficiency: 0.937}]"])
+                           "bandwidth: 2 TB/s, latency: 500 ns, efficiency: 0.937, dram: {type: hbm3, devices: 5}}]"])
     words = {"description": "", "sources": []}
     assert old.model_copy(update=words) == new.model_copy(update=words)
     assert (old.core.mxu.rows, old.system.chips, old.memory.l2) == (64, 4, None)
@@ -274,7 +274,8 @@ def test_every_bundled_preset_loads_as_a_system_of_kinds(name):
     assert isinstance(chip.config, ChipConfig) and system.chip.system == chip.config.system
     assert chip.mxu.kind == "systolic" and chip.vector.kind == "vector" and chip.sram.kind == "scratchpad"
     assert [level.kind for level in chip.memory_levels][0] == "scratchpad"
-    assert chip.memory_levels[-1].kind == "dram" and chip.memory_model in ENGINE_MEMORY_MODELS
+    # the farthest level is a DRAM, or the SRAM of an SRAM-only chip (groq_lpu)
+    assert chip.memory_levels[-1].kind in ("dram", "scratchpad") and chip.memory_model in ENGINE_MEMORY_MODELS
     assert chip.config.system.topology in TOPOLOGIES and chip.config.system.chip is None
 
 

@@ -537,7 +537,7 @@ def test_bad_bool(tmp_path):
 def test_bad_dtype_key(tmp_path):
     path = write(tmp_path / "c.yaml", "preset: tpu_v4\ncore:\n  mxu:\n    macs_per_pe: {bf17: 1}\n")
     config_error(path, source=path, field="core.mxu.macs_per_pe.bf17", value="bf17",
-                 allowed=["unknown key", "'fp32', 'bf16', 'fp16', 'fp8', 'int8' or 'int4'"])
+                 allowed=["unknown key", "'fp32', 'bf16', 'fp16', 'fp8', 'int8', 'int4' or 'fp4'"])
 
 
 def test_rate_value_that_is_not_a_number(tmp_path):

@@ -171,7 +171,9 @@ def test_other_topologies_load():
                                   "system.links=[[0, 1], [1, 2]]", *link]).system
     assert explicit.links == [(0, 1), (1, 2)]
     assert load_chip("dgx_h100", ["system.chips=4"]).system.chips == 4  # a switch needs no dims
-    assert set(TOPOLOGIES) == {"ring", "torus2d", "torus3d", "switch", "fully_connected", "explicit"}
+    dragonfly = load_chip("h100", ["system.chips=6", "system.topology=dragonfly", "system.dims=[2, 3]", *link])
+    assert dragonfly.system.dims == [2, 3]  # 3 groups of 2 chips
+    assert set(TOPOLOGIES) == {"ring", "torus2d", "torus3d", "switch", "fully_connected", "explicit", "dragonfly"}
 
 
 # -------------------------------------------------------------------------------------- bad inputs
@@ -204,7 +206,7 @@ BAD = {
                           "torus3d needs a list of 3 axis sizes", "3 axis sizes"),
     "torus without dims": ("dgx_h100", ["system.topology=torus2d"], {"system.dims"}, "needs a list of 2 axis sizes"),
     "dims on a switch": ("dgx_h100", ["system.dims=[2, 4]"], {"system", "system.dims"},
-                         "applies to torus2d and torus3d only"),
+                         "applies to torus2d, torus3d and dragonfly only"),
     "dims on a ring": ("dgx_h100", ["system.topology=ring", "system.dims=[8]"], {"system", "system.dims"},
                        "applies to torus2d"),
     "zero-sized axis": ("tpu_v4_2x2x2", ["system.dims=[0, 2, 2]"], {"system.dims.0"}, "must be ≥ 1"),

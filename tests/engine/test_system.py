@@ -165,7 +165,7 @@ def test_auto_algorithm_is_no_slower_than_any_fixed_one(dgx, slice8):
 def test_parallel_bigger_than_the_system_is_one_line(dgx):
     with pytest.raises(ConfigError) as e:
         run_llm(dgx, _workload("llama3_70b_decode", "parallel.tp=8", "parallel.pp=2"))
-    assert "tp×pp×ep×dp = 16 chips" in str(e.value) and "system.chips = 8" in str(e.value)
+    assert "tp×cp×pp×ep×dp = 16 chips" in str(e.value) and "system.chips = 8" in str(e.value)
 
 
 def test_system_runs_are_deterministic(slice8):

@@ -19,7 +19,7 @@ def placement(*sets, plan=PLAN) -> Placement:
 
 def test_the_default_is_the_plans_own_numbering_tp_nearest():
     p = placement()
-    assert p.axes == ("tp", "ep", "pp", "dp")
+    assert p.axes == ("tp", "cp", "ep", "pp", "dp")
     assert p.groups("tp", 0) == ((0, 1, 2, 3), (8, 9, 10, 11), (16, 17, 18, 19), (24, 25, 26, 27))
     assert p.groups("dp", 1) == ((4, 12, 20, 28), (5, 13, 21, 29), (6, 14, 22, 30), (7, 15, 23, 31))
     assert p.sends(0)[:2] == ((0, 4), (1, 5))
@@ -29,7 +29,7 @@ def test_the_default_is_the_plans_own_numbering_tp_nearest():
 
 def test_a_changed_order_puts_dp_nearest_and_tp_across():
     p = placement("system.placement=[dp, pp]")
-    assert p.axes == ("dp", "pp", "tp", "ep")  # the axes left out follow in the default order
+    assert p.axes == ("dp", "pp", "tp", "cp", "ep")  # the axes left out follow in the default order
     assert p.groups("dp", 0) == ((0, 1, 2, 3), (8, 9, 10, 11), (16, 17, 18, 19), (24, 25, 26, 27))
     assert p.groups("tp", 0)[0] == (0, 8, 16, 24)
     assert p.sends(0)[0] == (0, 4)

@@ -27,7 +27,7 @@ def test_run_configuration_has_parallelism_precisions_context_and_links(run_fold
     assert config["context (tokens)"] == ["4,096"] and config["batch"] == ["1"]
     assert config["link bandwidth"] == ["450 GB/s per link, each direction (4 directed links used)"]
     assert config["chips used"] == ["2 of 8 (switch)"]
-    assert not any("cost" in k for k in config)  # the summary has no cost: no cost row
+    assert config["cost per chip-hour (USD/h)"] == ["2.99"]  # dgx_h100's price (docs/cost.md)
 
 
 def test_cost_is_shown_where_the_summary_has_it(run_folder, tmp_path):

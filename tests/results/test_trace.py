@@ -203,3 +203,19 @@ def test_hand_written_op_lists_trace_too():
     core = slices(trace, "cores")
     assert [e["name"] for e in core] == list(result.table.sort_values("start", kind="stable")["name"])
     assert trace["metadata"]["workload"] == "gemm_demo" and not slices(trace, "link ")
+
+
+def test_a_training_step_draws_forwards_backwards_and_the_optimizer_on_tracks_of_their_own():
+    train = run_files("dgx_h100", str(ROOT / "workloads/llama3_8b_train.yaml"), [],
+                      ["model.num_hidden_layers=2", "parallel.pp=2", "parallel.dp=4", "training.global_batch=16",
+                       "training.sequence=512", "training.zero=1"])
+    trace = build_trace(train)
+    spans = slices(trace, "pipeline")
+    tracks = {threads(trace)[(e["pid"], e["tid"])].split(" · ")[0] for e in spans}
+    assert tracks == {"pipeline forward", "pipeline backward", "pipeline optimizer"}
+    for e in spans:
+        assert threads(trace)[(e["pid"], e["tid"])].startswith(f"pipeline {e['args']['part']}")
+    per_stage = Counter((e["args"]["stage"], e["args"]["part"]) for e in spans)
+    micro = 16 // 4  # global batch / dp, one sequence per micro-batch
+    assert all(per_stage[(s, p)] == micro for s in (0, 1) for p in ("forward", "backward"))
+    assert all(per_stage[(s, "optimizer")] == 1 for s in (0, 1))

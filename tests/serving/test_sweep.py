@@ -9,7 +9,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _sweep(tmp_path: Path, workers: int) -> pd.DataFrame:
+def _sweeps(tmp_path: Path, *workers: int) -> list[pd.DataFrame]:
+    """The sweep's table with each number of workers, the sweeps run at once (each its own process)."""
     spec = tmp_path / "load.yaml"
     spec.write_text(f"""\
 name: load
@@ -20,15 +21,17 @@ axes:
   serving.requests: [60]
   serving.arrival.rate: [2, 6, 20]
 """)
-    out = tmp_path / f"w{workers}"
-    subprocess.run([sys.executable, "-c", "import sys; from simulator.cli import main; sys.exit(main())", "sweep",
-                    str(spec), "--out", str(out), "--workers", str(workers)], check=True, cwd=ROOT,
-                   capture_output=True)
-    return pd.read_csv(out / "results.csv")
+    running = [subprocess.Popen([sys.executable, "-c", "import sys; from simulator.cli import main; sys.exit(main())",
+                                 "sweep", str(spec), "--out", str(tmp_path / f"w{n}"), "--workers", str(n)],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in workers]
+    for process in running:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, (out, err)
+    return [pd.read_csv(tmp_path / f"w{n}" / "results.csv") for n in workers]
 
 
 def test_one_or_two_workers_give_the_same_rows(tmp_path):
-    one, two = _sweep(tmp_path, 1), _sweep(tmp_path, 2)
+    one, two = _sweeps(tmp_path, 1, 2)
     columns = [c for c in one.columns if c.endswith(("_s", "_per_s")) or c in ("iterations", "preemptions")]
     assert len(one) == 3 and (one["status"] == "ok").all()
     pd.testing.assert_frame_equal(one[columns], two[columns])

@@ -290,8 +290,12 @@ def test_roles_directions_and_placement():
     for p in passes:
         for seg in p.segments:
             roles = {op.role for op in seg.graph.ops}
-            allowed = {"forward": {"forward"}, "backward": {"backward", "recompute"}, "optimizer": {"optimizer"}}
+            allowed = {"forward": {"forward"}, "backward": {"backward", "recompute", "grad_sync"},
+                       "optimizer": {"optimizer"}}
             assert roles <= allowed[seg.direction], (seg.name, roles)
+            syncs = {op.name for op in seg.graph.ops if op.role == "grad_sync"}
+            assert syncs == {op.name for op in seg.graph.ops if ".grad_allreduce" in op.name}, seg.name
+            assert not any(set(op.deps) & syncs for op in seg.graph.ops[:-1]), seg.name  # only the barrier waits
             assert seg.place == ("first" if "embedding" in seg.name else "last" if "head" in seg.name else "spread")
             assert seg.repeat == (m.layers if seg.place == "spread" else 1)
     assert not any(op.role for p in lower(m, Scenario(phase="prefill", prompt=64)) for s in p.segments
@@ -324,3 +328,24 @@ def test_inference_lowering_refuses_a_training_step():
     with pytest.raises(ConfigError) as err:
         lower(model("llama3_8b"), TRAIN)
     assert "\n" not in str(err.value) and "lower_training" in str(err.value)
+
+
+def test_a_tied_embedding_split_over_the_pipeline_reduces_its_two_copies_before_the_optimizer():
+    """GPT-3's table is the first stage's embedding and the last stage's head: their gradients are
+    all-reduced over the pair (Megatron's embedding group) before the optimizer; with one stage, or untied
+    weights, there is nothing to do."""
+    from simulator.workloads.training import end_buckets
+
+    m = model("gpt3_175b")
+    assert m.tied_embeddings
+    par = Parallel(pp=4, tp=2, dp=2)
+    t = step(global_batch=16, micro_batch=1)
+    opt = segment(lower_training(m, TRAIN, t, par), "optimizer.embedding", "optimizer")
+    tied = [op for op in opt.graph.ops if isinstance(op, CollectiveOp) and op.axis == "embedding"]
+    assert [(op.kind, op.bytes) for op in tied] == [("all_reduce", nbytes(end_buckets(m, par)["embedding"].params,
+                                                                          t.grad_dtype))]
+    assert opt.graph.ops[0] is tied[0] and tied[0].name in opt.graph.ops[1].deps  # the optimizer waits for it
+    assert Parallel(pp=4, tp=2).groups("embedding", dp=0) == [[0, 6], [1, 7]]  # stage 0's chip, stage 3's
+    for other, plan in ((m, Parallel(pp=1, tp=2, dp=2)), (model("llama3_8b"), par)):
+        opt = segment(lower_training(other, TRAIN, t, plan), "optimizer.embedding", "optimizer")
+        assert not any(getattr(op, "axis", "") == "embedding" for op in opt.graph.ops)

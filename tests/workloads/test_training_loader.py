@@ -54,7 +54,8 @@ def test_a_train_phase_without_a_training_section_takes_batch_and_prompt(tmp_pat
     ("training.global_batch=100", "training.global_batch", "multiple of dp × ep × micro_batch = 8 × 1 × 1 = 8"),
     ("parallel.microbatches=3", "parallel.microbatches", "8 micro-batches per chip; leave it 1 or set 8"),
     ("parallel.tp=3", "parallel.tp", "must divide num_attention_heads (32)"),
-    ("parallel.cp=2", "parallel.cp", "unknown field"),
+    ("parallel.cp=3", "parallel.cp", "must divide training.sequence (8192)"),
+    ("training.overlap_grad_reduce=maybe", "training.overlap_grad_reduce", "true or false"),
 ])
 def test_bad_training_fields_are_one_line_naming_source_field_and_what_is_allowed(override, field, allowed):
     with pytest.raises(ConfigError) as err:

@@ -63,3 +63,96 @@ def test_a_step_runs_on_a_system_and_its_gradients_cross_the_links(dgx, par, zer
     assert total > 0 and runs[0].link_bytes and sum(runs[-2].link_bytes) > 0
     records = [r for seg in runs[-2].segments for r in seg.records if r.type == "collective" and "grad_" in r.name]
     assert records and all(r.link_bytes > 0 for r in records)
+
+
+def test_gradient_reductions_run_on_under_the_next_layer(dgx):
+    """A layer's dp reductions (role grad_sync) hold only its barrier: the next layer starts when the data
+    path is done, and the reductions queue behind each other, so N layers take E + (N − 1)·max(M, D)
+    (one copy E, its data path M, its reductions D), bounded by both streams and by N barriers."""
+    from simulator.engine.intervals import length
+    from simulator.engine.program import data_ready
+
+    t = Training(global_batch=16, micro_batch=1, sequence=256)
+    total, passes, runs = step_cycles(dgx, t, Parallel(dp=8))
+    sync = next(run for run, p in zip(runs, passes, strict=True) if p.part == "sync")
+    seg = next(s for s in sync.segments if s.segment.name == "layer.backward")
+    n, e, m = seg.repeat, seg.cycles, data_ready(seg)
+    d = length([(r.start, r.end) for r in seg._syncs])
+    assert n == TINY.layers and seg._syncs and all("grad_allreduce" in r.name for r in seg._syncs)
+    assert 0 < m < e  # the barrier (the last op) waits for the last reduction
+    assert seg.length(n) == e + (n - 1) * max(m, d)
+    assert max(n * m, n * d) <= seg.length(n) < n * e
+    assert sync.cycles == sum(s.length(s.repeat) for s in sync.segments)
+    accumulate = next(run for run, p in zip(runs, passes, strict=True) if p.part == "accumulate")
+    assert all(s.length(s.repeat) == s.repeat * s.cycles for s in accumulate.segments)  # nothing to overlap
+
+
+def test_a_stage_split_still_adds_up_to_the_step_with_overlapped_reductions(dgx):
+    from simulator.results.system import SPLIT, stage_rows
+
+    t = Training(global_batch=16, micro_batch=1, sequence=256)
+    total, passes, runs = step_cycles(dgx, t, Parallel(dp=4, pp=2))
+    rows = stage_rows(dgx, runs, 4)
+    for row in rows:
+        assert sum(row[f"{k}_s"] for k in SPLIT) == pytest.approx(dgx.seconds(total), rel=1e-9)
+        assert row["exposed_comm_s"] >= 0 and row["exposed_comm_dp_s"] >= 0
+    hidden = sum(s.overlapped(s.repeat) for run in runs for s in run.segments)
+    assert hidden > 0  # some of the reductions went under the next layer
+
+
+def test_a_pipeline_gradient_send_leaves_when_the_data_path_is_done(dgx):
+    """The last micro-batch's backward ends with its dp reductions; the gradient for the stage before
+    leaves when the stage's data path is done, `copies × data_ready` into its last backward block."""
+    from simulator.engine.program import data_ready
+
+    t = Training(global_batch=8, micro_batch=1, sequence=256)
+    total, passes, runs = step_cycles(dgx, t, Parallel(dp=2, pp=2))
+    pipe = next(run for run in runs if run.spans)
+    sync = next(run for run, p in zip(runs, passes, strict=True) if p.part == "sync")
+    seg = next(s for s in sync.segments if s.segment.name == "layer.backward" and s.stage == 1)
+    last = t.global_batch // 2 - 1  # the last of the 4 micro-batches per dp replica
+    compute = next(x for x in pipe.spans if x.kind == "compute" and x.stage == 1 and x.part == "backward"
+                   and x.microbatch == last)
+    send = next(x for x in pipe.spans if x.kind == "send" and x.part == "backward" and x.microbatch == last)
+    assert compute.end - send.start == seg.length(seg.repeat) - seg.repeat * data_ready(seg) > 0
+
+
+def test_an_optimizer_step_runs_every_stage_at_once(dgx):
+    """Each stage updates its own layers: nothing flows between them, so the optimizer pass takes its
+    slowest stage's time, not the stages one after another."""
+    t = Training(global_batch=8, micro_batch=1, sequence=256)
+    total, passes, runs = step_cycles(dgx, t, Parallel(dp=2, pp=2))
+    optimizer = runs[-1]
+    per_stage = [sum(s.length(s.repeat) for s in optimizer.segments if s.stage == st) for st in (0, 1)]
+    assert optimizer.cycles == max(per_stage) and min(per_stage) > 0
+    assert not any(x.kind == "send" for x in optimizer.spans)
+
+
+def test_without_overlap_the_reductions_wait_for_the_flush_and_move_the_same_bytes(dgx):
+    """overlap_grad_reduce false (Megatron's default): no reduction in any micro-batch; the optimizer pass
+    reduces every bucket first, one after another, the same bytes as the overlapped step."""
+    from simulator.engine.program import data_ready
+    from tests.workloads.test_training import _dp_bytes
+
+    base = Training(global_batch=16, micro_batch=1, sequence=256)
+    late = base.model_copy(update={"overlap_grad_reduce": False})
+    par = Parallel(dp=8)
+    _, early_passes, early_runs = step_cycles(dgx, base, par)
+    total, passes, runs = step_cycles(dgx, late, par)
+    assert [p.part for p in passes] == ["accumulate", "optimizer"]
+    assert not any(op.role == "grad_sync" for p in passes for s in p.segments for op in s.graph.ops)
+    assert _dp_bytes(passes, "all_reduce") == _dp_bytes(early_passes, "all_reduce") > 0
+    layer = next(s for s in runs[-1].segments if s.segment.name == "optimizer.layer")
+    reductions = [r for r in layer.records if r.type == "collective"]
+    first = next(r for r in layer.records if r.type != "collective")
+    assert len(reductions) == 4 and all(a.end <= b.start for a, b in zip(reductions, reductions[1:], strict=False))
+    assert first.start >= reductions[-1].end and data_ready(layer) == layer.cycles  # the optimizer waits
+    assert total > sum(r.cycles for r in early_runs)  # nothing hidden under the backward
+
+
+def test_overlap_off_with_zero_2_is_a_one_line_error():
+    from simulator.errors import ConfigError
+    from simulator.workloads.training import resolve_step
+
+    with pytest.raises(ConfigError, match=r"training\.overlap_grad_reduce.*needs training\.zero ≤ 1"):
+        resolve_step(TINY, TRAIN, Training(global_batch=4, zero=2, overlap_grad_reduce=False), Parallel(dp=2))
