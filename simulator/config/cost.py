@@ -12,11 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from simulator.config import units
 from simulator.config.dtypes import DTYPES
+from simulator.config.fields import Power, unit_field
 from simulator.config.presets import preset_dir
 from simulator.config.yamlio import read_mapping
 
@@ -58,19 +58,8 @@ def parse_mm2(value) -> float:
     return float(value)
 
 
-def _parsed(parser, help_text):
-    def parse(value):
-        try:
-            return parser(value)
-        except (ValueError, TypeError):
-            raise PydanticCustomError("unit", help_text) from None
-
-    return BeforeValidator(parse)
-
-
-USD = Annotated[float, _parsed(parse_usd, USD_HELP)]
-Area = Annotated[float, _parsed(parse_mm2, AREA_HELP), PlainSerializer(lambda v: f"{v:g} mm²")]
-Power = Annotated[float, _parsed(units.parse_power, units.POWER_HELP), PlainSerializer(units.format_power)]
+USD = Annotated[float, unit_field(parse_usd, USD_HELP)]
+Area = Annotated[float, unit_field(parse_mm2, AREA_HELP), PlainSerializer(lambda v: f"{v:g} mm²")]
 
 
 def _within(low: float, high: float, what: str):

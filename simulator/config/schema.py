@@ -28,31 +28,14 @@ from pydantic_core import PydanticCustomError
 from simulator.config import units
 from simulator.config.cost import AreaConfig, CostConfig
 from simulator.config.dtypes import DTYPE_BITS, DTYPES
+from simulator.config.fields import Energy, EnergyPerByte, Frequency, Latency, Power, Rate, Size
 from simulator.config.presets import preset_dir
 from simulator.config.yamlio import read_mapping
 
 DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]  # fp4: E2M1 (Blackwell, OCP MX)
 
 
-def _unit_field(parser, help_text):
-    def parse(value):
-        try:
-            return parser(value)
-        except (ValueError, TypeError):
-            raise PydanticCustomError("unit", help_text) from None
-
-    return BeforeValidator(parse)
-
-
-Size = Annotated[int, _unit_field(units.parse_size, units.SIZE_HELP), PlainSerializer(lambda v: v)]
-Frequency = Annotated[float, _unit_field(units.parse_frequency, units.FREQ_HELP)]
-Rate = Annotated[units.Rate, _unit_field(units.parse_rate, units.RATE_HELP), PlainSerializer(str)]
-Latency = Annotated[units.Latency, _unit_field(units.parse_latency, units.TIME_HELP), PlainSerializer(str)]
 Count = Annotated[int, Field(strict=True, ge=1, le=2**24)]  # 16,777,216: beyond any array, core or chip count
-Energy = Annotated[float, _unit_field(units.parse_energy, units.ENERGY_HELP), PlainSerializer(units.format_energy)]
-EnergyPerByte = Annotated[float, _unit_field(units.parse_energy_per_byte, units.ENERGY_PER_BYTE_HELP),
-                          PlainSerializer(units.format_energy_per_byte)]
-Power = Annotated[float, _unit_field(units.parse_power, units.POWER_HELP), PlainSerializer(units.format_power)]
 
 
 class Strict(BaseModel):
