@@ -54,15 +54,28 @@ class SegmentRun:
         follow each other at the slower of the two. (The stream's links are not shared with the next
         copy's collectives in this count: on the bundled systems dp crosses the scale-out network and tp
         stays inside the node.)"""
-        syncs = self._syncs
-        if not syncs:
+        if not self.grad_syncs:
             return self.cycles
-        return min(self.cycles, max(data_ready(self), length([(r.start, r.end) for r in syncs])))
+        return min(self.cycles, max(self.data_ready, length([(r.start, r.end) for r in self.grad_syncs])))
 
     @cached_property
-    def _syncs(self) -> list[OpRecord]:
+    def _is_sync(self) -> list[bool]:
+        """Per record: is it a gradient reduction (role grad_sync)?"""
         steps = self.block_run.steps if self.block_run is not None else ()
-        return [r for r, step in zip(self.records, steps, strict=False) if getattr(step.op, "role", "") == "grad_sync"]
+        return [getattr(step.op, "role", "") == "grad_sync" for step in steps]
+
+    @cached_property
+    def grad_syncs(self) -> list[OpRecord]:
+        return [r for r, sync in zip(self.records, self._is_sync, strict=False) if sync]
+
+    @cached_property
+    def data_ready(self) -> int:
+        """When one copy's output gradient is ready (for the next copy, or to send): the block's end, less the
+        gradient reductions that only its barrier, the last op, waits for; the last op runs as long as it ran."""
+        if not self.grad_syncs:
+            return self.cycles
+        *body, final = self.records
+        return max((r.end for r, sync in zip(body, self._is_sync, strict=False) if not sync), default=0) + final.cycles
 
     def length(self, copies: int) -> int:
         """`copies` copies back to back, start of the first to end of the last. Their data paths end at
@@ -109,7 +122,7 @@ def _forward_backward(topology, group: list) -> object:
                 forward[s][k] += [f[s][k]] * q.microbatches
                 backward[s][k] += [b[s][k]] * q.microbatches
                 seg, copies = last[s][k] or (None, 0)
-                early[s][k] += [seg.length(copies) - copies * data_ready(seg) if seg else 0] * q.microbatches
+                early[s][k] += [seg.length(copies) - copies * seg.data_ready if seg else 0] * q.microbatches
     back = [tuple((b, a) for a, b in pairs) for pairs in p.send_pairs]
     idle = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in p.send_pairs]
     idle_back = [collective_cycles(topology, "send", "direct", pairs, p.send_bytes) for pairs in back]
@@ -120,18 +133,6 @@ def _forward_backward(topology, group: list) -> object:
     microbatches = sum(q.microbatches for q, _ in group)
     return run_forward_backward(topology, forward, backward, microbatches, p.sends, returns, idle, idle_back,
                                 p.schedule, virtual, early)
-
-
-def data_ready(seg: SegmentRun) -> int:
-    """When one copy's output gradient is ready (for the next copy, or to send): the block's end, less the
-    gradient reductions (role grad_sync) that only its barrier, the last op, waits for; the last op runs
-    as long as it ran."""
-    if not seg._syncs:
-        return seg.cycles
-    steps = seg.block_run.steps
-    *body, final = seg.records
-    data = [r.end for r, step in zip(body, steps, strict=False) if getattr(step.op, "role", "") != "grad_sync"]
-    return max(data, default=0) + final.cycles
 
 
 def _collective_links(segments: list[SegmentRun], microbatches: int, links: np.ndarray) -> tuple[float, ...]:

@@ -7,7 +7,7 @@ from simulator.config.dtypes import DTYPE_BITS, nbytes
 # What part of a training step an op belongs to (`role`); "" for everything else (inference passes,
 # hand-written op lists). Results read it to tell model FLOPs (forward, backward) from recomputed ones.
 # grad_sync: a gradient reduction over dp/ep that no data-path op waits for, only the block's barrier;
-# a pipeline's gradient send leaves without it (engine/program.py `data_ready`).
+# a pipeline's gradient send leaves without it (engine/program.py `SegmentRun.data_ready`).
 ROLES = ("forward", "backward", "recompute", "optimizer", "grad_sync")
 
 # kind → (input tensors read, output tensors written, ops per element); ops are estimates of the

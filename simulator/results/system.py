@@ -59,7 +59,7 @@ def _hidden_under_next_copy(total: dict, seg: SegmentRun, cycles: int) -> None:
         return
     total["exposed_comm"] -= cycles
     total["overlapped_comm"] += cycles
-    axes = {r.axis or "chips" for r in seg._syncs}
+    axes = {r.axis or "chips" for r in seg.grad_syncs}
     weights = {a: total.get(f"exposed_comm_{a}", 0.0) for a in axes}
     whole = sum(weights.values()) or 1.0
     for axis, weight in weights.items():

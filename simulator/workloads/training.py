@@ -333,11 +333,11 @@ def _grad_sync(b: _Builder, name: str, bucket: Bucket, mode: str | None, paralle
 
 def _gather_params(b: _Builder, name: str, bucket: Bucket, dt: Dtypes, after=(), cp: int = 1) -> str:
     """ZeRO: parameters all-gathered over dp from every chip's shard (bytes: the gathered whole), then over
-    cp when context parallelism shards them over dp × cp too."""
-    whole = bucket.bytes(dt)
-    out = _send(b, f"{name}.params_allgather", "all_gather", -(-whole // cp), "dp", after=after)
+    cp when context parallelism shards them over dp × cp too. `name` "" names the ops plainly (the optimizer's)."""
+    whole, prefix = bucket.bytes(dt), f"{name}." if name else ""
+    out = _send(b, f"{prefix}params_allgather", "all_gather", -(-whole // cp), "dp", after=after)
     if cp > 1:
-        out = _send(b, f"{name}.params_allgather_cp", "all_gather", whole, "cp", after=(out,))
+        out = _send(b, f"{prefix}params_allgather_cp", "all_gather", whole, "cp", after=(out,))
     return out
 
 
@@ -645,11 +645,8 @@ def _optimizer(c: _Ctx, b: _Builder, bucket: Bucket, syncs: dict | None = None, 
     b.vector("optimizer.weights", "optimizer", "copy", n, dtype=c.dt.weights, inputs=0 if step.master else 1,
              outputs=1)
     b.vector("zero_grad", "optimizer", "copy", held, dtype=grad, inputs=0, outputs=1)
-    if c.zero in (1, 2):  # over dp, then over cp where context parallelism shards over both
-        whole, cp = bucket.bytes(c.dt), c.parallel.cp
-        gathered = _send(b, "params_allgather", "all_gather", -(-whole // cp), "dp")
-        if cp > 1:
-            _send(b, "params_allgather_cp", "all_gather", whole, "cp", after=(gathered,))
+    if c.zero in (1, 2):  # the updated weights, after the ops before
+        _gather_params(b, "", bucket, c.dt, after=None, cp=c.parallel.cp)
 
 
 # --- the step ---------------------------------------------------------------------------------------------

@@ -70,15 +70,14 @@ def test_gradient_reductions_run_on_under_the_next_layer(dgx):
     path is done, and the reductions queue behind each other, so N layers take E + (N − 1)·max(M, D)
     (one copy E, its data path M, its reductions D), bounded by both streams and by N barriers."""
     from simulator.engine.intervals import length
-    from simulator.engine.program import data_ready
 
     t = Training(global_batch=16, micro_batch=1, sequence=256)
     total, passes, runs = step_cycles(dgx, t, Parallel(dp=8))
     sync = next(run for run, p in zip(runs, passes, strict=True) if p.part == "sync")
     seg = next(s for s in sync.segments if s.segment.name == "layer.backward")
-    n, e, m = seg.repeat, seg.cycles, data_ready(seg)
-    d = length([(r.start, r.end) for r in seg._syncs])
-    assert n == TINY.layers and seg._syncs and all("grad_allreduce" in r.name for r in seg._syncs)
+    n, e, m = seg.repeat, seg.cycles, seg.data_ready
+    d = length([(r.start, r.end) for r in seg.grad_syncs])
+    assert n == TINY.layers and seg.grad_syncs and all("grad_allreduce" in r.name for r in seg.grad_syncs)
     assert 0 < m < e  # the barrier (the last op) waits for the last reduction
     assert seg.length(n) == e + (n - 1) * max(m, d)
     assert max(n * m, n * d) <= seg.length(n) < n * e
@@ -103,7 +102,6 @@ def test_a_stage_split_still_adds_up_to_the_step_with_overlapped_reductions(dgx)
 def test_a_pipeline_gradient_send_leaves_when_the_data_path_is_done(dgx):
     """The last micro-batch's backward ends with its dp reductions; the gradient for the stage before
     leaves when the stage's data path is done, `copies × data_ready` into its last backward block."""
-    from simulator.engine.program import data_ready
 
     t = Training(global_batch=8, micro_batch=1, sequence=256)
     total, passes, runs = step_cycles(dgx, t, Parallel(dp=2, pp=2))
@@ -114,7 +112,7 @@ def test_a_pipeline_gradient_send_leaves_when_the_data_path_is_done(dgx):
     compute = next(x for x in pipe.spans if x.kind == "compute" and x.stage == 1 and x.part == "backward"
                    and x.microbatch == last)
     send = next(x for x in pipe.spans if x.kind == "send" and x.part == "backward" and x.microbatch == last)
-    assert compute.end - send.start == seg.length(seg.repeat) - seg.repeat * data_ready(seg) > 0
+    assert compute.end - send.start == seg.length(seg.repeat) - seg.repeat * seg.data_ready > 0
 
 
 def test_an_optimizer_step_runs_every_stage_at_once(dgx):
@@ -131,7 +129,6 @@ def test_an_optimizer_step_runs_every_stage_at_once(dgx):
 def test_without_overlap_the_reductions_wait_for_the_flush_and_move_the_same_bytes(dgx):
     """overlap_grad_reduce false (Megatron's default): no reduction in any micro-batch; the optimizer pass
     reduces every bucket first, one after another, the same bytes as the overlapped step."""
-    from simulator.engine.program import data_ready
     from tests.workloads.test_training import _dp_bytes
 
     base = Training(global_batch=16, micro_batch=1, sequence=256)
@@ -146,7 +143,7 @@ def test_without_overlap_the_reductions_wait_for_the_flush_and_move_the_same_byt
     reductions = [r for r in layer.records if r.type == "collective"]
     first = next(r for r in layer.records if r.type != "collective")
     assert len(reductions) == 4 and all(a.end <= b.start for a, b in zip(reductions, reductions[1:], strict=False))
-    assert first.start >= reductions[-1].end and data_ready(layer) == layer.cycles  # the optimizer waits
+    assert first.start >= reductions[-1].end and layer.data_ready == layer.cycles  # the optimizer waits
     assert total > sum(r.cycles for r in early_runs)  # nothing hidden under the backward
 
 
