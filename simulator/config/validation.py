@@ -154,3 +154,15 @@ def _model_in(annotation, node=None):
             if tag is not None and node.get("type") in typing.get_args(tag.annotation):
                 return m
     return found[0] if found else None
+
+
+def validate_node(model: type[BaseModel], nodes: dict, node: str, path, fields: str):
+    """One technology node of a nodes file (configs/energy/, configs/area/) as `model`; an error names the
+    field as it sits in the file, under its node (`fields`: what a node holds, for the message)."""
+    data = nodes.get(node)
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), node, data, f"each node must be a group of fields ({fields})")
+    try:
+        return validate(model, data, str(path))
+    except ConfigError as e:
+        raise ConfigError(e.source, f"{node}.{e.field}", e.value, e.allowed) from None

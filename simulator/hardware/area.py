@@ -12,7 +12,7 @@ from functools import cache
 
 from simulator.config.cost import RETICLE_MM2, AreaConfig, AreaNodeConfig, area_nodes, area_nodes_path
 from simulator.config.dtypes import DTYPE_BITS
-from simulator.config.validation import validate
+from simulator.config.validation import validate_node
 from simulator.errors import ConfigError
 
 
@@ -33,14 +33,7 @@ class DieArea:
 @cache
 def area_node(node: str) -> AreaNodeConfig:
     """One node of configs/area/nodes.yaml, validated once."""
-    path = area_nodes_path()
-    data = area_nodes().get(node)
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), node, data, "each node must be a group of fields (description, mac, sram_per_mb)")
-    try:
-        return validate(AreaNodeConfig, data, str(path))
-    except ConfigError as e:  # name the field as it sits in the file, under its node
-        raise ConfigError(e.source, f"{node}.{e.field}", e.value, e.allowed) from None
+    return validate_node(AreaNodeConfig, area_nodes(), node, area_nodes_path(), "description, mac, sram_per_mb")
 
 
 def sized_for(macs_per_pe: dict) -> str:

@@ -5,7 +5,7 @@ from functools import cache
 
 from simulator.config.dtypes import DTYPES
 from simulator.config.schema import ChipConfig, NodeEnergyConfig, energy_nodes, energy_nodes_path
-from simulator.config.validation import validate
+from simulator.config.validation import validate_node
 from simulator.errors import ConfigError
 
 
@@ -26,13 +26,7 @@ class EnergyRates:
 def node_defaults(node: str) -> NodeEnergyConfig:
     """One node of configs/energy/nodes.yaml, validated once; every dtype must have both energies."""
     path = energy_nodes_path()
-    data = energy_nodes().get(node)
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), node, data, "each node must be a group of fields (mac, vector_op, sram, …)")
-    try:
-        values = validate(NodeEnergyConfig, data, str(path))
-    except ConfigError as e:  # name the field as it sits in the file, under its node
-        raise ConfigError(e.source, f"{node}.{e.field}", e.value, e.allowed) from None
+    values = validate_node(NodeEnergyConfig, energy_nodes(), node, path, "mac, vector_op, sram, …")
     for table in ("mac", "vector_op"):
         missing = [d for d in DTYPES if d not in getattr(values, table)]
         if missing:
