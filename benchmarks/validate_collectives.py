@@ -14,10 +14,13 @@ import sys
 from pathlib import Path
 
 from simulator.config.loader import load_chip
-from simulator.engine.run import Fabric, run_graph
+from simulator.engine.network import collective_cycles
+from simulator.engine.run import run_block
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
 from simulator.ir.ops import CollectiveOp, OpGraph
+from simulator.mapping.collectives import transport
+from simulator.mapping.program import Fabric, Mapper
 
 DATA = Path(__file__).resolve().parent / "validation" / "collectives"
 BUS_FACTOR = {"all_reduce": lambda p: 2 * (p - 1) / p, "all_gather": lambda p: (p - 1) / p,
@@ -25,12 +28,15 @@ BUS_FACTOR = {"all_reduce": lambda p: 2 * (p - 1) / p, "all_gather": lambda p: (
 
 
 def simulate(chip: Chip, kind: str, chips: int, nbytes: int, algorithm: str) -> tuple[float, str]:
-    """(seconds, algorithm used) of one collective over chips 0..chips−1."""
-    topology = build_topology(chip.config.system, chip.clock_hz)
+    """(seconds, algorithm/protocol used) of one collective over chips 0..chips−1."""
+    topology = build_topology(chip.config.system, chip.clock_hz, chip.hbm.achievable_bytes_per_cycle)
     algorithm = chip.config.system.collectives if algorithm == "auto" else algorithm
-    fabric = Fabric(topology, {"tp": (tuple(range(chips)),)}, algorithm)
-    record = run_graph(chip, OpGraph(kind, (CollectiveOp(kind, kind, nbytes, "tp"),)), fabric).records[0]
-    return chip.seconds(record.cycles), record.algorithm
+    groups = (tuple(range(chips)),)
+    fabric = Fabric(topology, {"tp": groups}, algorithm)
+    graph = OpGraph(kind, (CollectiveOp(kind, kind, nbytes, "tp"),))
+    record = run_block(chip, Mapper(chip, collective_cycles).block(graph, fabric), topology).records[0]
+    how = transport(topology, kind, record.algorithm, groups, nbytes).protocol
+    return chip.seconds(record.cycles), record.algorithm + (f"/{how}" if how else "")
 
 
 def busbw(kind: str, chips: int, nbytes: int, seconds: float) -> float:

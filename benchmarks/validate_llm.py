@@ -32,12 +32,13 @@ def main() -> int:
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
     chips: dict[str, Chip] = {}
     for r in rows():
-        chip = chips.setdefault(r["chip"], Chip(load_chip(r["chip"])))
+        # gpt-fast compiles decode with torch.compile and CUDA graphs: the `compiled` runtime profile
+        chip = chips.setdefault(r["chip"], Chip(load_chip(r["chip"], ["runtime=compiled"])))
         workload = load_workload(bundled_dir() / "llama2_7b_decode.yaml", [
             f"model={r['model']}", "scenario.phase=generate", f"scenario.weights={r['weights']}",
             f"scenario.batch={r['batch']}", f"scenario.prompt={r['prompt']}",
             f"scenario.output_tokens={r['output_tokens']}",
-        ])
+        ] + [f"scenario.{c}={r[c]}" for c in ("weight_group", "weight_zero") if r.get(c)])
         s = run_llm(chip, workload).summary
         simulated, measured = s["tokens_per_s_per_user"], float(r["measured_tokens_per_s"])
         print(f"| {r['chip']} | {r['model']} | {r['weights']} | {r['batch']} | {measured:.1f} | {simulated:.1f} "

@@ -66,7 +66,8 @@ class RunResult:
 def run_graph(chip: Chip | ChipConfig, graph: OpGraph) -> RunResult:
     chip = chip if isinstance(chip, Chip) else Chip(chip)
     system = chip.config.system
-    topology = build_topology(system, chip.clock_hz) if system.chips > 1 else None
+    rate = chip.hbm.achievable_bytes_per_cycle  # bounds a reduction's rate (reads and writes of HBM)
+    topology = build_topology(system, chip.clock_hz, rate) if system.chips > 1 else None
     program = map_graph(chip, graph, topology, collective_cycles)
     records = run_program(program)[0].segments[0].records
     summary = with_cost(chip, summarize(chip, graph.name, records), system.chips)
@@ -135,7 +136,8 @@ def placement_for(chip: Chip, workload: LLMWorkload) -> Placement | None:
                           "use a bigger system")
     if system.chips == 1:
         return None
-    return Placement(build_topology(system, chip.clock_hz), parallel, system.collectives)
+    topology = build_topology(system, chip.clock_hz, chip.hbm.achievable_bytes_per_cycle)
+    return Placement(topology, parallel, system.collectives)
 
 
 def map_llm(chip: Chip, passes, placement: Placement | None) -> Program:

@@ -17,6 +17,7 @@ from pydantic import field_validator, model_validator
 from simulator.config import units
 from simulator.config.cost import AreaConfig, CostConfig
 from simulator.config.presets import preset_names, preset_path
+from simulator.config.runtime import RuntimeField
 from simulator.config.schema import (
     NETWORK_FIELDS,
     CacheConfig,
@@ -77,6 +78,7 @@ class ChipLayout(Strict):
     core: ChipLayoutCore
     memory: ChipLayoutMemory
     op_overhead: Latency = units.Latency(0, True)
+    runtime: RuntimeField
     system: NetworkConfig = NetworkConfig()
     energy: EnergyConfig = EnergyConfig()
     cost: CostConfig | None = None
@@ -104,8 +106,9 @@ def chip_layout_system(c: ChipLayout) -> SystemConfig:
     given = c.model_fields_set & set(ChipConfig.model_fields) | {"core", "memory"}
     chip = ChipConfig.model_construct(_fields_set=given, name=c.name, description=c.description,
                                       sources=c.sources, clock=c.clock, cores=c.cores, core=core, memory=memory,
-                                      op_overhead=c.op_overhead, system=SystemConfig.model_construct(**network),
-                                      energy=c.energy, cost=c.cost, area=c.area)
+                                      op_overhead=c.op_overhead, runtime=c.runtime,
+                                      system=SystemConfig.model_construct(**network), energy=c.energy, cost=c.cost,
+                                      area=c.area)
     return SystemConfig.model_construct(**network, name=c.name, description=c.description, sources=c.sources,
                                         chip=chip)
 

@@ -30,6 +30,7 @@ from simulator.config.cost import AreaConfig, CostConfig
 from simulator.config.dtypes import DTYPE_BITS, DTYPES
 from simulator.config.fields import Energy, EnergyPerByte, Frequency, Latency, Power, Rate, Size
 from simulator.config.presets import preset_dir
+from simulator.config.runtime import RuntimeField
 from simulator.config.yamlio import read_mapping
 
 DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]  # fp4: E2M1 (Blackwell, OCP MX)
@@ -116,6 +117,35 @@ def _union(kinds: dict):
 # ---- compute units of a core, by kind ---------------------------------------------------------------------
 
 
+class GpuGemmConfig(Strict):
+    """`core.mxu.gemm` — how a GPU's GEMM library runs a GEMM on the tensor cores (docs/model.md, "GPU GEMM
+    execution"). Opt-in: without it the chooser searches every SRAM-fitting tile (TPU/systolic presets)."""
+
+    # The library's CTA (threadblock) tiles as [M, N, K-step]; the chooser picks among these only. Edges
+    # longer than the GEMM are clipped to it (a library pads them; the padded MACs are not counted).
+    tiles: tuple[tuple[Count, Count, Count], ...]
+    # The MMA issuer's tile [M, N] (a warp's, or a Hopper warpgroup's) and the fewest of them per CTA: each
+    # reads its A rows and B columns from shared memory once per K-step (kernels/gemm.py warp_tile).
+    warp_tile: tuple[Count, Count] = (64, 64)
+    min_warps: Count = 4
+    # Shared memory bytes per cycle per SM: what the tile loads and the warps' operand reads share.
+    smem_bandwidth: Annotated[float, Field(gt=0, le=1e6)]
+    # Persistent kernels (Hopper's warp-specialized ones): a producer warp loads a CTA's next tile during the
+    # epilogue, so only the epilogue is exposed between tiles; false: each tile also waits for its first load.
+    persistent: bool = False
+    # The SM clock the tensor cores sustain under GEMM load (power-limited); default: the chip's clock.
+    tensor_clock: Frequency | None = None
+
+    _check_clock = field_validator("tensor_clock")(lambda v: v if v is None else positive_clock(v))
+
+    @field_validator("tiles")
+    @classmethod
+    def _some_tiles(cls, tiles):
+        if not tiles:
+            raise PydanticCustomError("tiles", "needs at least one [M, N, K] tile (e.g. [[128, 128, 32]])")
+        return tiles
+
+
 class SystolicConfig(Strict):
     """`kind: systolic` — systolic arrays of one core: `count` arrays of rows × cols processing elements (PEs).
     AMX-like matrix tiles of a CPU are systolic units of their own shape."""
@@ -129,6 +159,7 @@ class SystolicConfig(Strict):
     pipelined: bool = False
     # MACs each PE completes per cycle for a dtype; a dtype missing here cannot run on the MXU.
     macs_per_pe: dict[DType, float] = {"bf16": 1.0, "fp16": 1.0, "fp8": 1.0, "int8": 1.0}
+    gemm: GpuGemmConfig | None = None  # GPU-like GEMM execution (library tiles, operand delivery); None: off
     kind: Literal["systolic"] = "systolic"  # last, so the chip layout's core.mxu lists its fields as before
 
     _check_rates = field_validator("macs_per_pe")(_positive_rates)
@@ -560,6 +591,50 @@ class ScaleOutConfig(Strict):
         return self.nics or self.chips_per_node
 
 
+# The protocols mapping/collectives.py's PROTOCOLS knows: NCCL's (src/device/prims_ll.h, prims_ll128.h, prims_simple.h)
+# and `dma` for libraries whose engines move the payload as is (TPU ICI DMAs).
+COLLECTIVE_PROTOCOLS = ("ll", "ll128", "simple", "dma")
+
+
+class ProtocolConfig(Strict):
+    """One wire protocol of a collective library: what share of the wire carries payload, and what it costs in
+    latency over the link's own (the link's latency is the fastest protocol's)."""
+
+    efficiency: Annotated[float, Field(strict=True)] = 1.0  # payload bytes per byte on the wire
+    latency: Latency = units.Latency(0, True)  # added to every hop of every step
+    base: Latency = units.Latency(0, True)  # added once per collective
+    max_rate: Rate | None = None  # payload per chip per direction that the protocol's kernel reaches at most
+
+    _check_efficiency = field_validator("efficiency")(_fraction)
+
+
+class CollectiveLibraryConfig(Strict):
+    """How the collective library's kernels move data over the links (mapping/collectives.py): the protocol
+    per message size (the fastest by the closed form, as NCCL's tuner picks), the share of the link its
+    kernels reach, the reduction's memory traffic, and whether the switch can reduce (NVLink SHARP)."""
+
+    name: str = "nccl"
+    protocols: dict[Literal[COLLECTIVE_PROTOCOLS], ProtocolConfig]
+    # The share of the link's datasheet rate the library's own copies reach (SM loads and stores, not copy
+    # engines); None: link.efficiency.
+    link_efficiency: Annotated[float, Field(strict=True)] | None = None
+    # HBM bytes per byte a reduction step receives: read the peer's data and the own buffer, write the sum.
+    reduction_memory_passes: Annotated[float, Field(strict=True, ge=0)] = 3.0
+    channels: Count | None = None  # SMs (one CTA per channel) the kernels hold while they run; None: not said
+    switch_reduce: bool = False  # the switch reduces and multicasts (NVLS): `auto` considers switch_reduce
+    switch_efficiency: Annotated[float, Field(strict=True)] = 1.0  # in-switch reduction's share of the link rate
+
+    _check_link_efficiency = field_validator("link_efficiency")(lambda v: v if v is None else _fraction(v))
+    _check_switch_efficiency = field_validator("switch_efficiency")(_fraction)
+
+    @model_validator(mode="after")
+    def _some_protocol(self):
+        if not self.protocols:
+            raise _fail(("protocols",), "library", "needs at least one protocol of {allowed}", {},
+                        {"allowed": ", ".join(COLLECTIVE_PROTOCOLS)})
+        return self
+
+
 class NetworkConfig(Strict):
     """How chips of one kind are joined: how many, in which topology, over which link. One chip needs nothing
     else. The chip layout's `system:` section; a System file has these fields at its top level. With
@@ -577,6 +652,7 @@ class NetworkConfig(Strict):
     # All-reduce / reduce-scatter / all-gather algorithm; auto: the fastest that applies, each tried alone
     # (hierarchical wherever a group spans nodes).
     collectives: Literal[COLLECTIVE_ALGORITHMS] = "auto"
+    library: CollectiveLibraryConfig | None = None  # the collective library's kernels; None: ideal transfers
     scale_out: ScaleOutConfig | None = None  # nodes joined by NICs and switches; None: one node
     # The order parallel ranks are laid onto chips, nearest first (mapping/placement.py); None: PLACEMENT_AXES.
     placement: list[Literal[PLACEMENT_AXES]] | None = None
@@ -767,6 +843,8 @@ class ChipConfig(Strict):
     # Fixed time every op pays on top of its data and compute time: kernel launch, prologue and tail
     # on a GPU; dispatch and sync on a TPU.
     op_overhead: Latency = units.Latency(0, True)
+    # The software that issues the kernels (config/runtime.py): host cost per kernel, fusion; default `bare`.
+    runtime: RuntimeField
     # The network of the System this chip is part of (its `chip` is None), for the code that reads
     # chip.config.system; the System itself is the top-level object (SystemConfig, loader.load_system).
     system: SystemConfig = Field(default_factory=lambda: SystemConfig())

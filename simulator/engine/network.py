@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from simulator.hardware.topology import Topology
 from simulator.ir.program import Message
+from simulator.mapping.collectives import IDEAL, Transport, transport
 from simulator.mapping.symmetry import reduce_block
 
 if TYPE_CHECKING:
@@ -30,10 +31,14 @@ _EPS = 1e-6  # cycles: finishing this close to a whole cycle counts as finishing
 
 
 class _Flow:
-    __slots__ = ("route", "nbytes", "left", "rate", "done")
+    """`nbytes` on the wire (the protocol's flags and padding included), `payload` of them data; `cap`: the
+    most wire bytes per cycle it can move whatever the links offer (None: the links decide)."""
 
-    def __init__(self, route, nbytes, done):
+    __slots__ = ("route", "nbytes", "left", "rate", "done", "payload", "cap")
+
+    def __init__(self, route, nbytes, done, payload=None, cap=None):
         self.route, self.nbytes, self.left, self.rate, self.done = route, nbytes, nbytes, 0.0, done
+        self.payload, self.cap = nbytes if payload is None else payload, cap
 
 
 def _time_left(flow: _Flow) -> float:
@@ -62,25 +67,36 @@ class Network:
         return [b + (self._now - s if u else 0.0) for b, s, u in zip(self._busy, self._busy_since, self._users,
                                                                       strict=True)]
 
-    def send(self, src: int, dst: int, nbytes: float) -> "simpy.Event":
-        """An event that fires at the cycle the message has fully arrived."""
+    def send(self, src: int, dst: int, nbytes: float, how: Transport = IDEAL) -> "simpy.Event":
+        """An event that fires at the cycle the message has fully arrived; `how`: the collective library's
+        protocol (mapping/collectives.py `transport`), which puts more bytes on the wire than the payload and
+        adds latency per hop."""
         done = self.env.event()
         route, wait = self.topology.route(src, dst), self.topology.latency(src, dst)
+        if how.hop_cycles:
+            wait += self.topology.hops(src, dst) * how.hop_cycles
         if nbytes <= 0 or not route:
             self.env.timeout(wait).callbacks.append(lambda _: done.succeed())
             return done
-        flow = _Flow(route, float(nbytes), done)
+        flow = _Flow(route, float(nbytes) * how.wire, done, float(nbytes), how.cap)
         if wait:
             self.env.timeout(wait).callbacks.append(lambda _: self._start(flow))
         else:
             self._start(flow)
         return done
 
-    def run(self, messages: Sequence[Message]) -> "simpy.Event":
-        """Launch a DAG of messages, each once its deps have arrived; fires when all have arrived."""
+    def run(self, messages: Sequence[Message], how: Transport = IDEAL) -> "simpy.Event":
+        """Launch a DAG of messages, each once its deps have arrived (the first after `how.base_cycles`, the
+        protocol's fixed cost); fires when all have arrived."""
         finished = self.env.event()
         if not messages:
             return finished.succeed()
+        if how.base_cycles:
+            started = self.env.timeout(how.base_cycles)
+            started.callbacks.append(lambda _: self.run(messages, Transport(how.protocol, how.wire, how.hop_cycles,
+                                                                           0, how.cap)).callbacks.append(
+                lambda _: finished.succeed()))
+            return finished
         waiting = [len(m.deps) for m in messages]
         after: list[list[int]] = [[] for _ in messages]
         for i, m in enumerate(messages):
@@ -99,7 +115,7 @@ class Network:
 
         def launch(i: int):
             m = messages[i]
-            self.send(m.src, m.dst, m.bytes).callbacks.append(lambda _: arrived(i))
+            self.send(m.src, m.dst, m.bytes, how).callbacks.append(lambda _: arrived(i))
 
         for i in range(len(messages)):
             if not waiting[i]:
@@ -167,7 +183,7 @@ class Network:
 
     def _end(self, flow: _Flow):
         for link in flow.route:
-            self.link_bytes[link] += flow.nbytes
+            self.link_bytes[link] += flow.payload
             self._users[link] -= 1
             if self._users[link] == 0:
                 self._busy[link] += self._now - self._busy_since[link]
@@ -176,18 +192,24 @@ class Network:
     def _share(self):
         """Max-min fair rates by progressive filling: the links with the smallest fair share of what is
         left fix the rate of their flows; repeat with the rest. Freezing every link at the minimum at
-        once is exact (the others' shares cannot fall) and keeps symmetric collectives to one round."""
+        once is exact (the others' shares cannot fall) and keeps symmetric collectives to one round. A flow's
+        `cap` is a link of its own (key -1 - its index) that only it uses."""
         on: dict[int, list[_Flow]] = {}
         binding = self._binding
-        for f in self._flows:
+        spare = {}
+        for i, f in enumerate(self._flows):
             limited = False
             for link in f.route:
                 if binding[link]:
                     on.setdefault(link, []).append(f)
                     limited = True
+            if f.cap is not None:
+                on[-1 - i], spare[-1 - i] = [f], f.cap
+                limited = True
             if not limited:  # only links that cannot limit it: it moves at its route's least rate
                 f.rate = min(self._capacity[link] for link in f.route)
-        spare = {link: self._capacity[link] for link in on}
+        own = {id(f): -1 - i for i, f in enumerate(self._flows) if f.cap is not None}
+        spare |= {link: self._capacity[link] for link in on if link >= 0}
         count = {link: len(fs) for link, fs in on.items()}
         fixed = set()
         while count:
@@ -199,8 +221,9 @@ class Network:
                         continue
                     fixed.add(id(f))
                     f.rate = least
-                    for other in f.route:
-                        if not binding[other]:
+                    mine = (own[id(f)],) if id(f) in own else ()
+                    for other in f.route + mine:
+                        if other >= 0 and not binding[other]:
                             continue
                         spare[other] = max(spare[other] - least, 0.0)
                         count[other] -= 1
@@ -219,17 +242,19 @@ _TIMED: "weakref.WeakKeyDictionary[Topology, dict]" = weakref.WeakKeyDictionary(
 @lru_cache(maxsize=4096)
 def _cycles(topology: Topology, kind: str, algorithm: str, groups: tuple, nbytes: float) -> int:
     (reduced,) = reduce_block(topology, [(kind, algorithm, groups, nbytes)], links=False)
+    how = transport(topology, kind, algorithm, groups, nbytes)
     timed = _TIMED.setdefault(topology, {})
-    if reduced.key not in timed:
-        timed[reduced.key] = messages_cycles(topology, reduced.messages)
-    return timed[reduced.key]
+    key = (reduced.key, how)
+    if key not in timed:
+        timed[key] = messages_cycles(topology, reduced.messages, how)
+    return timed[key]
 
 
-def messages_cycles(topology: Topology, messages: Sequence[Message]) -> int:
-    """Cycles for a DAG of messages on otherwise idle links."""
+def messages_cycles(topology: Topology, messages: Sequence[Message], how: Transport = IDEAL) -> int:
+    """Cycles for a DAG of messages on otherwise idle links, moved as `how` says."""
     import simpy  # here, not at import: a run that needs no events never loads it
 
     env = simpy.Environment()
-    finished = Network(env, topology).run(messages)
+    finished = Network(env, topology).run(messages, how)
     env.run(until=finished)
     return int(env.now)

@@ -2,8 +2,9 @@
 
 Each compute step waits for its dependencies, then for its cores (CorePool) and a share of memory
 bandwidth (the memory level's timing model, engine/units.py). It holds both for its duration: the
-chip's fixed per-op overhead (launch, prologue, tail) plus the time the hardware timing model computes
-from that share, for the tile and cores mapping chose.
+fixed per-op overhead (the chip's launch, prologue and tail, and the host's issue time where the runtime
+profile makes the device wait: hardware/runtime.py) plus the time the hardware timing model computes from
+that share, for the tile and cores mapping chose.
 
 Collectives take no cores and no memory bandwidth: after the fixed per-op overhead every group of the
 collective sends its messages at once (engine/network.py), and the collective ends when the last
@@ -26,6 +27,7 @@ from simulator.hardware.sram_banks import with_bank_stalls
 from simulator.hardware.timing import OpTiming, gemm_timing, vector_timing
 from simulator.ir.ops import GemmOp
 from simulator.ir.program import Block, CommStep, ComputeStep
+from simulator.mapping.collectives import transport
 from simulator.mapping.program import shape_key
 
 
@@ -106,13 +108,14 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
     done = {step.op.name: env.event() for step in block.steps}
     timer = timer_for(chip)
     records: dict[int, OpRecord] = {}
-    overhead = chip.op_overhead_cycles
+    runtime = chip.runtime
 
     def communicate(index: int, step: CommStep):
         op = step.op
         if op.deps:
             yield simpy.AllOf(env, [done[d] for d in op.deps])
         start = env.now
+        overhead = runtime.overhead(op, 0)
         if step.algorithm:
             yield env.timeout(overhead)
             if step.alone:
@@ -120,7 +123,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
                 for link, nbytes in step.link_bytes:
                     links[link] += nbytes
             else:
-                yield network.run(step.messages)
+                yield network.run(step.messages, transport(topology, op.kind, step.algorithm, step.groups, op.bytes))
         records[index] = _collective_record(index, step, start, env.now, overhead)
         done[op.name].succeed()
 
@@ -134,6 +137,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
         units = yield from hbm.acquire(want or chip.cores)
         timing = timer.time(step, units)
         start = env.now
+        overhead = runtime.overhead(op, timing.cycles)
         yield env.timeout(overhead + timing.cycles)
         yield from hbm.release(units)
         if want:
@@ -161,30 +165,32 @@ def _run_in_turn(chip: Chip, block: Block, topology, memory: str, memo: dict | N
     links = [0.0] * len(topology.links) if topology is not None else []
     model = MEMORY_MODELS[memory]
     timer = timer_for(chip)
-    overhead = chip.op_overhead_cycles
+    runtime = chip.runtime
     timed, key, now = [], [model.name], 0
     for step in block.steps:
         start = now
         if isinstance(step, CommStep):
             op = step.op
+            overhead = runtime.overhead(op, 0)
             if step.algorithm:
                 now += overhead + collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes)
                 for link, nbytes in step.link_bytes:
                     links[link] += nbytes
-            timed.append((step, None, 0.0, start, now))
+            timed.append((step, None, 0.0, start, now, overhead))
             key.append((id(op), step.algorithm, now - start, sum(b for _, b in step.link_bytes)))
             continue
         units = model.share_when_idle(chip, step.cores or chip.cores)  # cores 0: pim, the whole memory
         timing = timer.time(step, units)
+        overhead = runtime.overhead(step.op, timing.cycles)
         now += overhead + timing.cycles
-        timed.append((step, timing, units / chip.cores, start, now))
+        timed.append((step, timing, units / chip.cores, start, now, overhead))
         key.append((id(step.op), id(timing), units, step.unit, step.note))
     key = tuple(key)
     records = memo.get(key) if memo is not None else None
     if records is None:
         records = [_collective_record(i, step, start, end, overhead) if timing is None else
                    _record(i, step, timing, fraction, start, end, overhead, chip.sram_only)
-                   for i, (step, timing, fraction, start, end) in enumerate(timed)]
+                   for i, (step, timing, fraction, start, end, overhead) in enumerate(timed)]
         if memo is not None:
             memo[key] = records
     return BlockRun(records, tuple(links), block.steps, model.name)

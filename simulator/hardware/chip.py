@@ -7,6 +7,7 @@ from functools import cached_property
 from simulator.config.schema import ChipConfig
 from simulator.errors import ConfigError
 from simulator.hardware.energy import EnergyRates, energy_assumptions, energy_rates
+from simulator.hardware.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ class Chip:
         return self.config.op_overhead.cycles(self.clock_hz)
 
     @cached_property
+    def runtime(self) -> Runtime:
+        """The software runtime's fixed cost per op (hardware/runtime.py), at this chip's clock."""
+        return Runtime.at(self.config.runtime, self.op_overhead_cycles, self.clock_hz)
+
+    @cached_property
     def energy(self) -> EnergyRates:
         """Joules per MAC, vector op, byte moved per level and per link hop, and static watts."""
         return energy_rates(self.config)
@@ -117,6 +123,22 @@ class Chip:
     @cached_property
     def l2(self) -> MemoryLevel | None:
         return self._level("l2", self.config.memory.cache)
+
+    @cached_property
+    def gpu_gemm(self):
+        """The MXU's GPU GEMM execution (`core.mxu.gemm`: library tiles, shared-memory bandwidth, sustained
+        tensor clock), or None on chips without it."""
+        return self.mxu.gemm
+
+    @cached_property
+    def tensor_clock_scale(self) -> float:
+        """Sustained tensor-core clock under GEMM load ÷ the chip's clock: the share of the peak MAC rate
+        (in cycles of the chip's clock) a GEMM gets; 1 without `core.mxu.gemm.tensor_clock`, and at most 1 (a
+        chip clocked below it, as a sweep may set, runs its tensor cores at its own clock)."""
+        gemm = self.mxu.gemm
+        if gemm is None or gemm.tensor_clock is None:
+            return 1.0
+        return min(1.0, gemm.tensor_clock / self.clock_hz)
 
     def mxu_rate(self, dtype: str) -> float:
         """MACs per PE per cycle for `dtype`, or a one-line error if the MXU cannot run it."""

@@ -6,13 +6,14 @@ the periodic rest. Totals (bytes per level, SRAM accesses) are closed forms over
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from simulator.config.dtypes import DTYPE_BITS, nbytes
 from simulator.hardware.bandwidth import HBMTerms, core_share, hbm_terms
 from simulator.hardware.chip import Chip
+from simulator.hardware.quant import with_quant
 from simulator.ir.ops import GemmOp, VectorOp
 from simulator.ir.program import Tile
 from simulator.kernels.gemm import fitting_tiles, gemm_exact, gemm_exact_many, sram_access_totals
@@ -41,6 +42,7 @@ class OpTiming:
     b_reads: int = 0
     acc_reads: int = 0
     acc_writes: int = 0
+    dequant_cycles: int = 0  # of cycles: vector work dequantizing weights and rescaling outputs (hardware/quant.py)
 
 
 def tile_estimates(chip: Chip, op: GemmOp, tms, tns=None, tks=None) -> tuple:
@@ -61,9 +63,12 @@ def tile_estimates(chip: Chip, op: GemmOp, tms, tns=None, tks=None) -> tuple:
 
 def fitting_edges(chip: Chip, op: GemmOp, ms: list[int], ns: list[int], ks: list[int]) -> tuple:
     """(M, N, K edges) of every tile of the grid ms × ns × ks that fits the core's SRAM (kernels.gemm
-    `fitting_tiles`: `stages` input buffers, an output staging buffer, the partial sums)."""
+    `fitting_tiles`: `stages` input buffers, an output staging buffer, the partial sums). On a GPU the epilogue
+    reuses the main loop's shared memory (CUTLASS's kernel SharedStorage is a union of the two), so no
+    output buffer is added."""
+    out_bits = 0 if chip.gpu_gemm is not None else DTYPE_BITS[op.out_dtype]
     return fitting_tiles(np.array(ms, np.int64), np.array(ns, np.int64), np.array(ks, np.int64), chip.sram.stages,
-                         DTYPE_BITS[op.dtype], DTYPE_BITS[op.b_dtype], DTYPE_BITS[op.out_dtype], ACC_BYTES,
+                         DTYPE_BITS[op.dtype], DTYPE_BITS[op.b_dtype], out_bits, ACC_BYTES,
                          chip.accumulators, chip.sram.size)
 
 
@@ -92,7 +97,42 @@ def gemm_args(chip: Chip, op: GemmOp, cores: int, fraction: float = 1.0, hbm: HB
             bool(mxu.pipelined), chip.sram.stages, float(chip.dma_bytes_per_cycle), float(chip.dma_latency),
             float(hbm.bytes_per_cycle), float(hbm.latency), l2 is not None,
             float(l2.achievable_bytes_per_cycle) if l2 else 0.0, float(l2.latency) if l2 else 0.0,
-            l2.size // 2 if l2 else 0)
+            l2.size // 2 if l2 else 0, *_gpu_args(chip))
+
+
+def _gpu_args(chip: Chip) -> tuple:
+    """gemm_exact's GPU terms (kernels/gemm.py): on, shared-memory bytes per SM cycle, tensor clock share,
+    register-file and shared-memory bytes per SM (how many CTAs fit), the warp tile and the fewest warps,
+    whether the kernels are persistent."""
+    gemm = chip.gpu_gemm
+    if gemm is None:
+        return False, 1.0, 1.0, 0, 0, 1, 1, 1, False
+    return (True, float(gemm.smem_bandwidth), float(chip.tensor_clock_scale), int(chip.accumulators),
+            int(chip.sram.size), *gemm.warp_tile, gemm.min_warps, gemm.persistent)
+
+
+def split_part(op: GemmOp, split: int) -> GemmOp:
+    """The GEMM a split-K kernel runs: each of `split` slabs of K a product of its own (the batch grows),
+    writing fp32 partial sums that a reduction then adds (`split_reduce`)."""
+    k = -(-op.k // split)
+    return replace(op, batch=op.batch * split, k=k, out_dtype="fp32", c_on_chip=False,
+                   b_group=min(op.b_group, k) if op.b_group else 0)
+
+
+def split_reduce(chip: Chip, op: GemmOp, split: int, fraction: float = 1.0) -> tuple[int, int, int]:
+    """(cycles, HBM bytes read, written) of adding `split` fp32 partials per output into C: CUTLASS's
+    split-K reduction reads every partial once and writes C once, at the op's share of HBM bandwidth."""
+    read = op.batch * op.m * op.n * ACC_BYTES * split
+    write = 0 if op.c_on_chip else op.batch * nbytes(op.m * op.n, op.out_dtype)
+    return math.ceil(_floor_cycles(chip, read + write, fraction)), read, write
+
+
+def _with_split(chip: Chip, op: GemmOp, tile: Tile, timing: OpTiming, fraction: float = 1.0) -> OpTiming:
+    """The part's timing (split_part) plus the reduction: its cycles are memory stall, its bytes HBM traffic
+    (the partials were written by the part, so they are read back here)."""
+    cycles, read, write = split_reduce(chip, op, tile.split, fraction)
+    return replace(timing, cycles=timing.cycles + cycles, stall_cycles=timing.stall_cycles + cycles,
+                   hbm_read=timing.hbm_read + read, hbm_write=timing.hbm_write + write, tile=str(tile))
 
 
 def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float = 1.0,
@@ -101,6 +141,10 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
     `accesses=False` leaves out the MXUs' SRAM access counts (a_reads … acc_writes are 0, sram_read counts
     only the write-back), which only reports need. Under the `banked` memory model the op's HBM share is also
     capped by the requests its active cores keep in flight (hardware/bandwidth.py hbm_terms)."""
+    if tile.split > 1:
+        part = split_part(op, tile.split)
+        whole = Tile(tile.m, tile.n, min(tile.k, part.k))
+        return _with_split(chip, op, tile, gemm_timing(chip, part, whole, cores, fraction, accesses), fraction)
     hbm = None
     if chip.memory_model == "banked":
         active = min(cores, op.batch * -(-op.m // tile.m) * -(-op.n // tile.n))
@@ -112,8 +156,13 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
 
 
 def gemm_op_timing(chip: Chip, op: GemmOp, tile: Tile, figures, accesses: bool = True) -> OpTiming:
-    """An OpTiming from `gemm_exact`'s seven figures."""
+    """An OpTiming from `gemm_exact`'s seven figures (of the split part, for a split-K tile)."""
+    if tile.split > 1:
+        part = split_part(op, tile.split)
+        whole = Tile(tile.m, tile.n, min(tile.k, part.k))
+        return _with_split(chip, op, tile, gemm_op_timing(chip, part, whole, figures, accesses))
     cycles, compute_cycles, cores, waves, loads, hbm_read, hbm_write = (int(x) for x in figures)
+    cycles, compute_cycles, dequant = with_quant(chip, op, tile, cores, cycles, compute_cycles)  # hardware/quant.py
     tiles = op.batch * -(-op.m // tile.m) * -(-op.n // tile.n)
     a_reads, b_reads, acc_reads, acc_writes = gemm_sram_accesses(chip, op, tile) if accesses else (0, 0, 0, 0)
     return OpTiming(
@@ -122,7 +171,7 @@ def gemm_op_timing(chip: Chip, op: GemmOp, tile: Tile, figures, accesses: bool =
         hbm_read=hbm_read, hbm_write=hbm_write, l2_read=loads if chip.l2 else 0,
         sram_read=math.ceil(a_reads * DTYPE_BITS[op.dtype] / 8 + b_reads * op.b_bytes) + hbm_write,
         sram_write=loads + hbm_write,
-        a_reads=a_reads, b_reads=b_reads, acc_reads=acc_reads, acc_writes=acc_writes,
+        a_reads=a_reads, b_reads=b_reads, acc_reads=acc_reads, acc_writes=acc_writes, dequant_cycles=dequant,
     )
 
 

@@ -39,6 +39,42 @@ class Link:
     binding: bool = True
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """One wire protocol of the collective library (system.library.protocols), in simulation units."""
+
+    name: str
+    efficiency: float  # payload bytes per byte on the wire
+    hop_cycles: int  # added to the link's latency on every hop
+    base_cycles: int  # added once per collective
+    max_rate: float | None  # payload bytes per cycle one chip's kernel reaches at most; None: no bound
+
+
+@dataclass(frozen=True)
+class Library:
+    """system.library resolved at the chip clock: what mapping/collectives.py's `transport` reads."""
+
+    name: str
+    protocols: tuple[Protocol, ...]
+    link_scale: float  # the library's share of the link's datasheet rate ÷ link.efficiency
+    memory_passes: float  # HBM bytes per byte a reduction step receives
+    channels: int | None
+    switch_reduce: bool  # the switch can reduce: `auto` considers switch_reduce
+    switch_efficiency: float
+
+
+def library_of(system: SystemConfig, clock_hz: float) -> Library | None:
+    lib = system.library
+    if lib is None or system.link is None:
+        return None
+    protocols = tuple(Protocol(name, p.efficiency, p.latency.cycles(clock_hz), p.base.cycles(clock_hz),
+                               None if p.max_rate is None else p.max_rate.bytes_per_cycle(clock_hz))
+                      for name, p in lib.protocols.items())
+    share = system.link.efficiency if lib.link_efficiency is None else lib.link_efficiency
+    return Library(lib.name, protocols, share / system.link.efficiency, lib.reduction_memory_passes, lib.channels,
+                   lib.switch_reduce, lib.switch_efficiency)
+
+
 @dataclass(frozen=True, eq=False)  # identity hash: caches key on the topology object
 class Topology:
     chips: int
@@ -48,6 +84,11 @@ class Topology:
     hop_latency: int  # cycles per hop
     wraparound: bool = True  # torus: each axis closes into a ring (else it is a line)
     placement: tuple[str, ...] = PLACEMENT_AXES  # the system's rank order (system.placement), nearest first
+    # The collective library's kernels (system.library: protocols, in-switch reduction); None: ideal transfers.
+    library: "Library | None" = None
+    # The chips' achievable HBM rate in bytes per cycle, where the builder was told it: it bounds a reduction's
+    # rate (each reduced byte passes through HBM library.reduction_memory_passes times). None: no bound.
+    memory_rate: float | None = None
 
     nodes = 1  # a one-level topology is one node (hardware/cluster.py has more)
 
@@ -292,12 +333,13 @@ def _comb(sizes: list[int], spine: int) -> list[tuple[int, ...]] | None:
     return [put(0, rest[0])] + out + [put(0, p) for p in reversed(rest[1:])]
 
 
-def build_topology(system: SystemConfig, clock_hz: float) -> Topology:
+def build_topology(system: SystemConfig, clock_hz: float, memory_rate: float | None = None) -> Topology:
     """Links of `system` at the chip clock: rates in bytes/cycle, the per-hop latency in cycles. With a
     scale-out network, the two-level Cluster of hardware/cluster.py (a Topology too). An equal system at the
     same clock gets the same (immutable) object back, so what was routed, reduced and timed on it carries
-    over from run to run, as a chip's tile choices do (hardware.chip.stand_in)."""
-    key = (repr(tuple(getattr(system, field) for field in NETWORK_FIELDS)), clock_hz)  # reprs keep every digit
+    over from run to run, as a chip's tile choices do (hardware.chip.stand_in). `memory_rate`: the chips'
+    achievable HBM bytes per cycle, which bounds a reduction's rate (Topology.memory_rate)."""
+    key = (repr(tuple(getattr(system, field) for field in NETWORK_FIELDS)), clock_hz, memory_rate)
     found = _BUILT.get(key)
     if found is None:
         if system.scale_out is not None and system.chips > system.scale_out.chips_per_node:
@@ -305,7 +347,7 @@ def build_topology(system: SystemConfig, clock_hz: float) -> Topology:
 
             found = build_cluster(system, clock_hz)
         else:
-            found = build_node(system, system.node_chips, clock_hz)
+            found = build_node(system, system.node_chips, clock_hz, memory_rate)
         _BUILT[key] = found
         while len(_BUILT) > _KEEP:
             _BUILT.pop(next(iter(_BUILT)))
@@ -322,17 +364,18 @@ def placement_order(system: SystemConfig) -> tuple[str, ...]:
     return given + tuple(a for a in PLACEMENT_AXES if a not in given)
 
 
-def build_node(system: SystemConfig, n: int, clock_hz: float) -> Topology:
+def build_node(system: SystemConfig, n: int, clock_hz: float, memory_rate: float | None = None) -> Topology:
     """`n` chips joined as `system`'s topology and link say (one node of a two-level system)."""
     link, order = system.link, placement_order(system)
     if n == 1 or link is None:
-        return Topology(n, system.topology, tuple(system.dims or ()), (), 0, system.wraparound, order)
+        return Topology(n, system.topology, tuple(system.dims or ()), (), 0, system.wraparound, order,
+                        library_of(system, clock_hz), memory_rate)
     peak = link.bandwidth.bytes_per_cycle(clock_hz) * link.count
     pairs = TOPOLOGY_KINDS[system.topology].pairs(system if n == system.chips else
                                                   system.model_copy(update={"chips": n}))
     links = tuple(Link(i, a, b, peak * link.efficiency, peak) for i, (a, b) in enumerate(pairs))
     return Topology(n, system.topology, tuple(system.dims or ()), links, link.latency.cycles(clock_hz),
-                    system.wraparound, order)
+                    system.wraparound, order, library_of(system, clock_hz), memory_rate)
 
 
 # ---- the kinds: which directed (src, dst) pairs are links, each once, in a fixed order; and how a message routes

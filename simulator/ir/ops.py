@@ -43,6 +43,10 @@ class GemmOp:
     wider of the two, since a narrower operand is widened before it enters the array (weight-only
     quantization). An operand `*_on_chip` never touches HBM: it is produced and consumed in SRAM, as
     the score tile of fused (flash) attention is.
+
+    Quantized weights carry scales that travel with B: one of `b_scale_bytes` (the scale and any zero point)
+    per `b_group` consecutive K elements of each column (`b_group = k`: one per output channel), or one for
+    the whole tensor (`b_group = 0` with `b_scale_bytes > 0`). hardware/quant.py costs the dequantization.
     """
 
     name: str
@@ -58,11 +62,17 @@ class GemmOp:
     c_on_chip: bool = False
     group: str = ""  # what the op belongs to, for breakdowns: attention, mlp, norm, …
     role: str = ""  # training: one of ROLES; "" otherwise. Not part of the shape (mapping ignores it)
+    b_group: int = 0  # K elements of B per scale; 0: one scale per tensor (if b_scale_bytes), or none
+    b_scale_bytes: int = 0  # bytes per scale group of B: the scale and any zero point (0: B carries no scales)
+    dequant: str = "auto"  # weight-only kernels: "auto", "inline" or "pipelined" dequantization (hardware/quant.py)
     type: str = field(default="gemm", init=False)
 
     def __post_init__(self):
         if self.b_dtype is None:
             object.__setattr__(self, "b_dtype", self.dtype)
+        if self.b_group < 0 or self.b_scale_bytes < 0 or self.dequant not in ("auto", "inline", "pipelined"):
+            raise ValueError(f"gemm {self.name}: b_group {self.b_group}, b_scale_bytes {self.b_scale_bytes}, "
+                             f"dequant {self.dequant!r}: groups and bytes are >= 0, dequant auto | inline | pipelined")
 
     @property
     def compute_dtype(self) -> str:
@@ -74,8 +84,18 @@ class GemmOp:
         return 0.0 if self.a_on_chip else DTYPE_BITS[self.dtype] / 8
 
     @property
+    def b_scale_total(self) -> int:
+        """Scale (and zero-point) bytes of one of the `batch` B matrices."""
+        if not self.b_scale_bytes:
+            return 0
+        if not self.b_group:
+            return self.b_scale_bytes  # per tensor
+        return -(-self.k // self.b_group) * self.n * self.b_scale_bytes
+
+    @property
     def b_bytes(self) -> float:
-        return DTYPE_BITS[self.b_dtype] / 8
+        """Bytes per B element moved through memory, its share of the scales included."""
+        return DTYPE_BITS[self.b_dtype] / 8 + self.b_scale_total / (self.k * self.n)
 
     @property
     def c_bytes(self) -> float:
@@ -93,7 +113,7 @@ class GemmOp:
     def min_read_bytes(self) -> int:
         """Each operand read once: the compulsory traffic."""
         a = 0 if self.a_on_chip else nbytes(self.m * self.k, self.dtype)
-        return self.batch * (a + nbytes(self.k * self.n, self.b_dtype))
+        return self.batch * (a + nbytes(self.k * self.n, self.b_dtype) + self.b_scale_total)
 
     @property
     def min_write_bytes(self) -> int:

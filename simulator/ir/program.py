@@ -17,9 +17,10 @@ class Tile:
     m: int
     n: int
     k: int
+    split: int = 1  # split-K: K cut into this many slabs, each its own CTAs, partial sums reduced after
 
     def __str__(self):
-        return f"{self.m}×{self.n}×{self.k}"
+        return f"{self.m}×{self.n}×{self.k}" + (f" split-K {self.split}" if self.split > 1 else "")
 
 
 @dataclass(frozen=True)

@@ -75,13 +75,83 @@ def traffic(batch, m, n, k, tm, tn, cores, a_size, b_size, min_read, min_write, 
     return loads, max(min_read, math.ceil(a + b)), min_write
 
 
+ACC_BYTES = 4  # fp32 accumulators
+
+
+@kernel
+def warp_tile(tm, tn, warp_m, warp_n, min_warps):
+    """(warp M edge, warp N edge) of a tm×tn CTA tile: warp_m × warp_n (clipped to the tile), halved along the
+    edge with fewer warps until the CTA has `min_warps`. With 64×64 and 4 this reproduces CUTLASS's sm80
+    table: 256×128 → 4×2 warps of 64×64, 128×64 → 2×2 of 64×32, 64×128 → 2×2 of 32×64, 64×64 → 2×2 of
+    32×32, 64×256 → 1×4 of 64×64. A Hopper warpgroup MMA is one "warp" of 64×256 here."""
+    wm, wn = min(warp_m, tm), min(warp_n, tn)
+    while ((tm + wm - 1) // wm) * ((tn + wn - 1) // wn) < min_warps and (wm > 1 or wn > 1):
+        if (tm + wm - 1) // wm <= (tn + wn - 1) // wn and wm > 1:
+            wm = (wm + 1) // 2
+        else:
+            wn = (wn + 1) // 2
+    return wm, wn
+
+
+@kernel
+def smem_step_bytes(tm, tn, tk, a_bytes, b_bytes, warp_m, warp_n, min_warps):
+    """Shared-memory bytes one CTA k-step moves: the async copies of the A and B tiles into it, and every
+    warp's reads of its A rows and B columns (a warp tile wm×wn reads wm·tk of A and tk·wn of B)."""
+    wm, wn = warp_tile(tm, tn, warp_m, warp_n, min_warps)
+    warps_m, warps_n = (tm + wm - 1) // wm, (tn + wn - 1) // wn
+    fills = tk * (tm * a_bytes + tn * b_bytes)
+    reads = tk * (warps_n * tm * a_bytes + warps_m * tn * b_bytes)
+    return fills + reads
+
+
+@kernel
+def operand_rate(tm, tn, tk, a_bytes, b_bytes, rows, cols, n_mxu, dataflow, rate, pipelined, smem_bw, clock_scale,
+                 warp_m, warp_n, min_warps):
+    """MACs per PE per chip cycle a tm×tn×tk CTA step sustains: the tensor clock's share of `rate`, and
+    below that the rate at which shared memory delivers the step's operands (smem_bw per SM cycle) against
+    the step's MMA cycles (`core_step_cycles`, partial arrays included)."""
+    mma = core_step_cycles(tm, tn, tk, rows, cols, n_mxu, dataflow, rate, pipelined)[0]
+    smem = smem_step_bytes(tm, tn, tk, a_bytes, b_bytes, warp_m, warp_n, min_warps) / smem_bw
+    return rate * clock_scale * min(1.0, mma / smem)
+
+
+@kernel
+def ctas_per_sm(tm, tn, tk, stages, a_bytes, b_bytes, accumulators, sram_size):
+    """CTAs of a tm×tn×tk tile resident on one SM at once: as many as the register file holds their fp32
+    accumulators and shared memory their `stages` A and B buffers (at least one)."""
+    # strictly less than the whole file: a CTA also needs registers for its operand fragments and addresses
+    by_regs = (accumulators - 1) // (tm * tn * ACC_BYTES) if accumulators else 1
+    by_smem = int(sram_size // (stages * tk * (tm * a_bytes + tn * b_bytes)))
+    return max(1, min(by_regs, by_smem))
+
+
+@kernel
+def exposed_tile_cycles(tm, tn, tk, stages, a_bytes, b_bytes, accumulators, sram_size, smem_bw, clock_scale,
+                        latency, persistent):
+    """Chip cycles each tile after the first adds on its SM when only one CTA fits there: nothing overlaps
+    its epilogue (fp32 accumulators written to shared memory and read back to be converted and stored,
+    CUTLASS's default epilogue) nor, unless the kernel is `persistent` (a producer warp loads the next tile
+    meanwhile), its prologue (the first load's latency). With two or more CTAs resident the other CTAs' main
+    loops hide both: 0."""
+    if ctas_per_sm(tm, tn, tk, stages, a_bytes, b_bytes, accumulators, sram_size) > 1:
+        return 0.0
+    epilogue = 2.0 * tm * tn * ACC_BYTES / smem_bw / clock_scale
+    return epilogue if persistent else latency + epilogue
+
+
 @kernel
 def gemm_exact(tm, tn, tk, batch, m, n, k, cores, fraction, a_size, b_size, min_read, min_write, a_bytes, b_bytes,
                out_bytes, rows, cols, n_mxu, dataflow, rate, pipelined, stages, dma_bw, dma_latency, hbm_bw,
-               hbm_latency, has_l2, l2_bw, l2_latency, l2_half):
+               hbm_latency, has_l2, l2_bw, l2_latency, l2_half, gpu, smem_bw, clock_scale, accumulators, sram_size,
+               warp_m, warp_n, min_warps, persistent):
     """(cycles, compute cycles, cores, waves, loads, HBM read, HBM write) of the GEMM in tm×tn×tk tiles on up to
     `cores` cores holding `fraction` of the memory bandwidth. Cycles are counted as SCALE-Sim counts them
-    (the index of the last busy cycle), but never below the time its HBM traffic takes at that share."""
+    (the index of the last busy cycle), but never below the time its HBM traffic takes at that share.
+    On a GPU (`gpu`) the tensor rate is `operand_rate`'s and every tile after the first on an SM pays
+    `exposed_tile_cycles`."""
+    if gpu:
+        rate = operand_rate(min(tm, m), min(tn, n), min(tk, k), a_bytes, b_bytes, rows, cols, n_mxu, dataflow, rate,
+                            pipelined, smem_bw, clock_scale, warp_m, warp_n, min_warps)
     tiles = batch * ((m + tm - 1) // tm) * ((n + tn - 1) // tn)
     cores = min(cores, tiles)
     waves = (tiles + cores - 1) // cores
@@ -96,6 +166,10 @@ def gemm_exact(tm, tn, tk, batch, m, n, k, cores, fraction, a_size, b_size, min_
     total, compute, _, _ = gemm_core_time(batch, m, n, k, tm, tn, tk, cores, a_bytes, b_bytes, out_bytes, rows, cols,
                                           n_mxu, dataflow, rate, pipelined, effective(near, hbm, miss),
                                           effective(near_last, hbm_last, miss), stages, latency)
+    if gpu:
+        total += (waves - 1) * exposed_tile_cycles(min(tm, m), min(tn, n), min(tk, k), stages, a_bytes, b_bytes,
+                                                   accumulators, sram_size, smem_bw, clock_scale, latency,
+                                                   persistent)
     floor = (hbm_read + hbm_write) / (hbm_bw * fraction)
     cycles = max(math.ceil(total - 1e-9) - 1, math.ceil(floor - 1e-9))
     return cycles, int(compute) - 1, cores, waves, loads, hbm_read, hbm_write
@@ -104,13 +178,16 @@ def gemm_exact(tm, tn, tk, batch, m, n, k, cores, fraction, a_size, b_size, min_
 @kernel
 def gemm_exact_many(tms, tns, tks, batch, m, n, k, cores, fraction, a_size, b_size, min_read, min_write, a_bytes,
                     b_bytes, out_bytes, rows, cols, n_mxu, dataflow, rate, pipelined, stages, dma_bw, dma_latency,
-                    hbm_bw, hbm_latency, has_l2, l2_bw, l2_latency, l2_half):
+                    hbm_bw, hbm_latency, has_l2, l2_bw, l2_latency, l2_half, gpu, smem_bw, clock_scale, accumulators,
+                    sram_size, warp_m, warp_n, min_warps, persistent):
     """`gemm_exact` of each tile tms[i] × tns[i] × tks[i], one row of the seven figures per tile."""
     out = np.empty((tms.shape[0], 7), np.int64)
     for i in range(tms.shape[0]):
         figures = gemm_exact(tms[i], tns[i], tks[i], batch, m, n, k, cores, fraction, a_size, b_size, min_read,
                              min_write, a_bytes, b_bytes, out_bytes, rows, cols, n_mxu, dataflow, rate, pipelined,
-                             stages, dma_bw, dma_latency, hbm_bw, hbm_latency, has_l2, l2_bw, l2_latency, l2_half)
+                             stages, dma_bw, dma_latency, hbm_bw, hbm_latency, has_l2, l2_bw, l2_latency, l2_half,
+                             gpu, smem_bw, clock_scale, accumulators, sram_size, warp_m, warp_n, min_warps,
+                             persistent)
         for j in range(7):
             out[i, j] = figures[j]
     return out

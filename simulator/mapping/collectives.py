@@ -10,8 +10,9 @@ NCCL's double binary tree instead. The flat `ring` over the whole group stays av
 """
 
 import weakref
+from dataclasses import dataclass
 
-from simulator.hardware.topology import Topology
+from simulator.hardware.topology import Protocol, Topology
 from simulator.ir.program import Message
 
 ALGORITHMS = {
@@ -103,7 +104,14 @@ def auto_algorithms(kind: str, topology: Topology, groups) -> tuple[str, ...]:
 
     spans = any(spans_nodes(topology, g) for g in groups)
     mesh = FULL_MESH.get(kind, ()) if topology.kind == "fully_connected" else ()
-    return (spans and fitting(SPANNING[kind])) or fitting(AUTO[kind] + mesh)
+    return (spans and fitting(SPANNING[kind])) or fitting(AUTO[kind] + mesh + in_switch(kind, topology))
+
+
+def in_switch(kind: str, topology: Topology) -> tuple[str, ...]:
+    """("switch_reduce",) for an all-reduce where the system says its switch reduces (system.library.
+    switch_reduce: NVLink SHARP, NVLink4 and later), as NCCL adds NVLS to its candidates there."""
+    library = topology.library
+    return ("switch_reduce",) if kind == "all_reduce" and library is not None and library.switch_reduce else ()
 
 
 def _regular(topology: Topology, group) -> bool:
@@ -409,3 +417,106 @@ def _pre_order(parent, children) -> list[int]:
 
 _BUILDERS = {"ring": _ring, "bidir_ring": _bidir_ring, "torus": _torus, "direct": _direct,
              "switch_reduce": _switch_reduce, "hierarchical": _hierarchical, "double_tree": _tree}
+
+
+# ---- how the messages move: the library's protocol (system.library), chosen per collective and size
+
+REDUCING = ("all_reduce", "reduce_scatter")
+
+
+@dataclass(frozen=True)
+class Transport:
+    """What the network applies to every message of one collective: each payload byte puts `wire` bytes on the
+    links (1 / (protocol efficiency × the library's link share × in-switch efficiency)), every hop costs
+    `hop_cycles` more than the link's latency, the collective `base_cycles` more once, and one flow moves at
+    most `cap` wire bytes per cycle (the protocol's per-chip rate or the reduction's HBM rate, shared by the
+    flows a chip drives at once). IDEAL changes nothing: a system without a library."""
+
+    protocol: str = ""
+    wire: float = 1.0
+    hop_cycles: int = 0
+    base_cycles: int = 0
+    cap: float | None = None
+
+
+IDEAL = Transport()
+
+
+def transport(topology: Topology, kind: str, algorithm: str, groups, nbytes: float) -> Transport:
+    """The library's fastest protocol for this collective by its closed form (as NCCL's tuner picks a protocol
+    by latency + size / bandwidth, src/graph/tuning.cc), as a Transport; IDEAL without a library."""
+    library = getattr(topology, "library", None)
+    groups = tuple(tuple(g) for g in groups)
+    if library is None or not groups or kind in ("send", "all_to_all") or max(map(len, groups)) < 2:
+        return IDEAL
+    memo = memo_of(_TRANSPORT, topology)
+    key = (kind, algorithm, groups, float(nbytes))
+    found = memo.get(key)
+    if found is None:
+        found = remember(memo, key, _transport(topology, library, kind, algorithm, groups, float(nbytes)), 4096)
+    return found
+
+
+_TRANSPORT: "weakref.WeakKeyDictionary[Topology, dict]" = weakref.WeakKeyDictionary()
+
+
+def _transport(topology, library, kind, algorithm, groups, nbytes) -> Transport:
+    group = max(groups, key=len)
+    quotient = (0,) if ring_order(kind, algorithm, group, topology) is not None else ()
+    messages = collective_messages(kind, algorithm, [group], nbytes, topology, quotient)
+    shape = dag_shape(messages, topology)
+    protocols = [p for p in library.protocols if algorithm != "switch_reduce" or p.name in ("simple", "dma")]
+    options = [protocol_transport(p, library, kind, algorithm, shape, topology) for p in protocols or
+               library.protocols]
+    return min(options, key=lambda t: (closed_form(t, shape), t.protocol))
+
+
+def protocol_transport(p: Protocol, library, kind: str, algorithm: str, shape: "DagShape",
+                       topology: Topology) -> Transport:
+    """Protocol `p` as a Transport for a collective of this shape."""
+    share = p.efficiency * library.link_scale * (library.switch_efficiency if algorithm == "switch_reduce" else 1)
+    wire = 1.0 / share
+    caps = []  # payload bytes per cycle per chip
+    if p.max_rate is not None:
+        caps.append(p.max_rate)
+    memory = getattr(topology, "memory_rate", None)
+    if memory and kind in REDUCING and algorithm != "switch_reduce" and library.memory_passes:
+        caps.append(memory / library.memory_passes)
+    cap = min(caps) * wire / shape.fan_out if caps else None
+    return Transport(p.name, wire, p.hop_cycles, p.base_cycles, cap)
+
+
+@dataclass(frozen=True)
+class DagShape:
+    """What the closed form reads from a DAG: its longest chain in hops, the busiest link's payload over its
+    rate (cycles), and how many messages one chip starts at once."""
+
+    hops: int
+    messages: int
+    link_cycles: float
+    link_rate: float  # the busiest link's bytes per cycle
+    fan_out: int
+
+
+def dag_shape(messages, topology: Topology) -> DagShape:
+    depth, hops = [0] * len(messages), [0] * len(messages)
+    for i, m in enumerate(messages):  # deps come before the message that waits for them
+        before = max(m.deps, key=lambda d: hops[d], default=None)
+        hops[i] = topology.hops(m.src, m.dst) + (hops[before] if before is not None else 0)
+        depth[i] = 1 + (depth[before] if before is not None else 0)
+    rates = topology.rates
+    loads = [(nbytes / rates[link], rates[link]) for link, nbytes in per_link(messages, topology)]
+    cycles, rate = max(loads, default=(0.0, 1.0))
+    first: dict[int, int] = {}
+    for m in messages:
+        if not m.deps:
+            first[m.src] = first.get(m.src, 0) + 1
+    return DagShape(max(hops, default=0), max(depth, default=0), cycles, rate, max(first.values(), default=1))
+
+
+def closed_form(t: Transport, shape: DagShape) -> float:
+    """Cycles the collective takes under `t` by the α–β form: base + every hop of the longest chain at the
+    link's latency plus the protocol's (hop_latency is added by the caller's topology, the same for all
+    protocols, so it is left out) + the busiest link's wire bytes at its rate, or at the cap."""
+    rate = shape.link_rate if t.cap is None else min(shape.link_rate, t.cap)
+    return t.base_cycles + shape.hops * t.hop_cycles + shape.link_cycles * shape.link_rate * t.wire / rate

@@ -30,6 +30,8 @@ from simulator.hardware.timing import (
     gemm_figures,
     gemm_op_timing,
     gemm_timing,
+    split_part,
+    split_reduce,
     tile_estimates,
 )
 from simulator.ir.ops import GemmOp
@@ -60,9 +62,23 @@ def _axis_sizes(chip: Chip, op: GemmOp) -> dict[str, list[int]]:
 
 
 def _candidate_arrays(chip: Chip, op: GemmOp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(M, N, K edges) of every SRAM-fitting tile of the edges above, M outermost, K innermost."""
+    """(M, N, K edges) of every SRAM-fitting tile of the edges above, M outermost, K innermost; on a GPU
+    (`core.mxu.gemm`) the library's tiles instead (`_library_arrays`)."""
+    if chip.gpu_gemm is not None:
+        return _library_arrays(chip, op)
     sizes = _axis_sizes(chip, op)
     return fitting_edges(chip, op, sizes["m"], sizes["n"], sizes["k"])
+
+
+def _library_arrays(chip: Chip, op: GemmOp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The library's CTA tiles (`core.mxu.gemm.tiles`) clipped to the GEMM, duplicates dropped, in the
+    chooser's M-outermost order, of those that fit the SM's shared memory and registers."""
+    tiles = sorted({(min(m, op.m), min(n, op.n), min(k, op.k)) for m, n, k in chip.gpu_gemm.tiles})
+    ms, ns, ks = (np.array([t[i] for t in tiles], np.int64) for i in range(3))
+    fit = set(zip(*(a.tolist() for a in fitting_edges(chip, op, sorted(set(ms.tolist())), sorted(set(ns.tolist())),
+                                                      sorted(set(ks.tolist())))), strict=True))
+    keep = [t for t in tiles if t in fit]
+    return tuple(np.array([t[i] for t in keep], np.int64) for i in range(3))
 
 
 def candidate_tiles(chip: Chip, op: GemmOp) -> list[Tile]:
@@ -105,11 +121,16 @@ def map_gemm(chip: Chip, op: GemmOp) -> tuple[Tile, int, int, int, int, str]:
     whole chip's share, as the chooser timed it."""
     tile = choose_tile(chip, op)
     _, _, cores, _, loads, hbm_read, hbm_write = _plan(chip, _shape_only(op)).timings[tile]
+    if tile.split > 1:
+        _, read, write = split_reduce(chip, op, tile.split)
+        hbm_read, hbm_write = hbm_read + read, hbm_write + write
     return tile, cores, loads, hbm_read, hbm_write, tile_note(chip, op, tile)
 
 
 def _shape_only(op: GemmOp) -> GemmOp:
-    return GemmOp("", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, (), op.b_dtype, op.a_on_chip, op.c_on_chip)
+    """What the choice depends on: the shape, dtypes, on-chip operands and the weights' scales."""
+    return GemmOp("", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, (), op.b_dtype, op.a_on_chip, op.c_on_chip,
+                  b_group=op.b_group, b_scale_bytes=op.b_scale_bytes, dequant=op.dequant)
 
 
 def _order(tile: Tile) -> tuple:
@@ -137,21 +158,48 @@ def _plan(chip: Chip, op: GemmOp) -> _Plan | None:
     by_compute_first = np.lexsort((*order, total, compute))
     ideal = memory_ideal(chip)
     ranking = by_compute_first if ideal else np.lexsort((*order, compute, total))
-    picked = ranking[:EXACT_CANDIDATES].tolist()
+    # A library's few tiles are all timed exactly, as its heuristic or autotuner ranks every kernel it has.
+    picked = ranking[:len(m) if chip.gpu_gemm is not None else EXACT_CANDIDATES].tolist()
     fewest = int(by_compute_first[0])
     timed = picked + [fewest] * (fewest not in picked)
     figures = gemm_figures(chip, op, m[timed], n[timed], k[timed], chip.cores)
     tiles = [Tile(int(m[i]), int(n[i]), int(k[i])) for i in timed]
     timings = dict(zip(tiles, figures, strict=True))
+    splits = _split_tiles(chip, op, tiles[:len(picked)]) if chip.gpu_gemm is not None else []
+    for split in sorted({t.split for t in splits}):
+        part = split_part(op, split)
+        mine = [t for t in splits if t.split == split]
+        edges = [np.array([getattr(t, d) if d != "k" else min(t.k, part.k) for t in mine], np.int64) for d in "mnk"]
+        timings.update(zip(mine, gemm_figures(chip, part, *edges, chip.cores), strict=True))
 
     def rank(t: Tile) -> tuple:
         cycles, compute_cycles, cores, _, _, hbm_read, _ = timings[t]
+        if t.split > 1:  # the partial sums' reduction
+            extra, read, _ = split_reduce(chip, op, t.split)
+            cycles, hbm_read = cycles + extra, hbm_read + read
         cycles += gemm_bank_stall_cycles(chip, op, t, cores)  # 0 unless core.sram is banked
         first = (compute_cycles, cycles) if ideal else (cycles, compute_cycles)
         return *first, hbm_read, *_order(t)
 
-    return _Plan(min(tiles[:len(picked)], key=rank), timings, tiles[-1] if fewest not in picked else
+    return _Plan(min(tiles[:len(picked)] + splits, key=rank), timings, tiles[-1] if fewest not in picked else
                  tiles[picked.index(fewest)])
+
+
+SPLITS = (2, 4, 8, 16, 32)  # split-K factors considered
+
+
+def _split_tiles(chip: Chip, op: GemmOp, tiles: list[Tile]) -> list[Tile]:
+    """Split-K variants of library tiles whose CTAs leave SMs idle (a small M·N, as in a decode GEMV): K cut
+    into s slabs, each at least one K-step, for every s up to the first that gives at least as many CTAs as
+    SMs. Timed exactly beside the unsplit tiles; the fastest wins, reduction included."""
+    out = []
+    for t in tiles:
+        ctas = op.batch * -(-op.m // t.m) * -(-op.n // t.n)
+        for split in SPLITS:
+            if ctas * split // 2 >= chip.cores or -(-op.k // split) < t.k:
+                break
+            out.append(Tile(t.m, t.n, t.k, split))
+    return out
 
 
 @_per_config(maxsize=4096)

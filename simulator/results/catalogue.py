@@ -140,7 +140,8 @@ def _entries(*rows) -> dict[str, Metric]:
 # Exact names, grouped as the summaries produce them. (name, label, unit, better, shown unit)
 METRICS: dict[str, Metric] = _entries(
     # what ran
-    ("workload", "workload", "text"), ("chip", "chip", "text"), ("model", "model", "text"),
+    ("workload", "workload", "text"), ("chip", "chip", "text"), ("runtime", "runtime profile", "text"),
+    ("model", "model", "text"),
     ("model_description", "model description", "text"), ("phase", "phase", "text"),
     ("weights_dtype", "weights dtype", "text"), ("activations_dtype", "activations dtype", "text"),
     ("kv_cache_dtype", "KV cache dtype", "text"), ("gemm_dtypes", "GEMM dtypes", "text"),

@@ -282,7 +282,7 @@ def llm_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], table: Parts, 
     prefill = [r for r in runs if r.pass_.phase == "prefill"]
     decode = [r for r in runs if r.pass_.phase == "decode"]
     summary = {
-        "workload": wl.name, "chip": chip.name, "clock_hz": chip.clock_hz,
+        "workload": wl.name, "chip": chip.name, "runtime": chip.runtime.name, "clock_hz": chip.clock_hz,
         "model": m.name, "model_description": m.describe(), "params": m.params(), "active_params": m.params(True),
         "phase": s.phase, "batch": s.batch, "prompt": s.prompt,
         "context": s.decode_context if s.phase == "decode" else s.prompt,

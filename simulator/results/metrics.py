@@ -101,6 +101,7 @@ def summarize(chip: Chip, workload: str, records: list[OpRecord]) -> dict:
     summary = {
         "workload": workload,
         "chip": chip.name,
+        "runtime": chip.runtime.name,
         "clock_hz": chip.clock_hz,
         "cycles": cycles,
         "seconds": seconds,

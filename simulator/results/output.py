@@ -106,7 +106,7 @@ def summary_text(summary: dict, table, top: int = 12) -> str:
     """The op-graph view; `table` is the op rows (or the op table)."""
     s = summary
     lines = [
-        f"{s['workload']} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz): {s['ops']} ops",
+        f"{s['workload']} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz, runtime {s['runtime']}): {s['ops']} ops",
         f"  total            {s['cycles']:,} cycles = {format_time(s['seconds'])}",
         f"  throughput       {s['achieved_tflops']:.1f} TFLOP/s of {peak_text(s)}, "
         f"MXU utilization {100 * s['mxu_utilization']:.1f} %",
@@ -193,7 +193,7 @@ def _system_lines(s: dict, stages: list[dict], links: list[dict]) -> list[str]:
 
 def _model_lines(s: dict, what: str) -> list[str]:
     return [
-        f"{s['workload']}: {s['model']} {what} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz)",
+        f"{s['workload']}: {s['model']} {what} on {s['chip']} ({s['clock_hz'] / 1e9:.3g} GHz, runtime {s['runtime']})",
         f"  model            {s['model_description']}",
         f"                   {s['params'] / 1e9:.2f} B parameters"
         + (f" ({s['active_params'] / 1e9:.2f} B active per token)" if s["active_params"] != s["params"] else ""),

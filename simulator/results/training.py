@@ -55,7 +55,7 @@ def training_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], parts: Pa
     by_direction = direction_cycles(runs)
     busy = sum(by_direction.values())
     summary = {
-        "workload": wl.name, "chip": chip.name, "clock_hz": chip.clock_hz,
+        "workload": wl.name, "chip": chip.name, "runtime": chip.runtime.name, "clock_hz": chip.clock_hz,
         "model": m.name, "model_description": m.describe(), "params": m.params(), "active_params": m.params(True),
         "phase": "train", "global_batch": step.global_batch, "micro_batch": step.micro_batch,
         "sequence": step.sequence, "microbatches": step.microbatches, "recompute": step.recompute,

@@ -155,7 +155,8 @@ def _placement(chip: Chip, replica: Parallel) -> Placement | None:
     if replica.chips == 1:
         return None
     system = chip.config.system
-    return Placement(build_topology(system, chip.clock_hz), replica, system.collectives)
+    topology = build_topology(system, chip.clock_hz, chip.hbm.achievable_bytes_per_cycle)
+    return Placement(topology, replica, system.collectives)
 
 
 def simulate_service(chip: Chip, workload, serving: Serving | None = None, progress=None,
@@ -226,7 +227,8 @@ def service_summary(chip: Chip, workload, serving: Serving, result: LoopResult, 
     kv_time = sum((r.end - r.start) * r.kv_blocks for r in rows)
     scenario, parallel = workload.scenario, workload.parallel
     summary = {
-        "workload": workload.name, "chip": chip.name, "model": workload.model.name, "phase": "serve",
+        "workload": workload.name, "chip": chip.name, "runtime": chip.runtime.name,
+        "model": workload.model.name, "phase": "serve",
         "scheduler": serving.scheduler.policy, "arrival": serving.arrival.kind,
         "request_rate": getattr(serving.arrival, "rate", None), "seed": serving.seed,
         "weights_dtype": scenario.weights, "activations_dtype": scenario.activations,

@@ -29,7 +29,8 @@ def serve_summary_text(s: dict) -> str:
     rate = f" at {s['request_rate']:g} req/s" if s.get("request_rate") else ""
     chips = s["chips_used"]
     lines = [
-        f"{s['workload']} on {s['chip']} ({chips} chip{'s' if chips > 1 else ''}, {s['instances']} instance"
+        f"{s['workload']} on {s['chip']} ({chips} chip{'s' if chips > 1 else ''}, runtime {s['runtime']}, "
+        f"{s['instances']} instance"
         f"{'s' if s['instances'] > 1 else ''}, tp={s['parallel.tp']}"
         + (f", ep={s['parallel.ep']}" if s['parallel.ep'] > 1 else "") + f"): {s['model']}, "
         f"{POLICIES[s['scheduler']]}; weights {s['weights_dtype']}, KV cache {s['kv_cache_dtype']}",

@@ -31,7 +31,20 @@ class Scenario(BaseModel):
     # each sequence's KV cache (default: prompt)
     output_tokens: Steps = 128  # generate: tokens produced per sequence; the first comes from the prefill
     weights: DType = "bf16"  # linear-layer weights (embeddings and norms stay in the activation dtype)
+    # Activations as wide as or wider than the weights: weight-only quantization (the MXU runs at the activation
+    # rate, the weights are dequantized in the kernel); as narrow (weights and activations int8, or fp8): W8A8 /
+    # FP8, the MXU runs at that rate and the scales apply to the outputs (docs/model.md "Quantized kernels").
     activations: DType = "bf16"
+    # Scales of quantized weights (int8, int4, fp8, fp4; wider weights have none): one per `weight_group`
+    # consecutive input elements of each output channel (gpt-fast int4: 32), one per output channel
+    # ("channel": gpt-fast int8), or one per tensor ("tensor": per-tensor FP8).
+    weight_group: Positive | Literal["channel", "tensor"] = "channel"
+    weight_scale: DType = "bf16"  # storage of each scale and zero point (gpt-fast: bf16)
+    weight_zero: StrictBool = False  # a zero point beside each scale (asymmetric: gpt-fast int4, AWQ, HQQ)
+    # Weight-only kernels: "inline" dequantizes each loaded weight fragment before its multiply, in the same
+    # loop step (PyTorch tinygemm, Inductor's fused GEMV); "pipelined" overlaps it with the next loads (Marlin);
+    # "auto": inline on GPUs, pipelined on chips with decoupled vector, matrix and DMA units (hardware/quant.py).
+    dequant: Literal["auto", "inline", "pipelined"] = "auto"
     kv_cache: DType = "bf16"
     fused_attention: StrictBool = True  # flash-attention style: scores and probabilities never leave SRAM
     # Query rows per block of fused causal attention; key blocks above the diagonal are skipped.

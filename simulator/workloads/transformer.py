@@ -87,16 +87,31 @@ class Pass:
         return self.weight_bytes + self.kv_read_bytes + self.kv_write_bytes
 
 
+QUANTIZED = ("int8", "int4", "fp8", "fp4")  # weight dtypes stored with scales (scenario.weight_group)
+
+
 @dataclass(frozen=True)
 class Dtypes:
     weights: str
     act: str
     kv: str
     vector: str  # elementwise ops, embeddings and norms
+    group: int | str = "channel"  # scenario.weight_group
+    scale_bytes: int = 0  # per scale group: the scale and any zero point (0: the weights carry no scales)
+    dequant: str = "auto"
 
     @classmethod
     def of(cls, s: Scenario) -> "Dtypes":
-        return cls(s.weights, s.activations, s.kv_cache, s.activations if s.activations in VECTOR_DTYPES else "bf16")
+        scale = nbytes(2 if s.weight_zero else 1, s.weight_scale) if s.weights in QUANTIZED else 0
+        return cls(s.weights, s.activations, s.kv_cache, s.activations if s.activations in VECTOR_DTYPES else "bf16",
+                   s.weight_group, scale, s.dequant)
+
+    def scales(self, k: int) -> dict:
+        """GemmOp fields of a weight GEMM of depth `k`: its scales (per group, channel or tensor), its kernel."""
+        if not self.scale_bytes:
+            return {}
+        group = {"channel": k, "tensor": 0}.get(self.group, self.group)
+        return {"b_group": min(group, k), "b_scale_bytes": self.scale_bytes, "dequant": self.dequant}
 
 
 class _Builder:
@@ -120,10 +135,11 @@ class _Builder:
         deps = self._deps(after) + self.waits.pop(name, ())
         name = self.prefix + name
         b_dtype = b_dtype or (self.dt.weights if weight else self.dt.act)
+        scales = self.dt.scales(k) if weight and b_dtype == self.dt.weights else {}
         op = GemmOp(name, m, n, k, self.dt.act, out_dtype or self.dt.act, batch, deps, b_dtype=b_dtype,
-                    group=group, role=self.role, **flags)
+                    group=group, role=self.role, **scales, **flags)
         if weight:
-            self.weight_bytes += batch * nbytes(k * n, b_dtype)
+            self.weight_bytes += batch * (nbytes(k * n, b_dtype) + op.b_scale_total)
         self.ops.append(op)
         self.last = (name,)
         return name

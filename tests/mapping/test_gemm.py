@@ -92,8 +92,9 @@ def assert_aligned(chip, op: GemmOp, tile: Tile) -> None:
         assert size == whole or size % edge == 0, f"{tile}: {dim} = {size} on a {edge}-wide array edge"
 
 
+OPEN_GRID = "core.mxu.gemm=null"  # a GPU preset without its GEMM library: the open tile search these tests check
 CHIPS = {
-    "h100": lambda: make_chip(base="h100"),
+    "h100": lambda: make_chip(OPEN_GRID, base="h100"),
     "tpu_v4": lambda: make_chip(base="tpu_v4"),
     "24x24 os": lambda: scalesim_chip(24, 24, "os"),
     "31x33 ws": lambda: scalesim_chip(31, 33, "ws"),
@@ -155,7 +156,7 @@ def _extra(note: str) -> int:
 
 @pytest.mark.parametrize("preset, shape, cut", [("h100", (32, 128, 2048), "K"), ("tpu_v4", (2048, 2048, 2048), "K")])
 def test_tile_note_states_the_compute_cycles_a_real_chip_traded(preset, shape, cut):
-    chip, op = make_chip(base=preset), GemmOp("g", *shape)
+    chip, op = make_chip(*[OPEN_GRID] * (preset == "h100"), base=preset), GemmOp("g", *shape)
     tile = choose_tile(chip, op)
     note = tile_note(chip, op, tile)
     assert note.startswith(f"{cut} cut into"), note
@@ -175,7 +176,8 @@ def test_tile_note_states_the_compute_cycles_a_real_chip_traded(preset, shape, c
 def test_the_grid_fit_check_is_tile_fits_on_every_tile(preset, m, n, k, dtype, b_dtype, sram):
     from simulator.mapping.gemm import _axis_sizes, _candidate_arrays
 
-    chip = make_chip(*([f"core.sram.size={sram}"] if sram else []), base=preset)
+    gpu = [OPEN_GRID] if preset in ("h100", "a100") else []
+    chip = make_chip(*([f"core.sram.size={sram}"] if sram else []), *gpu, base=preset)
     op = GemmOp("g", m, n, k, dtype, dtype, b_dtype=b_dtype)
     sizes = _axis_sizes(chip, op)
     every = [Tile(tm, tn, tk) for tm in sizes["m"] for tn in sizes["n"] for tk in sizes["k"]]

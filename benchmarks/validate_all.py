@@ -1,0 +1,398 @@
+"""Every public measurement the project holds against the simulator: one error table (docs/validation.md § 0).
+
+    python benchmarks/validate_all.py                  # prints the table and the error budget
+    python benchmarks/validate_all.py --write-docs     # also regenerates docs/validation.md § 0 and
+                                                       # benchmarks/validation/summary.json (the committed budget)
+    python benchmarks/validate_all.py --only gemm,kernels --json out.json
+
+Each case runs with the software runtime of its measurement (config/runtime.py): microbenchmark harnesses
+that synchronize after every call (LLMCompass's A100 sweeps) as `eager_synchronized`, gpt-fast as
+`compiled`, training loops as `eager`, CUDA-event timings (cuBLAS, nccl-tests) as `bare`. The signed error is
+positive when Tortoise is faster than the hardware: simulated ÷ measured − 1 for a rate, measured ÷ simulated
+− 1 for a time. `subset` says whether a constant was derived from the case (`calibration`) or not
+(`held-out`); the budget is reported for each. "dominant" is where the simulated time went (report/bottleneck.py).
+"""
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "validation"
+DOCS = HERE.parent / "docs" / "validation.md"
+SUMMARY = DATA / "summary.json"
+BEGIN, END = "<!-- validate_all: begin -->", "<!-- validate_all: end -->"
+sys.path.insert(0, str(HERE))  # the per-area scripts beside this one
+
+
+@dataclass(frozen=True)
+class Case:
+    group: str
+    case: str
+    measured: float
+    simulated: float
+    unit: str
+    error: float  # signed: + when Tortoise is faster
+    subset: str  # calibration or held-out
+    runtime: str
+    dominant: str
+    source: str
+
+
+def _rate_case(group, case, measured, simulated, unit, subset, runtime, dominant, source) -> Case:
+    return Case(group, case, measured, simulated, unit, simulated / measured - 1, subset, runtime, dominant, source)
+
+
+def _time_case(group, case, measured, simulated, unit, subset, runtime, dominant, source) -> Case:
+    return Case(group, case, measured, simulated, unit, measured / simulated - 1, subset, runtime, dominant, source)
+
+
+def _dominant(summary: dict) -> str:
+    from simulator.report.bottleneck import time_split
+
+    split = time_split(summary)
+    ranked = sorted(split.items(), key=lambda kv: -kv[1])[:2]
+    return ", ".join(f"{name} {share:.0%}" for name, share in ranked)
+
+
+def _csv(path: Path):
+    with path.open() as f:
+        yield from csv.DictReader(f)
+
+
+# An ablation (--ablate) sets these: every chip of the run gets the overrides, a profile replaces every case's.
+ABLATION = {"sets": (), "runtime": None}
+
+
+def _chip(cache: dict, name: str, runtime: str, sets=()):
+    from simulator.config.loader import load_chip
+    from simulator.hardware.chip import Chip
+
+    runtime = ABLATION["runtime"] or runtime
+    key = (name, runtime, tuple(sets))
+    if key not in cache:
+        cache[key] = Chip(load_chip(name, [f"runtime={runtime}", *sets, *ABLATION["sets"]]))
+    return cache[key]
+
+
+def gemm_cases(chips: dict):
+    """GEMM throughput (benchmarks/validation/*.csv): one GemmOp on the chip."""
+    from simulator.api import run_graph
+    from simulator.ir.ops import GemmOp, OpGraph
+
+    for path in sorted(DATA.glob("*.csv")):
+        for r in _csv(path):
+            runtime = r.get("runtime") or "bare"
+            chip = _chip(chips, r["chip"], runtime)
+            m, n, k = int(r["m"]), int(r["n"]), int(r["k"])
+            s = run_graph(chip, OpGraph("g", (GemmOp("g", m, n, k, r["dtype"]),))).summary
+            yield _rate_case("gemm", f"{r['chip']} {m}×{n}×{k} {r['dtype']}", float(r["measured_tflops"]),
+                             s["achieved_tflops"], "TFLOP/s", r.get("subset") or "held-out", runtime, _dominant(s),
+                             path.name)
+
+
+KERNEL_RUNTIME = "eager_synchronized"  # LLMCompass's harness: time.time() around the call and a synchronize
+
+
+def kernel_cases(chips: dict):
+    """Memory-bound kernels (benchmarks/validation/kernels/*.csv, LLMCompass's A100 sweeps): one VectorOp."""
+    from simulator.api import run_graph
+    from simulator.ir.ops import VECTOR_KINDS, OpGraph, VectorOp
+
+    for path in sorted((DATA / "kernels").glob("*.csv")):
+        for r in _csv(path):
+            chip = _chip(chips, r["chip"], KERNEL_RUNTIME)
+            m, n, kind = int(r["m"]), int(r["n"]), r["kind"]
+            inputs, outputs, per = VECTOR_KINDS[kind]
+            op = VectorOp(kind, kind, m * n, "fp16", inputs, outputs, per)
+            s = run_graph(chip, OpGraph(kind, (op,))).summary
+            shape = f"{n:,}" if m == 1 else f"{m}×{n}"
+            yield _rate_case("kernels", f"{r['chip']} {kind} {shape}", float(r["measured_gelem_s"]),
+                             m * n / s["seconds"] / 1e9, "Gelem/s", r["subset"], KERNEL_RUNTIME, _dominant(s),
+                             path.name)
+
+
+LLM_RUNTIME = "compiled"  # gpt-fast: torch.compile with CUDA graphs
+
+
+def llm_cases(chips: dict):
+    """gpt-fast decode (benchmarks/validation/llm/*.csv), as benchmarks/validate_llm.py runs it."""
+    from simulator.api import run_llm
+    from simulator.workloads.loader import bundled_dir, load_workload
+
+    for path in sorted((DATA / "llm").glob("*.csv")):
+        for r in _csv(path):
+            chip = _chip(chips, r["chip"], LLM_RUNTIME)
+            sets = [f"model={r['model']}", "scenario.phase=generate", f"scenario.weights={r['weights']}",
+                    f"scenario.batch={r['batch']}", f"scenario.prompt={r['prompt']}",
+                    f"scenario.output_tokens={r['output_tokens']}"]
+            sets += [f"scenario.{c}={r[c]}" for c in ("weight_group", "weight_zero") if r.get(c)]
+            s = run_llm(chip, load_workload(bundled_dir() / "llama2_7b_decode.yaml", sets)).summary
+            yield _rate_case("llm decode", f"{r['chip']} {r['model']} {r['weights']} batch {r['batch']}",
+                             float(r["measured_tokens_per_s"]), s["tokens_per_s_per_user"], "tok/s", "held-out",
+                             LLM_RUNTIME, _dominant(s), path.name)
+
+
+def collective_cases(chips: dict):
+    """nccl-tests (benchmarks/validation/collectives/*.csv), as benchmarks/validate_collectives.py runs them."""
+    import validate_collectives as vc
+
+    for path in sorted((DATA / "collectives").glob("*.csv")):
+        for r in _csv(path):
+            chip = _chip(chips, r["system"], "bare")
+            p, n = int(r["chips"]), int(r["bytes"])
+            seconds, used = vc.simulate(chip, r["kind"], p, n, r["algorithm"])
+            subset = "calibration" if r["fit"] == "yes" else "held-out"
+            name = f"{r['system']} ×{p} {r['kind']} {n:,} B ({r['algorithm']}: {used})"
+            if r["unit"] == "busbw_gb_s":
+                yield _rate_case("collectives", name, float(r["measured"]), vc.busbw(r["kind"], p, n, seconds),
+                                 "GB/s busbw", subset, "bare", "communication 100%", path.name)
+            else:
+                yield _time_case("collectives", name, float(r["measured"]), seconds * 1e6, "µs", subset, "bare",
+                                 "communication 100%", path.name)
+
+
+TRAINING_RUNTIME = "eager"  # llm-foundry and Megatron-LM: eager PyTorch training loops
+
+
+def training_cases(chips: dict):
+    """llm-foundry and Megatron-LM steps, as benchmarks/validate_training.py runs them."""
+    import validate_training as vt
+
+    from simulator.api import run_llm
+
+    for r in vt.rows("llm_foundry.csv"):
+        chip = _chip(chips, r["chip"], TRAINING_RUNTIME)
+        s = run_llm(chip, vt.foundry_workload(r)).summary
+        yield _rate_case("training", f"llm-foundry {r['chip']} {r['model']} seq {r['sequence']}",
+                         float(r["measured_tokens_per_s_per_gpu"]), s["tokens_per_s_per_chip"], "tok/s/GPU",
+                         "held-out", TRAINING_RUNTIME, _dominant(s), "training/llm_foundry.csv")
+    for r in vt.rows("megatron.csv"):
+        gpus = int(r["gpus"])
+        chip = _chip(chips, vt.MEGATRON_SYSTEM, TRAINING_RUNTIME, [f"system.chips={gpus}"])
+        s = run_llm(chip, vt.megatron_workload(r)).summary
+        passes = 4 if r["table"] == "4.1" else 3
+        flops = vt.megatron_flops(r, passes) / s["step_s"] / gpus
+        if r["table"] == "4.1":
+            measured, simulated, unit = float(r["measured_tflops_per_gpu"]), flops / 1e12, "TFLOP/s/GPU"
+        else:
+            measured, simulated, unit = float(r["measured_mfu"]), flops / vt.A100_PEAK, "MFU"
+        yield _rate_case("training", f"Megatron § {r['table']} {r['model']} on {gpus:,}", measured, simulated, unit,
+                         "held-out", TRAINING_RUNTIME, _dominant(s), "training/megatron.csv")
+
+
+def serving_cases(chips: dict, requests: int = 5000):
+    """vLLM on one H100 (reference serving.md § 5), as benchmarks/validate_serving.py runs it: the host cost
+    per scheduler call comes from the two v0.6.0 rows' ratio, so those two rows are the calibration subset."""
+    import validate_serving as vs
+
+    h = vs.host_cost(requests)
+    for name, policy, steps, tok, _, _ in vs.MEASURED:
+        s = vs.run(requests, policy, steps, h).summary
+        subset = "calibration" if name.startswith("v0.6.0") else "held-out"
+        yield _rate_case("serving", f"vLLM h100 llama3_8b {name}", tok, s["output_tokens_per_s"], "output tok/s",
+                         subset, "bare + host cost", "", "serving.md § 5")
+
+
+DRAM_MEASURED = (  # chip, measured fraction of peak, what, source
+    ("h100", 3240 / 3350, "2^30-element sum, 3,240 GB/s", "measurements.md § 2.1.2"),
+)
+
+
+def dram_cases(chips: dict):
+    """The cycle-level DRAM model's streaming bandwidth against a measured streaming kernel."""
+    from simulator.config.loader import load_chip
+    from simulator.hardware.dram import chip_dram, pattern, simulate
+
+    for name, measured, what, source in DRAM_MEASURED:
+        result = simulate(chip_dram(load_chip(name)), pattern("stream"), nbytes=16 << 20)
+        yield _rate_case("dram", f"{name} stream ({what})", measured, result.efficiency, "fraction of peak",
+                         "held-out", "bare", "memory 100%", source)
+
+
+def calibrate_harness() -> dict[str, float]:
+    """The `eager_synchronized` profile's host cost per kind, from the calibration subset of the kernel sweeps:
+    each kind's measured time at its calibration point less the device time Tortoise simulates for it (the
+    `bare` profile: the kernel and the chip's op_overhead). Seconds, rounded to the microsecond; the softmax
+    point gives host_per_kernel (the cost of any kernel the sweeps do not single out), the others their kind's
+    host_per_kind. tests/results/test_runtime_profiles.py checks configs/runtime/eager_synchronized.yaml holds these."""
+    from simulator.api import run_graph
+    from simulator.ir.ops import VECTOR_KINDS, OpGraph, VectorOp
+
+    chips: dict = {}
+    out = {}
+    for path in sorted((DATA / "kernels").glob("*.csv")):
+        for r in _csv(path):
+            if r["subset"] != "calibration":
+                continue
+            chip = _chip(chips, r["chip"], "bare")
+            m, n, kind = int(r["m"]), int(r["n"]), r["kind"]
+            inputs, outputs, per = VECTOR_KINDS[kind]
+            device = run_graph(chip, OpGraph(kind, (VectorOp(kind, kind, m * n, "fp16", inputs, outputs, per),)))
+            measured = m * n / (float(r["measured_gelem_s"]) * 1e9)
+            out[kind] = round((measured - device.summary["seconds"]) * 1e6) * 1e-6
+    return out
+
+
+GROUPS = {"gemm": gemm_cases, "kernels": kernel_cases, "llm": llm_cases, "collectives": collective_cases,
+          "training": training_cases, "serving": serving_cases, "dram": dram_cases}
+
+
+def collect(groups=tuple(GROUPS), progress=None) -> list[Case]:
+    chips: dict = {}
+    cases = []
+    for group in groups:
+        start = time.perf_counter()
+        for case in GROUPS[group](chips):
+            cases.append(case)
+        if progress:
+            progress(f"{group}: {time.perf_counter() - start:.1f} s")
+    return cases
+
+
+def budget(cases: list[Case]) -> dict:
+    """Median and worst |error|, over all cases and per subset."""
+    out = {}
+    for subset in ("all", "held-out", "calibration"):
+        errors = [abs(c.error) for c in cases if subset == "all" or c.subset == subset]
+        if errors:
+            worst = max(cases, key=lambda c: abs(c.error) if subset == "all" or c.subset == subset else -1)
+            out[subset] = {"cases": len(errors), "median": statistics.median(errors), "worst": max(errors),
+                           "worst_case": f"{worst.group}: {worst.case}"}
+    return out
+
+
+# Each modelled effect of issue #17, switched off alone: (name, chip overrides, runtime for every case, what).
+EFFECTS = (
+    ("runtime profiles", (), "bare", "every case on the `bare` profile: no host cost, nothing fused"),
+    ("GPU GEMM execution", ("core.mxu.gemm=null",), None, "the open tile search, no library tiles, split-K, "
+     "operand delivery or tensor clock"),
+    ("quantized kernels", (), None, "no dequantization work (hardware/quant.with_quant returns the GEMM's cycles)"),
+    ("collective library", ("system.library=null",), None, "ideal transfers: no protocols, link share or NVLS "
+     "efficiency"),
+)
+
+
+def ablate(groups=tuple(GROUPS), progress=None) -> list[tuple[str, str, list[Case]]]:
+    """(effect, what, cases) with each effect off in turn; the serving group runs its own chip and is left
+    as it is."""
+    from simulator.hardware import timing
+
+    out = []
+    for name, sets, runtime, what in EFFECTS:
+        ABLATION.update(sets=sets, runtime=runtime)
+        original = timing.with_quant
+        if name == "quantized kernels":
+            timing.with_quant = lambda chip, op, tile, cores, cycles, compute: (cycles, compute, 0)
+        try:
+            _clear_caches()
+            out.append((name, what, collect(groups, progress)))
+        finally:
+            timing.with_quant = original
+            ABLATION.update(sets=(), runtime=None)
+            _clear_caches()
+    return out
+
+
+def _clear_caches() -> None:
+    """Op timings are memoized per chip config, which the quantization switch does not change (the tile
+    chooser's figures leave the dequantization out, so they stay valid)."""
+    from simulator.engine import run
+
+    run._TIMERS.clear()
+
+
+def ablation_text(cases: list[Case], rows) -> str:
+    """Per effect: the cases it moves (|error| changes by more than 0.05 points), their median and worst |error|
+    with the effect and without it, and the whole budget without it."""
+    lines = ["| effect switched off | what that means | cases it moves | their median \\|error\\|: with / without "
+             "| their worst: with / without | median over all cases without it |", "|---|---|---:|---:|---:|---:|"]
+    for name, what, off in rows:
+        moved = [(a, b) for a, b in zip(cases, off, strict=True) if abs(abs(a.error) - abs(b.error)) > 5e-4]
+        if moved:
+            on_, off_ = [abs(a.error) for a, _ in moved], [abs(b.error) for _, b in moved]
+            figures = (f"{statistics.median(on_):.1%} / {statistics.median(off_):.1%} | "
+                       f"{max(on_):.1%} / {max(off_):.1%}")
+        else:
+            figures = "— | —"
+        lines.append(f"| {name} | {what} | {len(moved)} | {figures} | {budget(off)['all']['median']:.1%} |")
+    return "\n".join(lines)
+
+
+def _figure(x: float) -> str:
+    return f"{x:.3f}" if abs(x) < 10 else f"{x:,.1f}"
+
+
+def table(cases: list[Case]) -> str:
+    lines = ["| group | case | measured | simulated | unit | error | subset | runtime | dominant (simulated) |",
+             "|---|---|---:|---:|---|---:|---|---|---|"]
+    for c in cases:
+        lines.append(f"| {c.group} | {c.case} | {_figure(c.measured)} | {_figure(c.simulated)} | {c.unit} | "
+                     f"{c.error:+.1%} | {c.subset} | {c.runtime} | {c.dominant} |")
+    return "\n".join(lines)
+
+
+def budget_text(b: dict) -> str:
+    lines = ["| subset | cases | median \\|error\\| | worst \\|error\\| | worst case |", "|---|---:|---:|---:|---|"]
+    for subset, v in b.items():
+        lines.append(f"| {subset} | {v['cases']} | {v['median']:.1%} | {v['worst']:.1%} | {v['worst_case']} |")
+    return "\n".join(lines)
+
+
+def write_docs(cases: list[Case], b: dict, ablation: str = "") -> None:
+    text = DOCS.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    effects = f"\nWhat each effect contributes (`--ablate`: the budget with that effect off alone):\n\n{ablation}\n" \
+        if ablation else ""
+    block = f"\n{budget_text(b)}\n{effects}\n{table(cases)}\n"
+    DOCS.write_text(text[:start] + block + text[end:])
+    SUMMARY.write_text(json.dumps({"budget": b, "cases": [asdict(c) for c in cases]}, indent=1,
+                                  ensure_ascii=False) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated groups: " + ", ".join(GROUPS))
+    parser.add_argument("--json", metavar="FILE", help="write the cases and the budget as JSON")
+    parser.add_argument("--calibrate", action="store_true", help="print the eager_synchronized profile's host "
+                        "costs derived from the calibration subset, and stop")
+    parser.add_argument("--ablate", action="store_true", help="also run with each modelled effect off in turn "
+                        "and print what each contributes (four more runs)")
+    parser.add_argument("--write-docs", action="store_true", help="regenerate docs/validation.md § 0 and "
+                        "benchmarks/validation/summary.json")
+    args = parser.parse_args()
+    if args.calibrate:
+        for kind, seconds in calibrate_harness().items():
+            print(f"{kind}: {seconds * 1e6:.0f} us")
+        return 0
+    groups = tuple(args.only.split(",")) if args.only else tuple(GROUPS)
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        parser.error(f"--only: unknown group {unknown[0]!r}; the groups are {', '.join(GROUPS)}")
+    cases = collect(groups, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    b = budget(cases)
+    print(budget_text(b))
+    print()
+    print(table(cases))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"budget": b, "cases": [asdict(c) for c in cases]}, indent=1,
+                                              ensure_ascii=False) + "\n")
+    ablation = ""
+    if args.ablate:
+        ablation = ablation_text(cases, ablate(groups, progress=lambda line: print(line, file=sys.stderr, flush=True)))
+        print()
+        print(ablation)
+    if args.write_docs:
+        if groups != tuple(GROUPS):
+            parser.error("--write-docs needs every group (no --only)")
+        write_docs(cases, b, ablation)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Runtime profiles (config/runtime.py, hardware/runtime.py): what the host adds to each kernel, to the cycle."""
+
+import pytest
+
+from simulator.api import run_graph
+from simulator.config.loader import load_chip
+from simulator.config.runtime import OP_KINDS, runtime_names
+from simulator.errors import ConfigError
+from simulator.hardware.chip import Chip
+from simulator.ir.ops import VECTOR_KINDS, GemmOp, OpGraph, VectorOp
+
+INLINE = "runtime={name: t, host_per_kernel: 20000 cycles, host_per_kind: {gemm: 50000 cycles}, %s}"
+
+
+def chip(*sets) -> Chip:
+    return Chip(load_chip("a100", list(sets)))
+
+
+def softmax(elements: int = 4096) -> OpGraph:
+    return OpGraph("s", (VectorOp("s", "softmax", elements, "fp16", *VECTOR_KINDS["softmax"]),))
+
+
+def cycles(c: Chip, graph: OpGraph) -> tuple[int, int]:
+    """(op cycles, device cycles without any fixed part) of the graph's one op."""
+    r = run_graph(c, graph).records[0]
+    return r.cycles, r.cycles - r.overhead_cycles
+
+
+def test_bare_adds_only_the_chips_op_overhead():
+    c = chip()
+    total, device = cycles(c, softmax())
+    assert c.runtime.name == "bare"
+    assert total - device == c.op_overhead_cycles
+
+
+def test_a_synchronizing_harness_pays_host_launch_and_kernel_in_turn():
+    c = chip(INLINE % "synchronize: true")
+    total, device = cycles(c, softmax())
+    assert total == device + c.op_overhead_cycles + 20000
+    gemm = OpGraph("g", (GemmOp("g", 64, 64, 64),))
+    total, device = cycles(c, gemm)
+    assert total == device + c.op_overhead_cycles + 50000  # the kind's own host cost replaces host_per_kernel
+
+
+def test_asynchronous_issue_hides_the_host_behind_kernels_longer_than_it():
+    c = chip(INLINE % "synchronize: false")
+    ov = c.op_overhead_cycles
+    short_total, short_device = cycles(c, softmax(4096))  # a few hundred cycles: the device waits for the host
+    assert short_device + ov < 20000
+    assert short_total == 20000  # max(device + launch, host)
+    long_total, long_device = cycles(c, softmax(1 << 24))  # far longer than 20000 cycles: the host is hidden
+    assert long_device + ov > 20000
+    assert long_total == long_device + ov
+
+
+def test_fused_kinds_pay_no_launch_and_no_host():
+    c = chip(INLINE % "fuse: [softmax]")
+    total, device = cycles(c, softmax())
+    assert total == device
+
+
+def test_the_profile_shows_in_every_summary():
+    assert run_graph(chip("runtime=eager"), softmax()).summary["runtime"] == "eager"
+
+
+def test_bundled_profiles_load_and_name_only_known_kinds():
+    assert {"bare", "eager", "eager_synchronized", "compiled", "fused_engine"} <= set(runtime_names())
+    for name in runtime_names():
+        r = chip(f"runtime={name}").config.runtime
+        assert r.name == name
+        assert set(r.fuse) <= set(OP_KINDS) and set(r.host_per_kind) <= set(OP_KINDS)
+
+
+def test_the_profiles_op_kinds_are_the_irs():
+    assert set(OP_KINDS) == {"gemm", "collective", *VECTOR_KINDS}
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("runtime=jit", ["unknown runtime profile 'jit'", "bare", "eager"]),
+    ("runtime={fuse: [softmaxx]}", ["softmaxx is not an op kind", "rmsnorm"]),
+    ("runtime={host_per_kind: {gemmm: 1 us}}", ["gemmm is not an op kind"]),
+    ("runtime={host_per_kernel: -3 us}", ["runtime.host_per_kernel"]),
+])
+def test_bad_profiles_are_one_line_naming_the_field(setting, words):
+    with pytest.raises(ConfigError) as e:
+        load_chip("a100", [setting])
+    text = str(e.value)
+    assert "\n" not in text and all(w in text for w in words)
