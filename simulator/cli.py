@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from simulator import __version__
-from simulator.errors import TortoiseError
+from simulator.errors import ConfigError, TortoiseError
 
 
 def cmd_run(args) -> int:
@@ -286,6 +286,11 @@ def cmd_presets(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    if args.against:
+        return _validate_against_measurements(args)
+    if not args.hardware:
+        raise ConfigError("tortoise validate", "hardware", "", "name a hardware file or preset to check, or give "
+                          "--against measurements to run every public measurement")
     from simulator.config.loader import load_chip
     from simulator.hardware.chip import Chip
 
@@ -294,7 +299,7 @@ def cmd_validate(args) -> int:
           f"{chip.peak_flops_per_s(next(iter(chip.mxu.macs_per_pe))) / 1e12:.1f} TFLOP/s peak "
           f"({next(iter(chip.mxu.macs_per_pe))}), {'SRAM (no DRAM)' if chip.sram_only else 'HBM'} "
           f"{chip.config.memory.hbm.bandwidth} (efficiency {chip.config.memory.hbm.efficiency:g}), op overhead "
-          f"{chip.op_overhead_cycles} cycles")
+          f"{chip.op_overhead_cycles} cycles, runtime {chip.runtime.name}")
     e = chip.energy
     far = f"shared SRAM {_pj(e.chip_sram_j)}" if chip.sram_only else f"HBM {_pj(e.hbm_j)}"
     print(f"  energy: node {e.node}; MAC {_pj(e.mac_j.get(next(iter(chip.mxu.macs_per_pe))))} "
@@ -484,11 +489,30 @@ def _add_presets(sub) -> None:
     presets.set_defaults(func=cmd_presets, exit_at_once=True)
 
 
+def _validate_against_measurements(args) -> int:
+    """benchmarks/validate_all.py of the checkout this package runs from (the measurements and their scripts
+    live beside the package, not in it)."""
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "validate_all.py"
+    if not script.is_file():
+        raise ConfigError("tortoise validate --against", "measurements", str(script),
+                          "the measurements live in a checkout of the project (benchmarks/validation/); run from "
+                          "an editable install of one")
+    sys.argv = [str(script), *(["--only", args.only] if args.only else [])]
+    return runpy.run_path(str(script))["main"]()
+
+
 def _add_validate(sub) -> None:
     validate = sub.add_parser("validate", help="check a hardware file and print what it describes",
                               description="Load and check a hardware file (or preset) and print its peak, "
                                           "memory, energy and system.")
-    validate.add_argument("hardware", help=HARDWARE_HELP)
+    validate.add_argument("hardware", nargs="?", help=HARDWARE_HELP)
+    validate.add_argument("--against", choices=["measurements"], help="instead: run every public measurement the "
+                          "project holds and print one error table with its budget (benchmarks/validate_all.py, "
+                          "docs/validation.md § 0)")
+    validate.add_argument("--only", metavar="GROUPS", help="with --against: comma-separated groups (gemm, kernels, "
+                          "llm, collectives, training, serving, dram)")
     validate.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                           help="override a hardware field (repeatable), e.g. core.mxu.rows=256")
     validate.set_defaults(func=cmd_validate, exit_at_once=True)

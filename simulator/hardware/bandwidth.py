@@ -73,7 +73,8 @@ def parallelism_limit(chip: Chip, cores: int, nbytes: int, read_fraction: float,
     from simulator.hardware import dram
 
     system = _chip_dram(chip)
-    p = dram.pattern(pattern)
+    kind, _, chunk = pattern.partition(":")  # "kv-gather:4096": the kind and its contiguous bytes per piece
+    p = dram.pattern(kind, int(chunk) if chunk else None)
     burst = system.burst_bytes
     value, unit = chip.config.core.dma.outstanding
     per_core = value if unit == "requests" else value / burst

@@ -184,7 +184,9 @@ def _op_hbm_terms(chip: Chip, op, active_cores: int, fraction: float) -> HBMTerm
     """hbm_terms of an op from its shape: its least HBM traffic and the read share of it (memoized there)."""
     read, write = op.min_read_bytes, op.min_write_bytes
     total = read + write
-    return hbm_terms(chip, fraction, active_cores, total, read / total if total else 1.0)
+    block = getattr(op, "b_block", 0)  # a GEMM whose B is gathered in blocks (a paged KV cache)
+    return hbm_terms(chip, fraction, active_cores, total, read / total if total else 1.0,
+                     f"kv-gather:{block}" if block else "stream")
 
 
 def vector_cores(chip: Chip, op: VectorOp) -> int:

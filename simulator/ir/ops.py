@@ -64,6 +64,7 @@ class GemmOp:
     role: str = ""  # training: one of ROLES; "" otherwise. Not part of the shape (mapping ignores it)
     b_group: int = 0  # K elements of B per scale; 0: one scale per tensor (if b_scale_bytes), or none
     b_scale_bytes: int = 0  # bytes per scale group of B: the scale and any zero point (0: B carries no scales)
+    b_block: int = 0  # B gathered in pieces of this many contiguous bytes (a paged KV cache's blocks); 0: streamed
     dequant: str = "auto"  # weight-only kernels: "auto", "inline" or "pipelined" dequantization (hardware/quant.py)
     type: str = field(default="gemm", init=False)
 

@@ -130,7 +130,7 @@ def map_gemm(chip: Chip, op: GemmOp) -> tuple[Tile, int, int, int, int, str]:
 def _shape_only(op: GemmOp) -> GemmOp:
     """What the choice depends on: the shape, dtypes, on-chip operands and the weights' scales."""
     return GemmOp("", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, (), op.b_dtype, op.a_on_chip, op.c_on_chip,
-                  b_group=op.b_group, b_scale_bytes=op.b_scale_bytes, dequant=op.dequant)
+                  b_group=op.b_group, b_scale_bytes=op.b_scale_bytes, dequant=op.dequant, b_block=op.b_block)
 
 
 def _order(tile: Tile) -> tuple:

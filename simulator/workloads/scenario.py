@@ -46,6 +46,10 @@ class Scenario(BaseModel):
     # "auto": inline on GPUs, pipelined on chips with decoupled vector, matrix and DMA units (hardware/quant.py).
     dequant: Literal["auto", "inline", "pipelined"] = "auto"
     kv_cache: DType = "bf16"
+    # A paged KV cache (vLLM's PagedAttention): tokens per block, whose blocks lie at scattered places in HBM, so
+    # attention reads K and V as gathered blocks (the `kv-gather` DRAM pattern under `model: banked`; docs/memory.md).
+    # 0: one contiguous cache per sequence, streamed.
+    kv_block: Annotated[int, Field(strict=True, ge=0, le=1 << 20)] = 0
     fused_attention: StrictBool = True  # flash-attention style: scores and probabilities never leave SRAM
     # Query rows per block of fused causal attention; key blocks above the diagonal are skipped.
     attention_block: Positive = 128

@@ -336,8 +336,11 @@ def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int
     softmax and P·V."""
     fused = scenario.fused_attention
     start = b.last if start is None else start
+    # a paged cache: each block holds kv_block tokens of every KV head of the chip (vLLM's layout), K and V apart
+    kv_heads = 1 if model.mla else model.kv_heads  # MLA caches one latent per token
+    gather = {"b_block": nbytes(scenario.kv_block * d_qk * kv_heads, b_dtype)} if scenario.kv_block else {}
     scores = [b.gemm(f"scores{i or ''}", "attention", stacked * rows, keys, d_qk, copies * count,
-                     weight=False, b_dtype=b_dtype, after=start, c_on_chip=fused)
+                     weight=False, b_dtype=b_dtype, after=start, c_on_chip=fused, **gather)
               for i, (count, rows, keys) in enumerate(blocks)]
     elements = sum(copies * stacked * count * rows * keys for count, rows, keys in blocks)
     moved = 0 if fused else 1
@@ -346,8 +349,9 @@ def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int
                            after=scores, inputs=moved, outputs=moved)]
     soft = b.vector("softmax", "attention", "softmax", elements, dtype=b.dt.vector if fused else None,
                     after=scores, inputs=moved, outputs=moved)
+    gather = {"b_block": nbytes(scenario.kv_block * d_v * kv_heads, b_dtype)} if scenario.kv_block else {}
     return [b.gemm(f"values{i or ''}", "attention", stacked * rows, d_v, keys, copies * count,
-                   weight=False, b_dtype=b_dtype, after=(soft,), a_on_chip=fused)
+                   weight=False, b_dtype=b_dtype, after=(soft,), a_on_chip=fused, **gather)
             for i, (count, rows, keys) in enumerate(blocks)]
 
 

@@ -111,6 +111,18 @@ def test_validate_reports_peak(capsys):
     assert peak == pytest.approx(989.4, abs=0.1)  # 132 SMs × 2048 MAC × 2 × 1.83 GHz
 
 
+def test_validate_against_measurements_prints_the_error_table_and_its_budget(capsys):
+    code, out, err = cli(capsys, "validate", "--against", "measurements", "--only", "dram")
+    assert code == 0, err
+    assert "| subset | cases | median" in out and "| dram | h100 stream" in out
+    assert "runtime bare" in cli(capsys, "validate", "h100")[1]
+
+
+def test_validate_without_hardware_or_against_is_one_line(capsys):
+    code, out, err = cli(capsys, "validate")
+    assert code != 0 and err.count("\n") == 1 and "--against measurements" in err
+
+
 def test_validate_applies_set(capsys):
     code, out, _ = cli(capsys, "validate", "tpu_v4", "--set", "core.mxu.rows=256")
     assert code == 0

@@ -106,3 +106,30 @@ def test_outstanding_reads_requests_and_bytes():
     assert load_chip("h100", ["core.dma.outstanding=512 requests"]).core.dma.outstanding == (512, "requests")
     assert load_chip("h100", ["core.dma.outstanding=512"]).core.dma.outstanding == (512, "requests")
     assert load_chip("h100", ["core.dma.outstanding=16 KiB"]).core.dma.outstanding == (16384, "bytes")
+
+
+def test_a_paged_kv_cache_is_read_as_gathered_blocks_and_never_faster_than_a_stream():
+    """`scenario.kv_block`: the attention products' B (the K and V caches) lies in blocks of kv_block tokens of
+    every KV head at scattered places, so under `banked` their HBM share is the kv-gather pattern's at that
+    block size: never above the stream's (the same bytes, more row misses), and the bytes are the same."""
+    chip = small_chip("core.dma.outstanding=64 requests")
+    stream, _ = parallelism_limit(chip, chip.cores, NBYTES, 1.0, "stream")
+    small, _ = parallelism_limit(chip, chip.cores, NBYTES, 1.0, "kv-gather:2048")
+    assert small <= stream * (1 + 1e-9)
+    op = GemmOp("scores", 4, 4096, 128, batch=8, b_block=2048)
+    flat = GemmOp("scores", 4, 4096, 128, batch=8)
+    tile = Tile(4, 256, 128)
+    gathered, streamed = gemm_timing(chip, op, tile, chip.cores), gemm_timing(chip, flat, tile, chip.cores)
+    assert gathered.hbm_read == streamed.hbm_read and gathered.cycles >= streamed.cycles
+
+
+def test_the_lowering_gives_the_kv_products_their_block_bytes():
+    from simulator.workloads.loader import bundled_dir, load_workload
+    from simulator.workloads.transformer import lower
+
+    wl = load_workload(bundled_dir() / "llama3_8b_decode.yaml", ["scenario.kv_block=16"])
+    ops = {op.name: op for p in lower(wl.model, wl.scenario, wl.parallel) for seg in p.segments
+           for op in seg.graph.ops}
+    # 16 tokens × 8 KV heads × 128 × 2 B = 32 KiB of K (and of V) per block; weights stay streamed
+    assert ops["scores"].b_block == ops["values"].b_block == 16 * 8 * 128 * 2
+    assert ops["qkv_proj"].b_block == 0
