@@ -1,6 +1,7 @@
 """Simulated vs measured collectives on the DGX presets: the collectives table of docs/validation.md.
 
     python benchmarks/validate_collectives.py            # the Markdown table, then a busbw curve
+    python benchmarks/validate_collectives.py --calibrate  # the hop latency the 32 KiB row gives
 
 Reads benchmarks/validation/collectives/*.csv (system preset, collective, chips, bytes per chip,
 algorithm, measured value as nccl-tests reports it, source) and runs the same collective through the
@@ -39,6 +40,24 @@ def simulate(chip: Chip, kind: str, chips: int, nbytes: int, algorithm: str) -> 
     return chip.seconds(record.cycles), record.algorithm + (f"/{how}" if how else "")
 
 
+def calibrate_hop(system: str = "dgx_h100") -> float:
+    """The NVLink hop latency (seconds, to 0.01 µs) at which the row marked `fit` (8 chips, 32 KiB, Ring/LL)
+    takes its measured time, everything else of the model as it is (op_overhead, LL's ceiling): the documented
+    calibration behind configs/dgx_h100.yaml's `link.latency`. Bisection: the time grows with the latency."""
+    r = next(r for r in rows() if r["fit"] == "yes" and r["system"] == system)
+    p, n, measured = int(r["chips"]), int(r["bytes"]), float(r["measured"]) * 1e-6
+
+    def seconds(latency_us: float) -> float:
+        chip = Chip(load_chip(system, [f"system.link.latency={latency_us} us"]))
+        return simulate(chip, r["kind"], p, n, r["algorithm"])[0]
+
+    low, high = 0.0, 10.0
+    for _ in range(40):
+        mid = (low + high) / 2
+        low, high = (mid, high) if seconds(mid) < measured else (low, mid)
+    return round(low, 2) * 1e-6
+
+
 def busbw(kind: str, chips: int, nbytes: int, seconds: float) -> float:
     return nbytes / seconds * BUS_FACTOR[kind](chips) / 1e9
 
@@ -50,6 +69,9 @@ def rows():
 
 
 def main() -> int:
+    if "--calibrate" in sys.argv[1:]:
+        print(f"dgx_h100 link.latency: {calibrate_hop() * 1e6:.2f} us (the 32 KiB row's fit)")
+        return 0
     chips: dict[str, Chip] = {}
     print("| system | collective | bytes | algorithm | measured | simulated | error | source |")
     print("|---|---|---:|---|---:|---:|---:|---|")

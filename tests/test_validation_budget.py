@@ -54,3 +54,12 @@ def test_the_harness_profile_holds_what_the_calibration_derives():
     assert profile.host_per_kernel.value == pytest.approx(derived["softmax"])
     for kind in ("layernorm", "gelu"):
         assert profile.host_per_kind[kind].value == pytest.approx(derived[kind])
+
+
+def test_the_nvlink_hop_latency_is_what_its_fit_row_gives():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("validate_collectives", ROOT / "benchmarks" / "validate_collectives.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    latency = load_chip("dgx_h100").system.link.latency
+    assert latency.value == pytest.approx(module.calibrate_hop())
