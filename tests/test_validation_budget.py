@@ -58,7 +58,8 @@ def test_the_harness_profile_holds_what_the_calibration_derives():
 
 def test_the_nvlink_hop_latency_is_what_its_fit_row_gives():
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("validate_collectives", ROOT / "benchmarks" / "validate_collectives.py")
+    path = ROOT / "benchmarks" / "validate_collectives.py"
+    spec = importlib.util.spec_from_file_location("validate_collectives", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     latency = load_chip("dgx_h100").system.link.latency

@@ -124,7 +124,7 @@ def test_full_v4_torus_has_six_links_per_chip():
 def test_link_latency_and_efficiency_are_the_documented_choices():
     h100, a100 = load_chip("dgx_h100").system.link, load_chip("dgx_a100").system.link
     assert not h100.latency.in_cycles and not a100.latency.in_cycles
-    assert h100.latency.value == pytest.approx(1.14e-6)  # solved from the 17.9 us 8-GPU all-reduce (validate_collectives)
+    assert h100.latency.value == pytest.approx(1.14e-6)  # solved from the 17.9 us 8-GPU all-reduce (--calibrate)
     assert a100.latency.value == pytest.approx(1.25e-6)  # 17.2 us (A100 fit, 8 GPUs) / 14
     assert h100.efficiency == a100.efficiency == 0.88  # nvbandwidth 396.4 / 450 GB/s, NVLink4 measured
     # NVLink SHARP (in-switch reduction) exists from NVLink4 on: the A100 system may not use it.
