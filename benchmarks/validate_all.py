@@ -109,7 +109,7 @@ def kernel_cases(chips: dict):
             chip = _chip(chips, r["chip"], KERNEL_RUNTIME)
             m, n, kind = int(r["m"]), int(r["n"]), r["kind"]
             inputs, outputs, per = VECTOR_KINDS[kind]
-            op = VectorOp(kind, kind, m * n, "fp16", inputs, outputs, per)
+            op = VectorOp(kind, kind, m * n, "fp16", inputs, outputs, per, row=n)  # rows of n elements
             s = run_graph(chip, OpGraph(kind, (op,))).summary
             shape = f"{n:,}" if m == 1 else f"{m}×{n}"
             yield _rate_case("kernels", f"{r['chip']} {kind} {shape}", float(r["measured_gelem_s"]),

@@ -290,7 +290,7 @@ def cmd_validate(args) -> int:
         return _validate_against_measurements(args)
     if not args.hardware:
         raise ConfigError("tortoise validate", "hardware", "", "name a hardware file or preset to check, or give "
-                          "--against measurements to run every public measurement")
+                          "--against measurements to run every public measurement (see tortoise validate -h)")
     from simulator.config.loader import load_chip
     from simulator.hardware.chip import Chip
 

@@ -59,6 +59,15 @@ def _named_profile(value):
     return read_mapping(runtime_dir() / f"{value}.yaml")
 
 
+class RowPasses(BaseModel):
+    """Reads of a row-wise kernel's input when its rows are longer than `over` elements."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    over: Annotated[int, Field(strict=True, ge=0, le=1 << 30)]
+    reads: Annotated[int, Field(strict=True, ge=1, le=16)]
+
+
 class RuntimeConfig(BaseModel):
     """One software runtime: host cost per kernel (and per op kind), whether the host synchronizes after every
     kernel, and the op kinds fused into a neighbouring kernel."""
@@ -78,6 +87,9 @@ class RuntimeConfig(BaseModel):
     synchronize: bool = False
     # Op kinds a compiler or a fused engine folds into a neighbouring kernel: no launch, no host cost.
     fuse: Annotated[list[str], AfterValidator(_known_kinds)] = []
+    # Row-wise kinds whose library kernel reads its input more than once when a row is longer than `over`
+    # elements (PyTorch's block softmax: max, sum, normalize). Kinds as in `fuse`.
+    row_passes: Annotated[dict[str, RowPasses], AfterValidator(_known_kind_keys)] = {}
 
 
 def _default() -> RuntimeConfig:

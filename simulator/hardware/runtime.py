@@ -40,6 +40,12 @@ class Runtime:
     def name(self) -> str:
         return self.config.name
 
+    def input_reads(self, op) -> int:
+        """How many times the op's kernel reads its input: more than once for a row-wise kind whose rows are
+        longer than the profile's `row_passes` threshold (a multi-pass library kernel), else once."""
+        rule = self.config.row_passes.get(op_kind(op))
+        return rule.reads if rule is not None and getattr(op, "row", 0) > rule.over else 1
+
     def overhead(self, op, device_cycles: int) -> int:
         """Cycles the op takes beyond its `device_cycles`: launch on the device, and the host's issue time
         where the device waits for it."""

@@ -140,6 +140,7 @@ class VectorOp:
     deps: tuple[str, ...] = ()
     group: str = ""
     role: str = ""  # training: one of ROLES; "" otherwise
+    row: int = 0  # a row-wise kind's row length (softmax: the keys), which some kernels' passes depend on; 0: none
     type: str = field(default="vector", init=False)
 
     @property

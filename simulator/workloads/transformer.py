@@ -149,7 +149,7 @@ class _Builder:
         inputs, outputs, per = VECTOR_KINDS[kind]
         op = VectorOp(name, kind, elements, dtype or self.dt.vector, counts.get("inputs", inputs),
                       counts.get("outputs", outputs), counts.get("ops_per_element", per), self._deps(after),
-                      group=group, role=self.role)
+                      group=group, role=self.role, row=counts.get("row", 0))
         self.ops.append(op)
         self.last = (name,)
         return name
@@ -348,7 +348,7 @@ def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int
         scores = [b.vector("softcap", "attention", "softcap", elements, dtype=b.dt.vector if fused else None,
                            after=scores, inputs=moved, outputs=moved)]
     soft = b.vector("softmax", "attention", "softmax", elements, dtype=b.dt.vector if fused else None,
-                    after=scores, inputs=moved, outputs=moved)
+                    after=scores, inputs=moved, outputs=moved, row=max(keys for _, _, keys in blocks))
     gather = {"b_block": nbytes(scenario.kv_block * d_v * kv_heads, b_dtype)} if scenario.kv_block else {}
     return [b.gemm(f"values{i or ''}", "attention", stacked * rows, d_v, keys, copies * count,
                    weight=False, b_dtype=b_dtype, after=(soft,), a_on_chip=fused, **gather)

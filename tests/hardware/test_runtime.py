@@ -86,3 +86,31 @@ def test_bad_profiles_are_one_line_naming_the_field(setting, words):
         load_chip("a100", [setting])
     text = str(e.value)
     assert "\n" not in text and all(w in text for w in words)
+
+
+def test_a_multi_pass_row_kernel_reads_its_input_again_only_over_its_threshold():
+    """`row_passes`: PyTorch's block softmax reads a row three times when it is longer than 1024 elements."""
+    c = chip("runtime={name: t, row_passes: {softmax: {over: 1024, reads: 3}}}")
+    bare = chip()
+    inputs, outputs, per = VECTOR_KINDS["softmax"]
+
+    def run(c, row):
+        op = VectorOp("s", "softmax", 4096 * row, "fp16", inputs, outputs, per, row=row)
+        return run_graph(c, OpGraph("s", (op,))).records[0], op
+
+    (short, op_short), (long, op_long) = run(c, 1024), run(c, 2048)
+    assert short.hbm_read == op_short.min_read_bytes  # the one-pass kernel at the threshold
+    assert long.hbm_read == 3 * op_long.min_read_bytes and long.hbm_write == op_long.min_write_bytes
+    assert long.cycles > run(bare, 2048)[0].cycles  # the extra reads take time
+    assert run(bare, 2048)[0].hbm_read == op_long.min_read_bytes  # bare: one pass
+
+
+def test_the_lowering_gives_an_unfused_softmax_its_row():
+    from simulator.workloads.loader import bundled_dir, load_workload
+    from simulator.workloads.transformer import lower
+
+    wl = load_workload(bundled_dir() / "llama3_8b_decode.yaml", ["scenario.fused_attention=false"])
+    ops = {op.name: op for p in lower(wl.model, wl.scenario, wl.parallel) for seg in p.segments
+           for op in seg.graph.ops}
+    # the row is the keys each query attends to: the 4096 cached tokens and the new one, the scores' N
+    assert ops["softmax"].row == ops["scores"].n == wl.scenario.decode_context + 1
