@@ -180,6 +180,8 @@ def simulate_service(chip: Chip, workload, serving: Serving | None = None, progr
     draft = draft_model(workload, serving, replica)
     layout = kv_layout(model, scenario, replica, serving, chip.hbm.size, chip.name, workload.source, draft)
     check_requests(workload, requests, layout, serving)
+    # the iterations read K and V as the paged cache's blocks (the kv-gather DRAM pattern under `banked`)
+    scenario = scenario.model_copy(update={"kv_block": layout.block_size})
     book = Book.of(requests, chip.clock_hz)
     if cost is None or cost.timing != serving.timing:
         cost = IterationCost(chip, model, scenario, replica, _placement(chip, replica), serving.timing)
