@@ -252,6 +252,25 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
     done_count = np.zeros(2, np.int64)
     touched = np.zeros(8, np.int64)  # banks whose candidate a visit changed (the ones it issued to, admitted to)
 
+    def enqueue(e, u, at):
+        """Request `e` joins its bank's queue on channel `u` at cycle `at` (it then counts against its queue's
+        room; a write is posted, so its requester slot frees now)."""
+        w = ent[e, E_WRITE]
+        ub = u * banks + ent[e, E_BANK]
+        lst = ub * 2 + w
+        if tail[lst] < 0:
+            head[lst] = e
+            bs[ub, B_ARR + w] = ent[e, E_ARRIVE]
+        else:
+            link[tail[lst], L_NEXT] = e
+        tail[lst] = e
+        bs[ub, B_CAND] = -1
+        mark_dirty(u, ent[e, E_BANK])
+        us[u, U_READS + w] += 1
+        if w == 1:
+            done_q[1, (done_first[1] + done_count[1]) % (pool + 1)] = at
+            done_count[1] += 1
+
     def candidate(ub, u, grp, mode, t, faw_ready, blocked):
         """The command bank `ub` of channel `u` would issue next in `mode` (0 reads, 1 writes): a column command to
         its open row for the oldest request that hits it, else the oldest request's PRE or ACT; a head that has
@@ -419,20 +438,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                 outstanding += 1
                 if us[unit, U_PEND_HEAD] < 0 and ((w == 0 and us[unit, U_READS] < read_q)
                                                  or (w == 1 and us[unit, U_WRITES] < write_q)):
-                    ub = unit * banks + ent[e, E_BANK]
-                    lst = ub * 2 + w
-                    if tail[lst] < 0:
-                        head[lst] = e
-                        bs[ub, B_ARR + w] = now
-                    else:
-                        link[tail[lst], L_NEXT] = e
-                    tail[lst] = e
-                    bs[ub, B_CAND] = -1
-                    mark_dirty(unit, ent[e, E_BANK])
-                    us[unit, U_READS + w] += 1
-                    if w == 1:  # posted: its slot frees now
-                        done_q[1, (done_first[1] + done_count[1]) % (pool + 1)] = now
-                        done_count[1] += 1
+                    enqueue(e, unit, now)
                     if us[unit, U_NEXT] > now:
                         us[unit, U_NEXT] = now
                         if n_heap == heap.shape[0]:
@@ -752,20 +758,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                 if us[u, U_PEND_HEAD] < 0:
                     us[u, U_PEND_TAIL] = -1
                 link[x, L_NEXT] = -1
-                ux = base + ent[x, E_BANK]
-                lst = ux * 2 + wx
-                if tail[lst] < 0:
-                    head[lst] = x
-                    bs[ux, B_ARR + wx] = ent[x, E_ARRIVE]
-                else:
-                    link[tail[lst], L_NEXT] = x
-                tail[lst] = x
-                bs[ux, B_CAND] = -1
-                mark_dirty(u, ent[x, E_BANK])
-                us[u, U_READS + wx] += 1
-                if wx == 1:  # posted: its slot frees now
-                    done_q[1, (done_first[1] + done_count[1]) % (pool + 1)] = t
-                    done_count[1] += 1
+                enqueue(x, u, t)
                 if n_touched < touched.shape[0]:
                     touched[n_touched] = ent[x, E_BANK]
                 n_touched += 1
