@@ -19,7 +19,7 @@ from simulator.config.presets import preset_dir
 from simulator.config.yamlio import read_mapping
 
 # What a profile may name: the vector op kinds (ir/ops.py VECTOR_KINDS), `gemm` and `collective`. Kept here
-# as names so that the config does not import the IR; tests/config checks the two lists agree.
+# as names so that the config does not import the IR; tests/hardware/test_runtime.py checks the two agree.
 OP_KINDS = ("gemm", "collective", "add", "mul", "relu", "silu", "gelu", "swiglu", "geglu", "reglu", "exp",
             "softmax", "softcap", "rmsnorm", "layernorm", "rope", "reduce", "copy", "topk", "lookup",
             "weighted_sum")
@@ -92,7 +92,9 @@ class RuntimeConfig(BaseModel):
     row_passes: Annotated[dict[str, RowPasses], AfterValidator(_known_kind_keys)] = {}
 
 
+@cache
 def _default() -> RuntimeConfig:
+    """The `bare` profile, read once: every chip config without a `runtime` gets it (a frozen model, shared)."""
     return RuntimeConfig.model_validate(read_mapping(runtime_dir() / f"{DEFAULT}.yaml"))
 
 

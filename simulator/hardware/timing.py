@@ -111,12 +111,13 @@ def _gpu_args(chip: Chip) -> tuple:
             int(chip.sram.size), *gemm.warp_tile, gemm.min_warps, gemm.persistent)
 
 
-def split_part(op: GemmOp, split: int) -> GemmOp:
-    """The GEMM a split-K kernel runs: each of `split` slabs of K a product of its own (the batch grows),
-    writing fp32 partial sums that a reduction then adds (`split_reduce`)."""
-    k = -(-op.k // split)
-    return replace(op, batch=op.batch * split, k=k, out_dtype="fp32", c_on_chip=False,
+def split_part(op: GemmOp, tile: Tile) -> tuple[GemmOp, Tile]:
+    """The GEMM a split-K tile's kernel runs, and its tile: each of `tile.split` slabs of K a product of its
+    own (the batch grows), writing fp32 partial sums that a reduction then adds (`split_reduce`)."""
+    k = -(-op.k // tile.split)
+    part = replace(op, batch=op.batch * tile.split, k=k, out_dtype="fp32", c_on_chip=False,
                    b_group=min(op.b_group, k) if op.b_group else 0)
+    return part, Tile(tile.m, tile.n, min(tile.k, k))
 
 
 def split_reduce(chip: Chip, op: GemmOp, split: int, fraction: float = 1.0) -> tuple[int, int, int]:
@@ -142,8 +143,7 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
     only the write-back), which only reports need. Under the `banked` memory model the op's HBM share is also
     capped by the requests its active cores keep in flight (hardware/bandwidth.py hbm_terms)."""
     if tile.split > 1:
-        part = split_part(op, tile.split)
-        whole = Tile(tile.m, tile.n, min(tile.k, part.k))
+        part, whole = split_part(op, tile)
         return _with_split(chip, op, tile, gemm_timing(chip, part, whole, cores, fraction, accesses), fraction)
     hbm = None
     if chip.memory_model == "banked":
@@ -158,8 +158,7 @@ def gemm_timing(chip: Chip, op: GemmOp, tile: Tile, cores: int, fraction: float 
 def gemm_op_timing(chip: Chip, op: GemmOp, tile: Tile, figures, accesses: bool = True) -> OpTiming:
     """An OpTiming from `gemm_exact`'s seven figures (of the split part, for a split-K tile)."""
     if tile.split > 1:
-        part = split_part(op, tile.split)
-        whole = Tile(tile.m, tile.n, min(tile.k, part.k))
+        part, whole = split_part(op, tile)
         return _with_split(chip, op, tile, gemm_op_timing(chip, part, whole, figures, accesses))
     cycles, compute_cycles, cores, waves, loads, hbm_read, hbm_write = (int(x) for x in figures)
     cycles, compute_cycles, dequant = with_quant(chip, op, tile, cores, cycles, compute_cycles)  # hardware/quant.py

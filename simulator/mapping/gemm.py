@@ -166,11 +166,11 @@ def _plan(chip: Chip, op: GemmOp) -> _Plan | None:
     tiles = [Tile(int(m[i]), int(n[i]), int(k[i])) for i in timed]
     timings = dict(zip(tiles, figures, strict=True))
     splits = _split_tiles(chip, op, tiles[:len(picked)]) if chip.gpu_gemm is not None else []
-    for split in sorted({t.split for t in splits}):
-        part = split_part(op, split)
+    for split in sorted({t.split for t in splits}):  # one kernel call per split: its part is one GEMM
         mine = [t for t in splits if t.split == split]
-        edges = [np.array([getattr(t, d) if d != "k" else min(t.k, part.k) for t in mine], np.int64) for d in "mnk"]
-        timings.update(zip(mine, gemm_figures(chip, part, *edges, chip.cores), strict=True))
+        parts = [split_part(op, t) for t in mine]  # the same part GEMM, each tile's K clipped to its slab
+        edges = [np.array([getattr(whole, d) for _, whole in parts], np.int64) for d in "mnk"]
+        timings.update(zip(mine, gemm_figures(chip, parts[0][0], *edges, chip.cores), strict=True))
 
     def rank(t: Tile) -> tuple:
         cycles, compute_cycles, cores, _, _, hbm_read, _ = timings[t]
