@@ -25,17 +25,27 @@ def rows():
             yield from csv.DictReader(f)
 
 
+def runtime(r: dict) -> str:
+    """The runtime profile of the row's measurement harness (config/runtime.py); `bare` when not stated."""
+    return r.get("runtime") or "bare"
+
+
+def summary(chip: Chip, r: dict) -> dict:
+    """The row's GEMM, alone on the chip."""
+    m, n, k = int(r["m"]), int(r["n"]), int(r["k"])
+    return run_graph(chip, OpGraph("g", (GemmOp("g", m, n, k, r["dtype"]),))).summary
+
+
 def main() -> int:
     print("| chip | GEMM M×N×K | dtype | runtime | measured TFLOP/s | simulated TFLOP/s | error | subset | source |")
     print("|---|---|---|---|---:|---:|---:|---|---|")
     chips: dict[tuple, Chip] = {}
     for r in rows():
-        runtime = r.get("runtime") or "bare"  # the measurement's harness (config/runtime.py)
-        chip = chips.setdefault((r["chip"], runtime), Chip(load_chip(r["chip"], [f"runtime={runtime}"])))
-        m, n, k = int(r["m"]), int(r["n"]), int(r["k"])
-        summary = run_graph(chip, OpGraph("g", (GemmOp("g", m, n, k, r["dtype"]),))).summary
-        simulated, measured = summary["achieved_tflops"], float(r["measured_tflops"])
-        print(f"| {r['chip']} | {m}×{n}×{k} | {r['dtype']} | {runtime} | {measured:.1f} | {simulated:.1f} "
+        profile = runtime(r)
+        chip = chips.setdefault((r["chip"], profile), Chip(load_chip(r["chip"], [f"runtime={profile}"])))
+        simulated, measured = summary(chip, r)["achieved_tflops"], float(r["measured_tflops"])
+        print(f"| {r['chip']} | {r['m']}×{r['n']}×{r['k']} | {r['dtype']} | {profile} | {measured:.1f} "
+              f"| {simulated:.1f} "
               f"| {100 * (simulated - measured) / measured:+.1f} % | {r.get('subset') or 'held-out'} | {r['source']} |")
     return 0
 

@@ -81,61 +81,58 @@ def _chip(cache: dict, name: str, runtime: str, sets=()):
 
 
 def gemm_cases(chips: dict):
-    """GEMM throughput (benchmarks/validation/*.csv): one GemmOp on the chip."""
-    from simulator.api import run_graph
-    from simulator.ir.ops import GemmOp, OpGraph
+    """GEMM throughput (benchmarks/validation/*.csv), as benchmarks/validate.py runs it: one GemmOp on the chip."""
+    import validate as vg
 
     for path in sorted(DATA.glob("*.csv")):
         for r in _csv(path):
-            runtime = r.get("runtime") or "bare"
-            chip = _chip(chips, r["chip"], runtime)
-            m, n, k = int(r["m"]), int(r["n"]), int(r["k"])
-            s = run_graph(chip, OpGraph("g", (GemmOp("g", m, n, k, r["dtype"]),))).summary
-            yield _rate_case("gemm", f"{r['chip']} {m}×{n}×{k} {r['dtype']}", float(r["measured_tflops"]),
-                             s["achieved_tflops"], "TFLOP/s", r.get("subset") or "held-out", runtime, _dominant(s),
-                             path.name)
+            runtime = vg.runtime(r)
+            s = vg.summary(_chip(chips, r["chip"], runtime), r)
+            yield _rate_case("gemm", f"{r['chip']} {r['m']}×{r['n']}×{r['k']} {r['dtype']}",
+                             float(r["measured_tflops"]), s["achieved_tflops"], "TFLOP/s",
+                             r.get("subset") or "held-out", runtime, _dominant(s), path.name)
 
 
 KERNEL_RUNTIME = "eager_synchronized"  # LLMCompass's harness: time.time() around the call and a synchronize
 
 
+def _kernel_op(r: dict):
+    """The row's kernel: one fp16 VectorOp over M×N elements in rows of N (1-D for GeLU: M = 1)."""
+    from simulator.ir.ops import VECTOR_KINDS, VectorOp
+
+    m, n, kind = int(r["m"]), int(r["n"]), r["kind"]
+    inputs, outputs, per = VECTOR_KINDS[kind]
+    return VectorOp(kind, kind, m * n, "fp16", inputs, outputs, per, row=n)
+
+
 def kernel_cases(chips: dict):
     """Memory-bound kernels (benchmarks/validation/kernels/*.csv, LLMCompass's A100 sweeps): one VectorOp."""
     from simulator.api import run_graph
-    from simulator.ir.ops import VECTOR_KINDS, OpGraph, VectorOp
+    from simulator.ir.ops import OpGraph
 
     for path in sorted((DATA / "kernels").glob("*.csv")):
         for r in _csv(path):
-            chip = _chip(chips, r["chip"], KERNEL_RUNTIME)
-            m, n, kind = int(r["m"]), int(r["n"]), r["kind"]
-            inputs, outputs, per = VECTOR_KINDS[kind]
-            op = VectorOp(kind, kind, m * n, "fp16", inputs, outputs, per, row=n)  # rows of n elements
-            s = run_graph(chip, OpGraph(kind, (op,))).summary
+            chip, op = _chip(chips, r["chip"], KERNEL_RUNTIME), _kernel_op(r)
+            s = run_graph(chip, OpGraph(op.kind, (op,))).summary
+            m, n = int(r["m"]), int(r["n"])
             shape = f"{n:,}" if m == 1 else f"{m}×{n}"
-            yield _rate_case("kernels", f"{r['chip']} {kind} {shape}", float(r["measured_gelem_s"]),
-                             m * n / s["seconds"] / 1e9, "Gelem/s", r["subset"], KERNEL_RUNTIME, _dominant(s),
+            yield _rate_case("kernels", f"{r['chip']} {op.kind} {shape}", float(r["measured_gelem_s"]),
+                             op.elements / s["seconds"] / 1e9, "Gelem/s", r["subset"], KERNEL_RUNTIME, _dominant(s),
                              path.name)
-
-
-LLM_RUNTIME = "compiled"  # gpt-fast: torch.compile with CUDA graphs
 
 
 def llm_cases(chips: dict):
     """gpt-fast decode (benchmarks/validation/llm/*.csv), as benchmarks/validate_llm.py runs it."""
+    import validate_llm as vl
+
     from simulator.api import run_llm
-    from simulator.workloads.loader import bundled_dir, load_workload
 
     for path in sorted((DATA / "llm").glob("*.csv")):
         for r in _csv(path):
-            chip = _chip(chips, r["chip"], LLM_RUNTIME)
-            sets = [f"model={r['model']}", "scenario.phase=generate", f"scenario.weights={r['weights']}",
-                    f"scenario.batch={r['batch']}", f"scenario.prompt={r['prompt']}",
-                    f"scenario.output_tokens={r['output_tokens']}"]
-            sets += [f"scenario.{c}={r[c]}" for c in ("weight_group", "weight_zero") if r.get(c)]
-            s = run_llm(chip, load_workload(bundled_dir() / "llama2_7b_decode.yaml", sets)).summary
+            s = run_llm(_chip(chips, r["chip"], vl.RUNTIME), vl.workload(r)).summary
             yield _rate_case("llm decode", f"{r['chip']} {r['model']} {r['weights']} batch {r['batch']}",
                              float(r["measured_tokens_per_s"]), s["tokens_per_s_per_user"], "tok/s", "held-out",
-                             LLM_RUNTIME, _dominant(s), path.name)
+                             vl.RUNTIME, _dominant(s), path.name)
 
 
 def collective_cases(chips: dict):
@@ -222,7 +219,7 @@ def calibrate_harness() -> dict[str, float]:
     point gives host_per_kernel (the cost of any kernel the sweeps do not single out), the others their kind's
     host_per_kind. tests/results/test_runtime_profiles.py checks configs/runtime/eager_synchronized.yaml holds these."""
     from simulator.api import run_graph
-    from simulator.ir.ops import VECTOR_KINDS, OpGraph, VectorOp
+    from simulator.ir.ops import OpGraph
 
     chips: dict = {}
     out = {}
@@ -230,12 +227,10 @@ def calibrate_harness() -> dict[str, float]:
         for r in _csv(path):
             if r["subset"] != "calibration":
                 continue
-            chip = _chip(chips, r["chip"], "bare")
-            m, n, kind = int(r["m"]), int(r["n"]), r["kind"]
-            inputs, outputs, per = VECTOR_KINDS[kind]
-            device = run_graph(chip, OpGraph(kind, (VectorOp(kind, kind, m * n, "fp16", inputs, outputs, per),)))
-            measured = m * n / (float(r["measured_gelem_s"]) * 1e9)
-            out[kind] = round((measured - device.summary["seconds"]) * 1e6) * 1e-6
+            op = _kernel_op(r)
+            device = run_graph(_chip(chips, r["chip"], "bare"), OpGraph(op.kind, (op,))).summary["seconds"]
+            measured = op.elements / (float(r["measured_gelem_s"]) * 1e9)
+            out[op.kind] = round((measured - device) * 1e6) * 1e-6
     return out
 
 

@@ -26,20 +26,26 @@ def rows():
             yield from csv.DictReader(f)
 
 
+RUNTIME = "compiled"  # gpt-fast compiles decode with torch.compile and CUDA graphs (config/runtime.py)
+
+
+def workload(r: dict):
+    """The row's generation: the bundled decode workload with its model, weights, batch and lengths."""
+    return load_workload(bundled_dir() / "llama2_7b_decode.yaml", [
+        f"model={r['model']}", "scenario.phase=generate", f"scenario.weights={r['weights']}",
+        f"scenario.batch={r['batch']}", f"scenario.prompt={r['prompt']}",
+        f"scenario.output_tokens={r['output_tokens']}",
+    ] + [f"scenario.{c}={r[c]}" for c in ("weight_group", "weight_zero") if r.get(c)])
+
+
 def main() -> int:
     print("| chip | model | weights | batch | measured tok/s | simulated tok/s | error | simulated TPOT | MBU "
           "| source |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
     chips: dict[str, Chip] = {}
     for r in rows():
-        # gpt-fast compiles decode with torch.compile and CUDA graphs: the `compiled` runtime profile
-        chip = chips.setdefault(r["chip"], Chip(load_chip(r["chip"], ["runtime=compiled"])))
-        workload = load_workload(bundled_dir() / "llama2_7b_decode.yaml", [
-            f"model={r['model']}", "scenario.phase=generate", f"scenario.weights={r['weights']}",
-            f"scenario.batch={r['batch']}", f"scenario.prompt={r['prompt']}",
-            f"scenario.output_tokens={r['output_tokens']}",
-        ] + [f"scenario.{c}={r[c]}" for c in ("weight_group", "weight_zero") if r.get(c)])
-        s = run_llm(chip, workload).summary
+        chip = chips.setdefault(r["chip"], Chip(load_chip(r["chip"], [f"runtime={RUNTIME}"])))
+        s = run_llm(chip, workload(r)).summary
         simulated, measured = s["tokens_per_s_per_user"], float(r["measured_tokens_per_s"])
         print(f"| {r['chip']} | {r['model']} | {r['weights']} | {r['batch']} | {measured:.1f} | {simulated:.1f} "
               f"| {100 * (simulated - measured) / measured:+.1f} % | {s['tpot_s'] * 1e3:.2f} ms "
