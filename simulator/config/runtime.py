@@ -10,7 +10,7 @@ picks another per run. The default, `bare`, adds nothing: the device alone."""
 from functools import cache
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.config import units
@@ -82,6 +82,11 @@ class RuntimeConfig(BaseModel):
     host_per_kernel: Latency = units.Latency(0, False)
     # Host time per kernel of these op kinds, instead of host_per_kernel (a library's heuristics before a GEMM).
     host_per_kind: Annotated[dict[str, Latency], AfterValidator(_known_kind_keys)] = {}
+    # Of a synchronizing harness's host cost, the part spent after the launch call has returned (back through
+    # the framework into the caller, then into the synchronize): it runs while the kernel does, so only the
+    # rest adds to the kernel's time. Per kind as host_per_kind; no greater than that kind's host cost.
+    host_after_launch: Latency = units.Latency(0, False)
+    host_after_launch_per_kind: Annotated[dict[str, Latency], AfterValidator(_known_kind_keys)] = {}
     # True for a timing harness that waits for every kernel (torch.cuda.synchronize() after each call): the
     # host's time then adds to the kernel's instead of overlapping the one before.
     synchronize: bool = False
@@ -90,6 +95,31 @@ class RuntimeConfig(BaseModel):
     # Row-wise kinds whose library kernel reads its input more than once when a row is longer than `over`
     # elements (PyTorch's block softmax: max, sum, normalize). Kinds as in `fuse`.
     row_passes: Annotated[dict[str, RowPasses], AfterValidator(_known_kind_keys)] = {}
+
+    def host(self, kind: str):
+        return self.host_per_kind.get(kind, self.host_per_kernel)
+
+    def after_launch(self, kind: str):
+        return self.host_after_launch_per_kind.get(kind, self.host_after_launch)
+
+    @model_validator(mode="after")
+    def _after_launch_within_host(self):
+        for kind in ("", *self.host_per_kind, *self.host_after_launch_per_kind):
+            after, host = self.after_launch(kind), self.host(kind)
+            if after.value == 0:
+                continue
+            field = f"host_after_launch_per_kind.{kind}" if kind in self.host_after_launch_per_kind \
+                else "host_after_launch"
+            whose = f"host_per_kind.{kind}" if kind in self.host_per_kind else "host_per_kernel"
+            if after.in_cycles != host.in_cycles:
+                raise PydanticCustomError("after_launch", "{field} = {after} and {whose} = {host} must be in the "
+                                          "same unit (both times or both cycles)",
+                                          {"field": field, "after": str(after), "whose": whose, "host": str(host)})
+            if after.value > host.value:
+                raise PydanticCustomError("after_launch", "{field} = {after} is more than {whose} = {host}, the "
+                                          "host cost it is part of", {"field": field, "after": str(after),
+                                                                      "whose": whose, "host": str(host)})
+        return self
 
 
 @cache

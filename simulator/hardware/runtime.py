@@ -3,7 +3,8 @@
 An op's time on the chip is its device time plus a fixed part: the chip's own `op_overhead` (kernel launch
 latency, ramp and tail on the device) and the host's cost of issuing the kernel. Issued asynchronously, the
 host runs ahead, so its cost shows only where it exceeds the kernel (a stream of short kernels is host-bound:
-each takes max(device, host)); a harness that synchronizes after every call pays both in turn. Ops of a kind
+each takes max(device, host)); a harness that synchronizes after every call pays both in turn, except the host's
+part after the launch (back into the caller and into the synchronize), which runs beside the kernel. Ops of a kind
 the profile fuses are part of a neighbouring kernel: neither cost applies to them."""
 
 from dataclasses import dataclass
@@ -29,12 +30,16 @@ class Runtime:
     host_cycles: dict  # kind → host cycles per kernel of that kind (host_per_kind)
     host_default: int
     fused: frozenset
+    after_cycles: dict  # kind → host cycles after the launch (host_after_launch_per_kind)
+    after_default: int
 
     @classmethod
     def at(cls, config: RuntimeConfig, op_overhead_cycles: int, clock_hz: float) -> "Runtime":
         base = config.host_per_kernel.cycles(clock_hz)
         host = {kind: t.cycles(clock_hz) for kind, t in config.host_per_kind.items()}
-        return cls(config, op_overhead_cycles, host, base, frozenset(config.fuse))
+        after = {kind: t.cycles(clock_hz) for kind, t in config.host_after_launch_per_kind.items()}
+        return cls(config, op_overhead_cycles, host, base, frozenset(config.fuse), after,
+                   config.host_after_launch.cycles(clock_hz))
 
     @property
     def name(self) -> str:
@@ -54,5 +59,7 @@ class Runtime:
             return 0
         host = self.host_cycles.get(kind, self.host_default)
         if self.config.synchronize:
-            return self.device_cycles + host
+            # the host's part after the launch runs beside the kernel (launch latency included), the rest before it
+            after = min(host, self.after_cycles.get(kind, self.after_default))
+            return host - after + max(after, self.device_cycles + device_cycles) - device_cycles
         return self.device_cycles + max(0, host - self.device_cycles - device_cycles)

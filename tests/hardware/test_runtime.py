@@ -42,6 +42,23 @@ def test_a_synchronizing_harness_pays_host_launch_and_kernel_in_turn():
     assert total == device + c.op_overhead_cycles + 50000  # the kind's own host cost replaces host_per_kernel
 
 
+def test_the_hosts_part_after_the_launch_runs_beside_the_kernel():
+    """(h − a) + max(a, t + o): flat at h while the kernel (with its launch) is no longer than a, then h − a
+    plus the kernel; the kind's own figure replaces the default."""
+    setting = ("runtime={name: t, synchronize: true, host_per_kernel: 20000 cycles, host_after_launch: 8000 cycles, "
+               "host_per_kind: {gemm: 50000 cycles}, host_after_launch_per_kind: {gemm: 0 cycles}}")
+    c = chip(setting)
+    ov = c.op_overhead_cycles
+    short_total, short_device = cycles(c, softmax(4096))
+    assert short_device + ov <= 8000  # hidden behind the host's 8000 cycles after the launch
+    assert short_total == 20000
+    long_total, long_device = cycles(c, softmax(1 << 22))
+    assert long_device + ov > 8000
+    assert long_total == 20000 - 8000 + long_device + ov
+    total, device = cycles(c, OpGraph("g", (GemmOp("g", 64, 64, 64),)))
+    assert total == 50000 + device + ov  # gemm: nothing after the launch
+
+
 def test_asynchronous_issue_hides_the_host_behind_kernels_longer_than_it():
     c = chip(INLINE % "synchronize: false")
     ov = c.op_overhead_cycles
@@ -80,6 +97,11 @@ def test_the_profiles_op_kinds_are_the_irs():
     ("runtime={fuse: [softmaxx]}", ["softmaxx is not an op kind", "rmsnorm"]),
     ("runtime={host_per_kind: {gemmm: 1 us}}", ["gemmm is not an op kind"]),
     ("runtime={host_per_kernel: -3 us}", ["runtime.host_per_kernel"]),
+    ("runtime={host_per_kernel: 5 us, host_after_launch: 6 us}", ["host_after_launch = 6000 ns", "more than",
+                                                                  "host_per_kernel = 5000 ns"]),
+    ("runtime={host_per_kind: {gelu: 9 us}, host_after_launch_per_kind: {gelu: 10 us}}",
+     ["host_after_launch_per_kind.gelu", "host_per_kind.gelu"]),
+    ("runtime={host_per_kernel: 5 us, host_after_launch: 100 cycles}", ["same unit"]),
 ])
 def test_bad_profiles_are_one_line_naming_the_field(setting, words):
     with pytest.raises(ConfigError) as e:
