@@ -11,7 +11,8 @@ compared as measured (tokens/s per GPU), which no FLOP convention changes.
 Megatron-LM (benchmarks/validation/training/megatron.csv, ../shared/reference/training.md § 4.1 and § 4.2):
 each row's GPT model (benchmarks/validation/training/models/), global batch, micro-batch, TP × PP × DP,
 recompute and sequence parallelism on `a100_selene_1024` resized to the row's GPUs (whole DGX nodes),
-bf16, unfused attention, Megatron's fp32 main gradients, no distributed optimizer (ZeRO-0), 1F1B. Compared
+bf16, unfused attention, dropout 0.1 (Megatron's defaults, in the model files), Megatron's fp32 main gradients,
+no distributed optimizer (ZeRO-0), 1F1B. Compared
 in each table's own FLOP convention (§ 1.3 of the reference): § 4.1's TFLOP/s/GPU count full recomputation
 (96·B·s·L·h²·(1 + s/6h + V/16Lh)), § 4.2's MFU the model FLOPs (72·B·s·L·h²·(1 + s/6h + V/12Lh)), both
 over the simulated step; the error is the same as that of the step time. No constant is tuned to these

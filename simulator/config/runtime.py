@@ -22,7 +22,7 @@ from simulator.config.yamlio import read_mapping
 # as names so that the config does not import the IR; tests/hardware/test_runtime.py checks the two agree.
 OP_KINDS = ("gemm", "collective", "add", "mul", "relu", "silu", "gelu", "swiglu", "geglu", "reglu", "exp",
             "softmax", "softcap", "rmsnorm", "layernorm", "rope", "reduce", "copy", "topk", "lookup",
-            "weighted_sum")
+            "weighted_sum", "dropout")
 DEFAULT = "bare"
 
 

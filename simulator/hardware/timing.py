@@ -201,7 +201,8 @@ def vector_timing(chip: Chip, op: VectorOp, cores: int, fraction: float = 1.0) -
     cores = min(cores, vector_cores(chip, op))
     mine = -(-op.elements // cores)
     reads = chip.runtime.input_reads(op)  # a multi-pass library kernel reads its rows again (hardware/runtime.py)
-    in_bytes, out_bytes = reads * op.inputs * bits / 8, op.outputs * bits / 8
+    in_bytes = reads * op.inputs * bits / 8 + op.mask_reads  # per element: the tensors, then any mask
+    out_bytes = op.outputs * bits / 8 + op.mask_writes
     per_element = chip.sram.stages * in_bytes + 2 * out_bytes
     chunk = mine if per_element == 0 else max(1, min(mine, int(chip.sram.size // per_element)))
     hbm = _op_hbm_terms(chip, op, cores, fraction) if chip.memory_model == "banked" else None
@@ -209,7 +210,8 @@ def vector_timing(chip: Chip, op: VectorOp, cores: int, fraction: float = 1.0) -
     total, compute, _, _ = stream_core_time(elements=mine, chunk=chunk, ops_per_element=op.ops_per_element,
                                             lanes_rate=lanes_rate, in_bytes=in_bytes, out_bytes=out_bytes,
                                             bw=share.effective(1.0), stages=chip.sram.stages, latency=share.latency)
-    hbm_read, hbm_write = reads * op.min_read_bytes, op.min_write_bytes
+    hbm_read = reads * nbytes(op.elements, op.dtype) * op.inputs + op.mask_reads * op.elements
+    hbm_write = op.min_write_bytes
     total = max(total, _floor_cycles(chip, hbm_read + hbm_write, fraction, hbm))
     cycles = max(1, math.ceil(total - 1e-9))
     compute_cycles = int(compute)

@@ -32,7 +32,13 @@ VECTOR_KINDS = {
     "topk": (1, 1, 2.0),  # compare-and-select over the router logits, plus normalizing the k weights
     "lookup": (1, 1, 0.0),  # gather rows (an embedding lookup): pure data movement
     "weighted_sum": (2, 1, 2.0),  # MoE combine: Σ weight · expert output
+    # Training's dropout: Philox4x32-10 (Salmon et al., SC'11, as PyTorch's and Megatron's CUDA RNG) gives four
+    # values per call of 10 rounds, each two 32×32→64-bit multiplies (hi and lo: 4 instructions), two XORs with
+    # the key and two key additions: 20 instructions a value, then its conversion, the compare with p, the
+    # scale and the mask bit: 24. Its 1-byte mask is the op's `mask_writes` (and the backward's `mask_reads`).
+    "dropout": (1, 1, 24.0),
 }
+DROPOUT_OPS = VECTOR_KINDS["dropout"][2]
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,10 @@ class VectorOp:
     group: str = ""
     role: str = ""  # training: one of ROLES; "" otherwise
     row: int = 0  # a row-wise kind's row length (softmax: the keys), which some kernels' passes depend on; 0: none
+    # one-byte-per-element masks the kernel reads or writes beside its tensors (dropout's keep mask, as PyTorch's
+    # native_dropout stores it: a bool per element)
+    mask_reads: int = 0
+    mask_writes: int = 0
     type: str = field(default="vector", init=False)
 
     @property
@@ -161,11 +171,11 @@ class VectorOp:
 
     @property
     def min_read_bytes(self) -> int:
-        return self.inputs * nbytes(self.elements, self.dtype)
+        return self.inputs * nbytes(self.elements, self.dtype) + self.mask_reads * self.elements
 
     @property
     def min_write_bytes(self) -> int:
-        return self.outputs * nbytes(self.elements, self.dtype)
+        return self.outputs * nbytes(self.elements, self.dtype) + self.mask_writes * self.elements
 
     @property
     def shape(self) -> str:

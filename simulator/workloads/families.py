@@ -115,7 +115,9 @@ FAMILIES: dict[str, Family] = {
                   defaults={"tie_word_embeddings": False, "max_position_embeddings": 2048, "qk_layernorm": False,
                             "partial_rotary_factor": 0.5}),
     "gpt2": Family("GPT2Config", **_GPT, positions="learned", attention_bias=True, mlp_bias=True,
-                   mlp_width="4x_if_unset", defaults={"tie_word_embeddings": True, "max_position_embeddings": 1024}),
+                   mlp_width="4x_if_unset", defaults={"tie_word_embeddings": True, "max_position_embeddings": 1024,
+                                                      # GPT2Config's resid_pdrop, embd_pdrop, attn_pdrop
+                                                      "attn_pdrop": 0.1, "resid_pdrop": 0.1, "embd_pdrop": 0.1}),
     "gpt_bigcode": Family("GPTBigCodeConfig", **_GPT, positions="learned", attention_bias=True, mlp_bias=True,
                           mlp_width="4x_if_unset",
                           defaults={"tie_word_embeddings": True, "max_position_embeddings": 1024,

@@ -32,6 +32,7 @@ Positions = Annotated[int, Field(strict=True, ge=1, le=2**31)]  # a context leng
 NonNegative = Annotated[int, Field(strict=True, ge=0, le=2**24)]
 Flag = Annotated[bool, Field(strict=True)]  # JSON true or false, not "yes" or 1
 Share = Annotated[float, Field(gt=0, le=1)]
+Probability = Annotated[float, Field(ge=0, lt=1)]
 
 # Other spellings → the field they mean (HF's `attribute_map`s and legacy keyword arguments).
 ALIASES = {
@@ -39,6 +40,8 @@ ALIASES = {
     "n_head": "num_attention_heads", "n_inner": "intermediate_size", "ffn_dim": "intermediate_size",
     "ffn_hidden_size": "intermediate_size", "n_positions": "max_position_embeddings", "n_head_kv": "num_kv_heads",
     "num_local_experts": "num_experts", "n_routed_experts": "num_experts",
+    "attn_pdrop": "attention_dropout", "resid_pdrop": "hidden_dropout", "embd_pdrop": "embedding_dropout",
+    "emb_pdrop": "embedding_dropout",
 }
 MLA_FIELDS = {  # field present → what it means; read only by the families that have it (Family.mla)
     "kv_lora_rank": "multi-head latent attention (DeepSeek-V2/V3)",
@@ -111,6 +114,11 @@ class ModelSpec(BaseModel):
     enable_bias: Flag = False
     qk_layernorm: Flag = False
     word_embed_proj_dim: Positive | None = None
+    # dropout probabilities a training step applies (inference runs without): on the attention probabilities,
+    # on each branch's output before its residual add, on the embeddings
+    attention_dropout: Probability = 0.0
+    hidden_dropout: Probability = 0.0
+    embedding_dropout: Probability = 0.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,10 @@ class Model:
     groups_per_token: int = 0  # … topk_group of them per token (documented; loads are a uniform router's)
     mtp_layers: int = 0  # multi-token prediction modules run in every pass (0 unless the config asks: use_mtp)
     activation: str = ""  # silu | gelu | relu; "" = silu when gated, gelu when not
+    # training's dropout probabilities (0: none), as the config gives them (attn_pdrop, resid_pdrop, embd_pdrop)
+    attention_dropout: float = 0.0
+    hidden_dropout: float = 0.0
+    embedding_dropout: float = 0.0
     notes: tuple[str, ...] = ()  # what the lowering approximates, one line each (the loader reports them)
 
     @property
@@ -452,6 +464,8 @@ def resolve(spec: ModelSpec, family: Family, source: str, name: str, defaulted: 
         dense_layers=dense, expert_groups=groups[0], groups_per_token=groups[1],
         mtp_layers=spec.num_nextn_predict_layers if spec.use_mtp else 0,
         activation=traits.activation(spec, source, provenance or {}),
+        attention_dropout=spec.attention_dropout, hidden_dropout=spec.hidden_dropout,
+        embedding_dropout=spec.embedding_dropout,
         notes=traits.notes(spec, family, defaulted, head_dim) + _deepseek_notes(spec, experts, groups),
     )
 

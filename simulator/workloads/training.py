@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from simulator.config.dtypes import nbytes
 from simulator.config.yamlio import source_of
 from simulator.errors import ConfigError
-from simulator.ir.ops import CollectiveOp, GemmOp, OpGraph
+from simulator.ir.ops import CollectiveOp, GemmOp, OpGraph, VectorOp
 from simulator.workloads.model import Model
 from simulator.workloads.parallel import DEFAULT_LAYOUT, ONE_CHIP, Parallel
 from simulator.workloads.scenario import Scenario, Training
@@ -454,6 +454,8 @@ def _embedding_backward(c: _Ctx, b: _Builder, mode: str | None) -> None:
     m, T, split, grad = c.model, c.tokens, c.split, c.step.grad_dtype
     if m.learned_positions:
         b.vector("positions.bwd", "embedding", "add", split.rows(T) * m.hidden, dtype=grad)
+    if m.embedding_dropout:
+        b.vector("embed_dropout.bwd", "embedding", "mul", split.resident(T * m.hidden), inputs=1, mask_reads=1)
     if split.sp:  # the mirror of the forward's reduce-scatter
         b.collective("embed_grad_allgather", "all_gather", T * m.hidden, "tp")
     b.vector("embed.bwd", "embedding", "add", T * m.hidden, dtype=grad)
@@ -480,6 +482,7 @@ def _layer_backward(c: _Ctx, b: _Builder, layer: dict, mode: str | None) -> None
     def sync(name: str) -> None:
         pending.extend(_grad_sync(b, name, buckets[name], mode, c.parallel, grad))
 
+    _dropout_bwd(b, "mlp_dropout.bwd", "residual", layer["mlp_residual"])
     if "post_mlp_norm" in layer:  # Gemma-2's sandwich norms
         _vector_bwd(b, "post_mlp_norm.bwd", "norm", norm, rows * shard.hidden, NORM_BWD[norm])
     if split.sp:  # the mirror of the forward's reduce-scatter
@@ -495,6 +498,7 @@ def _layer_backward(c: _Ctx, b: _Builder, layer: dict, mode: str | None) -> None
     _vector_bwd(b, "mlp_norm.bwd", "norm", norm, rows * shard.hidden, NORM_BWD[norm])
     sync("router" if shard.is_moe else up)
     b.vector("mlp_residual.bwd", "residual", "add", rows * shard.hidden)  # dh = dy + the MLP branch's dx
+    _dropout_bwd(b, "attn_out_dropout.bwd", "residual", layer["attn_residual"])
     if "post_attn_norm" in layer:
         _vector_bwd(b, "post_attn_norm.bwd", "norm", norm, rows * shard.hidden, NORM_BWD[norm])
     if split.sp:
@@ -510,6 +514,13 @@ def _layer_backward(c: _Ctx, b: _Builder, layer: dict, mode: str | None) -> None
     _vector_bwd(b, "attn_norm.bwd", "norm", norm, rows * shard.hidden, NORM_BWD[norm])
     sync("qkv_proj")
     b.vector("attn_residual.bwd", "residual", "add", rows * shard.hidden, after=(*b.last, *pending))
+
+
+def _dropout_bwd(b: _Builder, name: str, group: str, forward: VectorOp) -> None:
+    """The gradient through a dropout the forward op applied (its mask written): dx = dy ∘ mask / (1 − p),
+    reading the gradient and the mask, writing dx; nothing for an op without one."""
+    if forward.mask_writes:
+        b.vector(name, group, "mul", forward.elements, inputs=1, mask_reads=1)
 
 
 def _moe_backward(c: _Ctx, b: _Builder, layer: dict, sync) -> None:
@@ -603,9 +614,13 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
         if m.attn_softcap:
             b.vector("softcap.recompute", "attention", "softcap", elements, inputs=0, outputs=0)
         b.vector("softmax.recompute", "attention", "softmax", elements, inputs=0, outputs=0)
+        if m.attention_dropout:  # FlashAttention draws the same mask again from the saved RNG state
+            b.vector("attn_dropout.recompute", "attention", "dropout", elements, inputs=0, outputs=0)
         b.role = "backward"
     products("values.dp", scores, c_on_chip=fused)  # dP = dO·Vᵀ
-    products("values.dv", by_keys, a_on_chip=fused)  # dV = Pᵀ·dO
+    products("values.dv", by_keys, a_on_chip=fused)  # dV = Pᵀ·dO (P after the dropout)
+    if m.attention_dropout and not fused:  # dP through the dropout: its mask read back
+        b.vector("attn_dropout.bwd", "attention", "mul", elements, inputs=1, mask_reads=1)
     if fused:
         _vector_bwd(b, "softmax.bwd", "attention", "softmax", elements, (0, 0, 2.0))  # dS = P ∘ (dP − D)
     else:
@@ -663,12 +678,12 @@ def lower_training(model: Model, scenario: Scenario, training: Training, paralle
     tag, layers = f"{model.name}.train", model.layers
 
     def segment(name, build, repeat, place, direction, *args) -> tuple[TrainSegment, _Builder]:
-        b = _Builder(c.dt, role="optimizer" if direction == "optimizer" else direction)
+        b = _Builder(c.dt, role="optimizer" if direction == "optimizer" else direction, dropout=True)
         build(c, b, *args)
         assert not b.waits, f"{name}: no GEMM named {sorted(b.waits)}"
         return TrainSegment(name, OpGraph(f"{tag}.{name}", tuple(b.ops)), repeat, place, direction), b
 
-    probe = _Builder(c.dt)  # the layer's forward ops by name, for their backward and ZeRO-3's gathers
+    probe = _Builder(c.dt, dropout=True)  # the layer's forward ops by name, for their backward and ZeRO-3's gathers
     _layer_forward(replace(c, zero=0), probe)
     layer = {op.name: op for op in probe.ops}
     forward = [segment("embedding", _embedding_forward, 1, "first", "forward"),
@@ -722,13 +737,14 @@ def saved_per_layer(model: Model, scenario: Scenario, training: Training, parall
     GQA, the MoE's loads). recompute none: the two norms' inputs and outputs (under sequence parallelism
     their 1/tp shards: the backward gathers them again), q, k, v, the attention output (and, unfused, the
     probabilities), the MLP's up projection and activation outputs (an MoE's: router logits, the routed
-    copies of the tokens, the experts' projections, activations and outputs); selective: not the attention
-    output nor the probabilities (the core is recomputed); full: only the layer's input."""
+    copies of the tokens, the experts' projections, activations and outputs), and with dropout its masks (one
+    byte an element: the two branches', and unfused the probabilities' with the dropped probabilities); selective:
+    not the attention output nor the probabilities (the core is recomputed); full: only the layer's input."""
     step = resolve_step(model, scenario, training, parallel)
     fs = _forward_scenario(scenario, step.micro_batch, step.sequence)
     dt, split = Dtypes.of(fs), _Split.of(parallel)
     c = _Ctx(model, local_model(model, parallel), fs, step, parallel, split, dt, 0)
-    b = _Builder(dt)
+    b = _Builder(dt, dropout=True)
     _layer_forward(c, b)
     ops = {op.name: op for op in b.ops}
     rows = split.rows(c.tokens) * model.hidden
@@ -737,14 +753,19 @@ def saved_per_layer(model: Model, scenario: Scenario, training: Training, parall
         return sum(nbytes(op.batch * op.m * op.n, op.out_dtype) if isinstance(op, GemmOp) else
                    nbytes(op.elements, op.dtype) for name, op in ops.items() if name in names)
 
+    def masks(*names: str) -> int:
+        return sum(op.mask_writes * op.elements for name, op in ops.items() if name in names and op.type == "vector")
+
     saved = {"layer input": nbytes(rows, dt.act)}
     if step.recompute == "full":
         return saved
     values = [n for n in ops if n.startswith("values")]
+    probabilities = ("softmax", "attn_dropout") if step.recompute == "none" and not fs.fused_attention else ()
     saved |= {"attn_norm": out("attn_norm"), "qkv": out("qkv_proj"), "qk_norm input": out("qk_norm"),
               "attention output": out(*values) if step.recompute == "none" else 0,
-              "probabilities": out("softmax") if step.recompute == "none" and not fs.fused_attention else 0,
-              "attn_residual": out("attn_residual"), "mlp_norm": out("mlp_norm")}
+              "probabilities": out(*probabilities) + masks(*probabilities),
+              "attn_residual": out("attn_residual"), "mlp_norm": out("mlp_norm"),
+              "dropout masks": masks("attn_residual", "mlp_residual")}
     experts = [n for n, op in ops.items() if n.startswith(("experts", "shared.")) and isinstance(op, GemmOp)]
     routed = model.experts_per_token * c.tokens * model.hidden if model.is_moe else 0
     saved |= {"mlp": out("gate_up", "up", "act"), "router": out("router"),

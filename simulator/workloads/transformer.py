@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 
 from simulator.config.dtypes import nbytes
 from simulator.errors import ConfigError
-from simulator.ir.ops import VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
+from simulator.ir.ops import DROPOUT_OPS, VECTOR_KINDS, CollectiveOp, GemmOp, OpGraph, VectorOp
 from simulator.workloads import kv_cache, layouts
 from simulator.workloads.model import Model
 from simulator.workloads.parallel import DEFAULT_LAYOUT, ONE_CHIP, Parallel
@@ -118,10 +118,11 @@ class _Builder:
     """Collects ops in program order; each op depends on the previous one unless told otherwise. `role`
     tags every op it builds (training: forward, backward, recompute, optimizer; "" for inference)."""
 
-    def __init__(self, dt: Dtypes, prefix: str = "", role: str = ""):
+    def __init__(self, dt: Dtypes, prefix: str = "", role: str = "", dropout: bool = False):
         self.dt = dt
         self.prefix = prefix
         self.role = role
+        self.dropout = dropout  # a training step's passes: the model's dropout applies (inference runs without)
         self.ops: list = []
         self.last: tuple[str, ...] = ()
         self.weight_bytes = 0
@@ -149,7 +150,8 @@ class _Builder:
         inputs, outputs, per = VECTOR_KINDS[kind]
         op = VectorOp(name, kind, elements, dtype or self.dt.vector, counts.get("inputs", inputs),
                       counts.get("outputs", outputs), counts.get("ops_per_element", per), self._deps(after),
-                      group=group, role=self.role, row=counts.get("row", 0))
+                      group=group, role=self.role, row=counts.get("row", 0),
+                      mask_reads=counts.get("mask_reads", 0), mask_writes=counts.get("mask_writes", 0))
         self.ops.append(op)
         self.last = (name,)
         return name
@@ -349,6 +351,9 @@ def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int
                            after=scores, inputs=moved, outputs=moved)]
     soft = b.vector("softmax", "attention", "softmax", elements, dtype=b.dt.vector if fused else None,
                     after=scores, inputs=moved, outputs=moved, row=max(keys for _, _, keys in blocks))
+    if b.dropout and model.attention_dropout:  # fused: the kernel draws the mask in registers and keeps none
+        soft = b.vector("attn_dropout", "attention", "dropout", elements, dtype=b.dt.vector if fused else None,
+                        inputs=moved, outputs=moved, mask_writes=moved)
     gather = {"b_block": nbytes(scenario.kv_block * d_v * kv_heads, b_dtype)} if scenario.kv_block else {}
     return [b.gemm(f"values{i or ''}", "attention", stacked * rows, d_v, keys, copies * count,
                    weight=False, b_dtype=b_dtype, after=(soft,), a_on_chip=fused, **gather)
@@ -453,7 +458,15 @@ def _after_core(b: _Builder, model: Model, tokens: int, split: _Split, after=Non
     split.reduce(b, "attn", tokens * model.hidden)
     if model.layer_norms == 4:
         b.vector("post_attn_norm", "norm", model.norm, split.resident(tokens * model.hidden))
-    b.vector("attn_residual", "residual", "add", split.resident(tokens * model.hidden))
+    b.vector("attn_residual", "residual", "add", split.resident(tokens * model.hidden), **_branch_dropout(b, model))
+
+
+def _branch_dropout(b: _Builder, model: Model) -> dict:
+    """A training step's dropout on a branch's output, in its residual add's kernel (Megatron's fused
+    bias-dropout-add): the mask's draw and its write on top of the add."""
+    if not (b.dropout and model.hidden_dropout):
+        return {}
+    return {"ops_per_element": VECTOR_KINDS["add"][2] + DROPOUT_OPS, "mask_writes": 1}
 
 
 def _mlp_half(b: _Builder, model: Model, scenario: Scenario, tokens: int, split: _Split,
@@ -480,7 +493,7 @@ def _mlp_half(b: _Builder, model: Model, scenario: Scenario, tokens: int, split:
         split.reduce(b, "mlp", hidden)
     if model.layer_norms == 4:
         b.vector("post_mlp_norm", "norm", model.norm, resident)
-    b.vector("mlp_residual", "residual", "add", resident)
+    b.vector("mlp_residual", "residual", "add", resident, **_branch_dropout(b, model))
 
 
 def _embedding(b: _Builder, model: Model, tokens: int, split: _Split = _Split()) -> None:
@@ -493,6 +506,8 @@ def _embedding(b: _Builder, model: Model, tokens: int, split: _Split = _Split())
         elements = split.resident(tokens * model.hidden)
         b.vector("positions", "embedding", "add", elements)
         b.weight_bytes += nbytes(elements, b.dt.vector)
+    if b.dropout and model.embedding_dropout:
+        b.vector("embed_dropout", "embedding", "dropout", split.resident(tokens * model.hidden), mask_writes=1)
 
 
 def _head(b: _Builder, model: Model, batch: int, split: _Split = _Split()) -> None:

@@ -3,6 +3,7 @@ saved activations against Korthikanti et al.'s per-layer counts adapted to what 
 the one-line error with the split and the fixes."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -63,26 +64,32 @@ def test_parameters_per_chip_are_the_shard_the_inference_footprint_counts(name, 
     assert 2 * params_per_chip(m, par) == weight_bytes_per_chip(m, par, "bf16", "bf16")
 
 
-def test_saved_activations_follow_korthikanti_adapted_to_the_lowering():
-    """GPT-3's layer (MHA, GELU 4h, LayerNorm), bf16, no dropout, in bytes: the two norms' inputs and outputs
-    (8·sbh), q, k, v (6·sbh), the attention output (2·sbh), the MLP's up and GELU outputs (16·sbh): 32·s·b·h
-    (Korthikanti et al. 2022 count 34 with dropout masks), plus 2·a·s²·b for the probabilities of unfused
-    attention (their 5·a·s²·b keeps the scores and a dropout mask too). Tensor parallel: s·b·h·(8 + 24/t);
-    with sequence parallelism everything is 1/t; selective recompute drops the s² term and the attention
-    output (30·sbh); full recompute keeps the layer's input, 2·s·b·h."""
+def test_saved_activations_are_korthikantis_counts():
+    """GPT-3's layer (MHA, GELU 4h, LayerNorm, GPT2Config's dropout 0.1), bf16, in bytes, as Korthikanti et al.
+    2022 Table 2 counts them: s·b·h·(34 + 5·a·s/h) (the two norms' inputs and outputs 8·sbh, q, k, v 6·sbh, the
+    attention output 2·sbh, the MLP's up and GELU outputs 16·sbh, the two branches' dropout masks 2·sbh; the
+    probabilities, the dropped probabilities and their mask 5·a·s²·b); tensor parallel s·b·h·(10 + 24/t +
+    5·a·s/(h·t)); with sequence parallelism all of it over t. Where the lowering differs, on purpose: fused
+    attention keeps no s² tensor; selective recompute also drops the attention output the recomputed core
+    writes again (32·sbh, theirs 34); full recompute keeps the layer's input, 2·s·b·h. Without dropout, 32·sbh
+    and 2·a·s²·b."""
     m, s, b = model("gpt3_175b"), 2048, 1
     h, a = m.hidden, m.heads
+    assert (m.attention_dropout, m.hidden_dropout, m.embedding_dropout) == (0.1, 0.1, 0.1)
     unfused = TRAIN.model_copy(update={"fused_attention": False})
 
-    def saved(par=ONE_CHIP, scenario=unfused, **t):
-        return sum(saved_per_layer(m, scenario, Training(sequence=s, **t), par).values())
+    def saved(par=ONE_CHIP, scenario=unfused, model=m, **t):
+        return sum(saved_per_layer(model, scenario, Training(sequence=s, **t), par).values())
 
-    assert saved() == s * b * h * 32 + 2 * a * s * s * b
-    assert saved(scenario=TRAIN) == s * b * h * 32  # flash attention keeps no s² tensor
-    assert saved(Parallel(tp=8)) == s * b * h * (8 + 24 // 8) + 2 * a * s * s * b // 8
-    assert saved(Parallel(tp=8, sequence_parallel=True)) == (s * b * h * 32 + 2 * a * s * s * b) // 8
-    assert saved(recompute="selective") == s * b * h * 30
+    assert saved() == s * b * h * 34 + 5 * a * s * s * b
+    assert saved(scenario=TRAIN) == s * b * h * 34  # flash attention keeps no s² tensor
+    t = 8
+    assert saved(Parallel(tp=t)) == s * b * h * (10 + 24 // t) + 5 * a * s * s * b // t
+    assert saved(Parallel(tp=t, sequence_parallel=True)) == (s * b * h * 34 + 5 * a * s * s * b) // t
+    assert saved(recompute="selective") == s * b * h * 32
     assert saved(recompute="full") == 2 * s * b * h
+    dry = replace(m, attention_dropout=0.0, hidden_dropout=0.0, embedding_dropout=0.0)
+    assert saved(model=dry) == s * b * h * 32 + 2 * a * s * s * b
 
 
 def test_activations_scale_with_layers_and_micro_batches_in_flight():
