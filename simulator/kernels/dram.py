@@ -59,16 +59,16 @@ CMD_ACT, CMD_PRE, CMD_RD, CMD_WR, CMD_REF, CMD_REFPB = 0, 1, 2, 3, 4, 5
 N_STATS = 14
 HISTOGRAM = 1 << 16  # latency histogram bins of one cycle; the last one holds everything longer
 
-# Columns of the state arrays: per bank, per bank group, per channel, per request entry.
-# Per bank, its cached candidate (the entry, command, whether its head starves, priority, bank-level ready cycle),
+# Columns of the state arrays: per bank, per bank group, per channel, per queue slot, per waiting request.
+# Per bank, its cached candidate (the slot, command, whether its head starves, priority, bank-level ready cycle),
 # the arrival cycle of each queue's head (INF when empty), whether a refresh holds it; what only commands change.
 (B_CAND, B_CMD, B_STARVING, B_PRIO, B_READY, B_ARR, B_ARR_W, B_REF) = range(8)
 (C_OPEN, C_ACT, C_PRE, C_RD, C_WR) = range(5)
 (R_ACT, R_PRE, R_RD, R_WR) = range(4)  # per bank group, by command (as CMD_*); R_PRE stays 0
 (U_ACT, U_RD, U_WR, U_ROW_BUS, U_COL_BUS, U_MODE, U_READS, U_WRITES, U_REF_DUE, U_REF_PENDING, U_REF_BANK, U_REF_OK,
  U_PEND_HEAD, U_PEND_TAIL, U_NEXT, U_FAW_AT) = range(16)
-(E_BANK, E_WRITE, E_ARRIVE, E_SEQ) = range(4)
-(L_NEXT, L_ROW) = range(2)  # apart from the rest: what the walks along a bank's queue read, 16 bytes a request
+(L_NEXT, L_ROW) = range(2)  # per queue slot: what the walks along a bank's queue read, 8 bytes a request
+(W_BANK, W_WRITE, W_ROW, W_NEXT) = range(4)  # per request waiting for room in its channel (and its two cycles)
 
 LOW_BIT = np.array([0, 1, 28, 2, 29, 14, 24, 3, 30, 22, 20, 15, 25, 17, 4, 8, 31, 27, 13, 23, 21, 19, 16, 7,
                     26, 12, 18, 6, 11, 5, 10, 9], np.int64)  # bit index of a 32-bit power of two, by de Bruijn
@@ -79,6 +79,7 @@ DE_BRUIJN = 0x077CB531
 SEL_COLUMN, SEL_ACT, SEL_PRE, SEL_NONE, SEL_DIRTY = 0, 1, 2, 3, 4
 PRIME = 2147483647  # 2**31 − 1: the random patterns' hash stays below 2**62 in int64
 INF = 1 << 62
+NO_VISIT = (1 << 63) - 1  # a channel's key in the visit tree while it has nothing to do
 
 
 @kernel
@@ -101,6 +102,22 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
         x = (x * 48271) % PRIME
         return x
 
+    def divide(a, d, inv):
+        """(a // d, a % d) for d ≥ 1 given inv = 1 / d: by the double reciprocal, then one correction (exact for
+        0 ≤ a < 2**52, where the estimate is off by at most one), without an integer division."""
+        if a < 0 or a >= 1 << 52:
+            q = a // d
+            return q, a - q * d
+        q = int(a * inv)
+        r = a - q * d
+        if r < 0:
+            q -= 1
+            r += d
+        elif r >= d:
+            q += 1
+            r -= d
+        return q, r
+
     def stream_address(g, i, addresses):
         """Burst address of request `i` of stream `g`."""
         kind = g[G_KIND]
@@ -122,33 +139,15 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
         den = g[G_WRITE_DEN]
         return ((j + 1) * num) // den > (j * num) // den
 
-    def heap_push(heap, size, key):
-        """Push `key` onto the min-heap heap[:size]; the caller made room."""
-        k = size
-        heap[k] = key
-        while k > 0:
-            parent = (k - 1) >> 1
-            if heap[parent] <= heap[k]:
-                break
-            heap[parent], heap[k] = heap[k], heap[parent]
-            k = parent
-
-    def heap_pop(heap, size):
-        """Remove the top of heap[:size] (size ≥ 1); the caller reads heap[0] first."""
-        last = size - 1
-        heap[0] = heap[last]
-        k = 0
-        while True:
-            left = 2 * k + 1
-            if left >= last:
-                break
-            child = left
-            if left + 1 < last and heap[left + 1] < heap[left]:
-                child = left + 1
-            if heap[k] <= heap[child]:
-                break
-            heap[k], heap[child] = heap[child], heap[k]
-            k = child
+    def tree_set(tree, leaf, key):
+        """Set leaf `leaf` of the tournament tree `tree` (leaves at [half, 2 half)) to `key` and the minima above it."""
+        k = leaf
+        tree[k] = key
+        least = key
+        while k > 1:  # one load a level (the sibling's), the minimum carried up
+            least = min(least, tree[k ^ 1])
+            k >>= 1
+            tree[k] = least
 
     def write_mode(mode, reads, writes, high, low):
         """The channel's mode after hysteresis: drain writes from `high` queued down to `low`, or when no read waits."""
@@ -189,8 +188,8 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
     bs[:, B_ARR_W] = INF
     bc = np.zeros((units * banks, 5), np.int64)
     bc[:, C_OPEN] = -1
-    head = np.full(units * banks * 2, -1, np.int64)  # per bank and mode (0 read, 1 write): its queue, oldest first
-    tail = np.full(units * banks * 2, -1, np.int64)
+    head = np.full(units * banks * 2, -1, np.int32)  # per bank and mode (0 read, 1 write): its queue's first slot
+    tail = np.full(units * banks * 2, -1, np.int32)  # and its last
     words = (banks + 31) >> 5  # bit masks over a channel's banks, 32 to a word
     bank_group = np.empty(units * banks, np.int64)  # per bank, its bank group's row in `gs` (no division later)
     for ub in range(units * banks):
@@ -227,48 +226,80 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
             us[u, U_REF_DUE] = interval + (u * interval) // units
             us[u, U_NEXT] = us[u, U_REF_DUE]
 
-    # Entries: one per request issued and not yet served: at most q outstanding, plus the posted writes queued.
-    pool = max(min(q + units * write_q, n), 1)
-    ent = np.zeros((pool, 4), np.int64)
-    link = np.zeros((pool, 2), np.int64)
-    ent_unit = np.zeros(pool, np.int64)
-    free = np.arange(pool - 1, -1, -1).astype(np.int64)
-    n_free = pool
+    # A queued request lives in a slot of its channel (at most read_q reads and write_q writes are queued there):
+    # its row and the next slot of its bank's queue (32 bits each, what the walks along a queue read), and its
+    # arrival cycle and number. A channel's slots lie together, so its queues stay in few cache lines.
+    slots = read_q + write_q
+    if units * slots >= 1 << 31:
+        raise ValueError("too many queue entries for 32-bit slot numbers")
+    row_span = 1
+    for k in range(mapping.shape[0]):
+        if mapping[k, 0] == 4:
+            row_span *= mapping[k, 1]
+    if row_span >= 1 << 31:
+        raise ValueError("too many rows for 32-bit row numbers")
+    slot_link = np.zeros((units * slots, 2), np.int32)  # L_NEXT, L_ROW
+    slot_time = np.zeros((units * slots, 2), np.int64)  # arrival cycle, request number
+    slot_free = np.empty(units * slots, np.int32)  # per channel, a stack of its free slots
+    for u in range(units):
+        for i in range(slots):
+            slot_free[u * slots + i] = u * slots + slots - 1 - i
+    n_slot_free = np.full(units, slots, np.int64)
+    # Requests issued that wait for room in their channel's queue, in order: entries from a pool (they are
+    # outstanding, so at most q wait), a list per channel.
+    waiting = max(min(q, n), 1)
+    if waiting >= 1 << 31:
+        raise ValueError("too many requests outstanding for 32-bit entry numbers")
+    pend = np.zeros((waiting, 4), np.int32)  # W_*
+    pend_time = np.zeros((waiting, 2), np.int64)  # arrival cycle, request number
+    pend_free = np.arange(waiting - 1, -1, -1).astype(np.int64)
+    n_pend_free = waiting
 
+    # The channels' next visits: a tournament tree of keys (cycle << shift) | unit, the least at tree[1].
     shift = 1
     while (1 << shift) < units:
         shift += 1
     unit_bits = (1 << shift) - 1
-    heap = np.empty(2 * units + 2 * pool + 16, np.int64)  # channel visits, key (cycle << shift) | unit; stale skipped
-    n_heap = 0
+    half = 1
+    while half < units:
+        half <<= 1
+    tree = np.full(2 * half, NO_VISIT, np.int64)
     for u in range(units):
         if us[u, U_NEXT] < INF:
-            heap_push(heap, n_heap, (us[u, U_NEXT] << shift) | u)
-            n_heap += 1
+            tree_set(tree, half + u, (us[u, U_NEXT] << shift) | u)
     # Completion cycles, in order: reads and writes each finish a fixed time after their column command, and
-    # column commands are issued in time order, so each is a queue (a ring of pool + 1 places).
+    # column commands are issued in time order, so each is a queue (a ring of pool + 1 places: at most q
+    # outstanding plus the posted writes queued).
+    pool = max(min(q + units * write_q, n), 1)
     done_q = np.zeros((2, pool + 1), np.int64)
     done_first = np.zeros(2, np.int64)
     done_count = np.zeros(2, np.int64)
     touched = np.zeros(8, np.int64)  # banks whose candidate a visit changed (the ones it issued to, admitted to)
 
-    def enqueue(e, u, at):
-        """Request `e` joins its bank's queue on channel `u` at cycle `at` (it then counts against its queue's
-        room; a write is posted, so its requester slot frees now)."""
-        w = ent[e, E_WRITE]
-        ub = u * banks + ent[e, E_BANK]
+    def enqueue(u, bank, w, row, arrive, seq, at):
+        """Request number `seq` (bank `bank`, a write if `w`, row `row`, issued at `arrive`) joins its bank's
+        queue on channel `u` at cycle `at` (it then counts against its queue's room; a write is posted, so its
+        requester slot frees now)."""
+        n_slot_free[u] -= 1
+        e = slot_free[u * slots + n_slot_free[u]]
+        slot_link[e, L_NEXT] = -1
+        slot_link[e, L_ROW] = row
+        slot_time[e, 0] = arrive
+        slot_time[e, 1] = seq
+        ub = u * banks + bank
         lst = ub * 2 + w
         if tail[lst] < 0:
             head[lst] = e
-            bs[ub, B_ARR + w] = ent[e, E_ARRIVE]
+            bs[ub, B_ARR + w] = arrive
         else:
-            link[tail[lst], L_NEXT] = e
+            slot_link[tail[lst], L_NEXT] = e
         tail[lst] = e
         bs[ub, B_CAND] = -1
-        mark_dirty(u, ent[e, E_BANK])
+        mark_dirty(u, bank)
         us[u, U_READS + w] += 1
         if w == 1:
-            done_q[1, (done_first[1] + done_count[1]) % (pool + 1)] = at
+            at_w = done_first[1] + done_count[1]
+            done_q[1, at_w if at_w <= pool else at_w - pool - 1] = at
             done_count[1] += 1
 
     def candidate(ub, u, grp, mode, t, faw_ready, blocked):
@@ -292,18 +323,18 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
             if r >= 0:
                 c = CMD_PRE
                 if starving == 1:
-                    if link[h, L_ROW] == r:
+                    if slot_link[h, L_ROW] == r:
                         c = column
                 else:
                     x = h
-                    while x >= 0 and link[x, L_ROW] != r:
-                        x = link[x, L_NEXT]
+                    while x >= 0 and slot_link[x, L_ROW] != r:
+                        x = slot_link[x, L_NEXT]
                     if x >= 0:
                         e = x
                         c = column
             bs[ub, B_CAND] = e
             bs[ub, B_CMD] = c
-            bs[ub, B_PRIO] = ent[e, E_SEQ]
+            bs[ub, B_PRIO] = slot_time[e, 1]
             if c == CMD_RD:
                 bs[ub, B_READY] = bc[ub, C_RD]
             elif c == CMD_WR:
@@ -331,6 +362,10 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
     chunk = max(g[G_CHUNK], 1)
     space = g[G_SPACE]
     granules = space // chunk
+    inv_granules = 1.0 / granules
+    inv_size = np.empty(mapping.shape[0], np.float64)  # per mapping row, 1 / its size (divide)
+    for k in range(mapping.shape[0]):
+        inv_size[k] = 1.0 / mapping[k, 1]
     write_num = g[G_WRITE_NUM]
     write_den = g[G_WRITE_DEN]
     piece = 0
@@ -361,16 +396,8 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                         host_t = min(host_t, max(done_q[m, done_first[m]], now))
             else:
                 host_t = max(arrivals[issued], now) if timed_arrivals else now
-        unit_t = INF
-        key = 0
-        while n_heap > 0:
-            key = heap[0]
-            u = key & unit_bits
-            if key >> shift == us[u, U_NEXT]:
-                unit_t = key >> shift
-                break
-            heap_pop(heap, n_heap)
-            n_heap -= 1
+        key = tree[1]
+        unit_t = INF if key == NO_VISIT else key >> shift
         if host_t <= unit_t and host_t < INF:
             now = host_t
             for m in range(2):
@@ -396,7 +423,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                             if piece_at >= space:
                                 piece_at %= space
                         else:
-                            piece_at = (mix(piece, g[G_SEED]) % granules) * chunk
+                            piece_at = divide(mix(piece, g[G_SEED]), granules, inv_granules)[1] * chunk
                         piece_w = 1 if write_rem + write_num >= write_den else 0
                         write_rem += write_num - write_den * piece_w
                 unit = 0
@@ -409,10 +436,9 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                         rest = a >> mapping[k, 4]
                         digit = a & (size - 1)
                     else:
-                        rest = a // size
-                        digit = a - rest * size
+                        rest, digit = divide(a, size, inv_size[k])
                     if mapping[k, 3] != 0:  # hashed: the digit shifted by a scramble of the digits above it
-                        digit = (digit + mix(rest, mapping[k, 3])) % size
+                        digit = divide(digit + mix(rest, mapping[k, 3]), size, inv_size[k])[1]
                     a = rest
                     f = mapping[k, 0]
                     if f == 0:
@@ -423,41 +449,33 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                         bank += digit * mapping[k, 2]
                     elif f == 4:
                         row += digit * mapping[k, 2]
-                n_free -= 1
-                e = free[n_free]
-                ent_unit[e] = unit
-                ent[e, E_BANK] = group * per_group + bank
-                link[e, L_ROW] = row
-                ent[e, E_WRITE] = w
-                ent[e, E_ARRIVE] = now
-                ent[e, E_SEQ] = issued
-                link[e, L_NEXT] = -1
                 if first_issue < 0:
                     first_issue = now
-                issued += 1
-                outstanding += 1
                 if us[unit, U_PEND_HEAD] < 0 and ((w == 0 and us[unit, U_READS] < read_q)
                                                  or (w == 1 and us[unit, U_WRITES] < write_q)):
-                    enqueue(e, unit, now)
+                    enqueue(unit, group * per_group + bank, w, row, now, issued, now)
                     if us[unit, U_NEXT] > now:
                         us[unit, U_NEXT] = now
-                        if n_heap == heap.shape[0]:
-                            bigger = np.empty(2 * heap.shape[0], np.int64)
-                            bigger[:n_heap] = heap[:n_heap]
-                            heap = bigger
-                        heap_push(heap, n_heap, (now << shift) | unit)
-                        n_heap += 1
+                        tree_set(tree, half + unit, (now << shift) | unit)
                 else:
+                    n_pend_free -= 1
+                    e = pend_free[n_pend_free]
+                    pend[e, W_BANK] = group * per_group + bank
+                    pend[e, W_WRITE] = w
+                    pend[e, W_ROW] = row
+                    pend_time[e, 0] = now
+                    pend_time[e, 1] = issued
+                    pend[e, W_NEXT] = -1
                     if us[unit, U_PEND_TAIL] < 0:
                         us[unit, U_PEND_HEAD] = e
                     else:
-                        link[us[unit, U_PEND_TAIL], L_NEXT] = e
+                        pend[us[unit, U_PEND_TAIL], W_NEXT] = e
                     us[unit, U_PEND_TAIL] = e
+                issued += 1
+                outstanding += 1
             continue
         if unit_t >= INF:
             break  # nothing can happen any more (cannot occur for a well-formed stream)
-        heap_pop(heap, n_heap)
-        n_heap -= 1
         now = unit_t
         t = now
         u = key & unit_bits
@@ -502,13 +520,11 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                         elif ref_cmd == CMD_REF:
                             ref_ready = max(ref_ready, bc[base + b, C_ACT])
         all_bank_pending = refresh == REFRESH_ALL_BANK and us[u, U_REF_PENDING] == 1
-        # FR-FCFS over the banks' candidates.
-        best_col = -1
-        best_col_key = INF
-        best_row = -1
-        best_row_key = INF
+        # FR-FCFS over the banks' candidates; passed_*: ready candidates (those not issued this cycle wait).
         soonest = INF
-        passed_col = 0  # ready candidates, column and row commands (those not issued this cycle wait)
+        best_col_key = INF
+        best_row_key = INF
+        passed_col = 0
         passed_act = 0
         passed_pre = 0
         faw_ready = faw[u * 4 + us[u, U_FAW_AT]] + n_faw
@@ -519,9 +535,11 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
         col_ready = INF if all_bank_pending else unit_ready[CMD_WR if mode == 1 else CMD_RD]
         act_ready = INF if all_bank_pending else unit_ready[CMD_ACT]
         pre_ready = INF if all_bank_pending else unit_ready[CMD_PRE]
-        # Work out again the candidates of the banks that changed, and of those whose head starts starving now.
+        # Work out again the candidates of the banks that changed, then take FR-FCFS's choice as minima over the
+        # channel's banks, without branches (whether a candidate is ready is what the branch predictor cannot
+        # guess). If a head starts starving now (rarely), its bank is worked out again and the minima taken anew.
         flips = -1
-        while flips <= t:  # the changed banks, then (rarely) every bank if a head starts starving
+        while flips <= t:
             if flips >= 0:
                 for wd in range(words):
                     dirty[u * words + wd] = (1 << 32) - 1 if (wd + 1) * 32 <= banks else (1 << (banks - wd * 32)) - 1
@@ -556,28 +574,29 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                         sel_class[ub] = SEL_COLUMN if c >= CMD_RD else (SEL_ACT if c == CMD_ACT else SEL_PRE)
                         sel_ready[ub] = max(bs[ub, B_READY], gs[bank_group[ub], c])
             flips = INF
+            soonest = INF
+            best_col_key = INF
+            best_row_key = INF
+            passed_col = 0
+            passed_act = 0
+            passed_pre = 0
             for b in range(banks):
-                flips = min(flips, sel_flip[base + b])
-        soonest = flips
-        # FR-FCFS as minima over the channel's banks, without branches: whether a candidate is ready is what the
-        # branch predictor cannot guess.
-        best_col_key = INF
-        best_row_key = INF
-        for b in range(banks):
-            ub = base + b
-            cls = sel_class[ub]
-            unit_allows = col_ready if cls == SEL_COLUMN else (
-                act_ready if cls == SEL_ACT else (pre_ready if cls == SEL_PRE else INF))
-            ready = max(sel_ready[ub], unit_allows)
-            ok = ready <= t
-            soonest = min(soonest, INF if ok else ready)
-            key = sel_key[ub]
-            ok_col = ok & (cls == SEL_COLUMN)
-            best_col_key = min(best_col_key, key if ok_col else INF)
-            best_row_key = min(best_row_key, INF if ok_col or not ok else key)
-            passed_col += 1 if ok_col else 0
-            passed_act += 1 if ok & (cls == SEL_ACT) else 0
-            passed_pre += 1 if ok & (cls == SEL_PRE) else 0
+                ub = base + b
+                flips = min(flips, sel_flip[ub])
+                cls = sel_class[ub]
+                unit_allows = col_ready if cls == SEL_COLUMN else (
+                    act_ready if cls == SEL_ACT else (pre_ready if cls == SEL_PRE else INF))
+                ready = max(sel_ready[ub], unit_allows)
+                ok = ready <= t
+                soonest = min(soonest, INF if ok else ready)
+                key = sel_key[ub]
+                ok_col = ok & (cls == SEL_COLUMN)
+                best_col_key = min(best_col_key, key if ok_col else INF)
+                best_row_key = min(best_row_key, INF if ok_col or not ok else key)
+                passed_col += 1 if ok_col else 0
+                passed_act += 1 if ok & (cls == SEL_ACT) else 0
+                passed_pre += 1 if ok & (cls == SEL_PRE) else 0
+        soonest = min(soonest, flips)
         bank_mask = (1 << bank_bits) - 1
         best_col = -1 if best_col_key == INF else best_col_key & bank_mask
         best_row = -1 if best_row_key == INF else best_row_key & bank_mask
@@ -636,7 +655,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
             if not dual:
                 us[u, U_COL_BUS] = t + 1
             if c == CMD_ACT:
-                bc[ub, C_OPEN] = link[e, L_ROW]
+                bc[ub, C_OPEN] = slot_link[e, L_ROW]
                 bc[ub, C_RD] = t + p[P_RCD]
                 bc[ub, C_WR] = t + p[P_RCDWR]
                 bc[ub, C_PRE] = max(bc[ub, C_PRE], t + p[P_RAS])
@@ -698,22 +717,22 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                 log[n_log, 1] = CMD_WR if mode == 1 else CMD_RD
                 log[n_log, 2] = u
                 log[n_log, 3] = best_col
-                log[n_log, 4] = link[e, L_ROW]
+                log[n_log, 4] = slot_link[e, L_ROW]
                 n_log += 1
             # Out of its bank's queue.
             lst = ub * 2 + mode
             if head[lst] == e:
-                head[lst] = link[e, L_NEXT]
+                head[lst] = slot_link[e, L_NEXT]
                 if head[lst] < 0:
                     tail[lst] = -1
                     bs[ub, B_ARR + mode] = INF
                 else:
-                    bs[ub, B_ARR + mode] = ent[head[lst], E_ARRIVE]
+                    bs[ub, B_ARR + mode] = slot_time[head[lst], 0]
             else:
                 prev = head[lst]
-                while link[prev, L_NEXT] != e:
-                    prev = link[prev, L_NEXT]
-                link[prev, L_NEXT] = link[e, L_NEXT]
+                while slot_link[prev, L_NEXT] != e:
+                    prev = slot_link[prev, L_NEXT]
+                slot_link[prev, L_NEXT] = slot_link[e, L_NEXT]
                 if tail[lst] == e:
                     tail[lst] = prev
             bs[ub, B_CAND] = -1
@@ -725,14 +744,14 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                 for m in range(2):
                     x = head[ub * 2 + m]
                     while x >= 0:
-                        if link[x, L_ROW] == bc[ub, C_OPEN]:
+                        if slot_link[x, L_ROW] == bc[ub, C_OPEN]:
                             still = True
                             break
-                        x = link[x, L_NEXT]
+                        x = slot_link[x, L_NEXT]
                 if not still:
                     bc[ub, C_OPEN] = -1
                     bc[ub, C_ACT] = max(bc[ub, C_ACT], bc[ub, C_PRE] + p[P_RP])
-            latency = done - ent[e, E_ARRIVE]
+            latency = done - slot_time[e, 0]
             if mode == 0:
                 stats[S_LATENCY_SUM] += latency
                 if latency > stats[S_LATENCY_MAX]:
@@ -743,24 +762,26 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
             if done > elapsed:
                 elapsed = done
             if mode == 0:
-                done_q[0, (done_first[0] + done_count[0]) % (pool + 1)] = done
+                at_r = done_first[0] + done_count[0]
+                done_q[0, at_r if at_r <= pool else at_r - pool - 1] = done
                 done_count[0] += 1
             served += 1
-            free[n_free] = e
-            n_free += 1
+            slot_free[u * slots + n_slot_free[u]] = e
+            n_slot_free[u] += 1
             # Admit waiting requests, in order, while their queue has room.
             while us[u, U_PEND_HEAD] >= 0:
                 x = us[u, U_PEND_HEAD]
-                wx = ent[x, E_WRITE]
+                wx = int(pend[x, W_WRITE])  # (as int: 32-bit numbers would stay 32-bit in numpy's arithmetic)
                 if us[u, U_READS + wx] >= (write_q if wx == 1 else read_q):
                     break
-                us[u, U_PEND_HEAD] = link[x, L_NEXT]
+                us[u, U_PEND_HEAD] = pend[x, W_NEXT]
                 if us[u, U_PEND_HEAD] < 0:
                     us[u, U_PEND_TAIL] = -1
-                link[x, L_NEXT] = -1
-                enqueue(x, u, t)
+                enqueue(u, int(pend[x, W_BANK]), wx, pend[x, W_ROW], pend_time[x, 0], pend_time[x, 1], t)
+                pend_free[n_pend_free] = x
+                n_pend_free += 1
                 if n_touched < touched.shape[0]:
-                    touched[n_touched] = ent[x, E_BANK]
+                    touched[n_touched] = pend[x, W_BANK]
                 n_touched += 1
         # This channel's next visit: the first cycle at which anything could change. Candidates not ready stay
         # not ready before `soonest` (constraints only grow); ready ones passed over, a refresh held back or a
@@ -793,13 +814,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
         if nxt <= t:
             nxt = t + 1
         us[u, U_NEXT] = nxt
-        if nxt < INF:
-            if n_heap == heap.shape[0]:
-                bigger = np.empty(2 * heap.shape[0], np.int64)
-                bigger[:n_heap] = heap[:n_heap]
-                heap = bigger
-            heap_push(heap, n_heap, (nxt << shift) | u)
-            n_heap += 1
+        tree_set(tree, half + u, (nxt << shift) | u if nxt < INF else NO_VISIT)
     stats[S_ELAPSED] = elapsed
     stats[S_BYTES] = served * p[P_BURST_BYTES]
     stats[S_LOGGED] = n_log
