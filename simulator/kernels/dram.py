@@ -520,13 +520,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                         elif ref_cmd == CMD_REF:
                             ref_ready = max(ref_ready, bc[base + b, C_ACT])
         all_bank_pending = refresh == REFRESH_ALL_BANK and us[u, U_REF_PENDING] == 1
-        # FR-FCFS over the banks' candidates; passed_*: ready candidates (those not issued this cycle wait).
-        soonest = INF
-        best_col_key = INF
-        best_row_key = INF
-        passed_col = 0
-        passed_act = 0
-        passed_pre = 0
+        # FR-FCFS over the banks' candidates (the minima below; passed_*: ready candidates not issued this cycle).
         faw_ready = faw[u * 4 + us[u, U_FAW_AT]] + n_faw
         unit_ready[CMD_ACT] = max(us[u, U_ACT], faw_ready, us[u, U_ROW_BUS])
         unit_ready[CMD_PRE] = us[u, U_ROW_BUS]
