@@ -173,6 +173,10 @@ class VectorConfig(Strict):
 
     lanes: Count
     ops_per_lane: dict[DType, float] = {"fp32": 1.0, "bf16": 1.0, "fp16": 1.0}
+    # Transcendental results (exp2, reciprocal, rsqrt, tanh) per cycle per core from special-function units
+    # beside the lanes (a GPU's SFUs); a kind's share of them is ir/ops.py SPECIAL_OPS. None: the lanes do
+    # them at their own rate, as counted in the kind's ops per element.
+    special: Count | None = None
     kind: Literal["vector"] = "vector"
 
     _check_rates = field_validator("ops_per_lane")(_positive_rates)

@@ -193,6 +193,15 @@ def vector_cores(chip: Chip, op: VectorOp) -> int:
     return max(1, min(chip.cores, -(-op.elements // chip.vector.lanes)))
 
 
+def lane_ops(chip: Chip, op: VectorOp, lanes_rate: float) -> float:
+    """Ops per element in lane-cycles: the kind's ops, or its transcendentals where the special-function units
+    (`core.vector.special` results per cycle, beside the lanes) take longer."""
+    special = op.special
+    if not special or chip.vector.special is None:
+        return op.ops_per_element
+    return max(op.ops_per_element, special * lanes_rate / chip.vector.special)
+
+
 def vector_timing(chip: Chip, op: VectorOp, cores: int, fraction: float = 1.0) -> OpTiming:
     """Elementwise work streamed through the vector units of `cores` cores in SRAM-sized chunks."""
     bits = DTYPE_BITS[op.dtype]
@@ -207,7 +216,7 @@ def vector_timing(chip: Chip, op: VectorOp, cores: int, fraction: float = 1.0) -
     chunk = mine if per_element == 0 else max(1, min(mine, int(chip.sram.size // per_element)))
     hbm = _op_hbm_terms(chip, op, cores, fraction) if chip.memory_model == "banked" else None
     share = core_share(chip, fraction, cores, hbm=hbm)
-    total, compute, _, _ = stream_core_time(elements=mine, chunk=chunk, ops_per_element=op.ops_per_element,
+    total, compute, _, _ = stream_core_time(elements=mine, chunk=chunk, ops_per_element=lane_ops(chip, op, lanes_rate),
                                             lanes_rate=lanes_rate, in_bytes=in_bytes, out_bytes=out_bytes,
                                             bw=share.effective(1.0), stages=chip.sram.stages, latency=share.latency)
     hbm_read = reads * nbytes(op.elements, op.dtype) * op.inputs + op.mask_reads * op.elements

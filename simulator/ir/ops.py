@@ -40,6 +40,12 @@ VECTOR_KINDS = {
 }
 DROPOUT_OPS = VECTOR_KINDS["dropout"][2]
 
+# kind → transcendental results per element, issued to special-function units where a chip has them
+# (`core.vector.special`): an exp2 per score (softmax, exp), exp2 and reciprocal per sigmoid (silu, swiglu),
+# exp2 and reciprocal per tanh (softcap), one for GeLU (ESTIMATE: erf's tail); norms take one rsqrt per row,
+# which is nothing per element. They are also among the kind's ops per element, which the lanes issue.
+SPECIAL_OPS = {"exp": 1, "softmax": 1, "silu": 2, "swiglu": 2, "softcap": 2, "gelu": 1, "geglu": 1}
+
 
 @dataclass(frozen=True)
 class GemmOp:
@@ -151,7 +157,16 @@ class VectorOp:
     # native_dropout stores it: a bool per element)
     mask_reads: int = 0
     mask_writes: int = 0
+    # transcendentals per element for the special-function units; None: the kind's (SPECIAL_OPS). A softmax's
+    # backward, P ∘ (dP − D), takes none.
+    special_per_element: float | None = None
     type: str = field(default="vector", init=False)
+
+    @property
+    def special(self) -> float:
+        if self.special_per_element is not None:
+            return self.special_per_element
+        return SPECIAL_OPS.get(self.kind, 0)
 
     @property
     def compute_dtype(self) -> str:

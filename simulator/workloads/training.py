@@ -303,9 +303,11 @@ def _linear_bwd(b: _Builder, f: GemmOp, grad: str, split: _Split | None = None, 
     b.last = (acc, comm) if comm else (acc,)
 
 
-def _vector_bwd(b: _Builder, name: str, group: str, kind: str, elements: int, counts: tuple, after=None) -> str:
+def _vector_bwd(b: _Builder, name: str, group: str, kind: str, elements: int, counts: tuple, after=None,
+                **flags) -> str:
     inputs, outputs, per = counts
-    return b.vector(name, group, kind, elements, after=after, inputs=inputs, outputs=outputs, ops_per_element=per)
+    return b.vector(name, group, kind, elements, after=after, inputs=inputs, outputs=outputs, ops_per_element=per,
+                    **flags)
 
 
 def _grad_sync(b: _Builder, name: str, bucket: Bucket, mode: str | None, parallel: Parallel, grad: str) -> tuple:
@@ -609,24 +611,26 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
     if fused:
         b.vector("attention.bwd_pre", "attention", "mul", c.tokens * m.q_size, inputs=2, outputs=0,
                  ops_per_element=2.0)  # D = rowsum(dO ∘ O)
-        b.role = "recompute"
+        b.role = "recompute"  # the score tile in the products' fp32 accumulators, as in the forward
         products("scores.recompute", scores, c_on_chip=True)
         if m.attn_softcap:
-            b.vector("softcap.recompute", "attention", "softcap", elements, inputs=0, outputs=0)
-        b.vector("softmax.recompute", "attention", "softmax", elements, inputs=0, outputs=0)
+            b.vector("softcap.recompute", "attention", "softcap", elements, dtype="fp32", inputs=0, outputs=0)
+        b.vector("softmax.recompute", "attention", "softmax", elements, dtype="fp32", inputs=0, outputs=0)
         if m.attention_dropout:  # FlashAttention draws the same mask again from the saved RNG state
-            b.vector("attn_dropout.recompute", "attention", "dropout", elements, inputs=0, outputs=0)
+            b.vector("attn_dropout.recompute", "attention", "dropout", elements, dtype="fp32", inputs=0, outputs=0)
         b.role = "backward"
     products("values.dp", scores, c_on_chip=fused)  # dP = dO·Vᵀ
     products("values.dv", by_keys, a_on_chip=fused)  # dV = Pᵀ·dO (P after the dropout)
     if m.attention_dropout and not fused:  # dP through the dropout: its mask read back
         b.vector("attn_dropout.bwd", "attention", "mul", elements, inputs=1, mask_reads=1)
-    if fused:
-        _vector_bwd(b, "softmax.bwd", "attention", "softmax", elements, (0, 0, 2.0))  # dS = P ∘ (dP − D)
+    on_tile = {"dtype": "fp32"} if fused else {}  # fused: dP and dS stay in fp32 accumulators
+    if fused:  # dS = P ∘ (dP − D): no exponential (P was recomputed above)
+        _vector_bwd(b, "softmax.bwd", "attention", "softmax", elements, (0, 0, 2.0), special=0, **on_tile)
     else:
-        _vector_bwd(b, "softmax.bwd", "attention", "softmax", elements, (2, 1, 4.0))  # P, dP → dS through HBM
+        _vector_bwd(b, "softmax.bwd", "attention", "softmax", elements, (2, 1, 4.0), special=0)  # through HBM
     if m.attn_softcap:  # through the cap: dS · (1 − tanh²), the tanh recomputed from the capped scores
-        _vector_bwd(b, "softcap.bwd", "attention", "softcap", elements, (0, 0, 3.0) if fused else (2, 1, 3.0))
+        _vector_bwd(b, "softcap.bwd", "attention", "softcap", elements, (0, 0, 3.0) if fused else (2, 1, 3.0),
+                    **on_tile)
     products("scores.dq", by_rows, a_on_chip=fused)  # dQ = dS·K
     products("scores.dk", by_keys, a_on_chip=fused)  # dK = dSᵀ·Q
     if ring:

@@ -151,7 +151,8 @@ class _Builder:
         op = VectorOp(name, kind, elements, dtype or self.dt.vector, counts.get("inputs", inputs),
                       counts.get("outputs", outputs), counts.get("ops_per_element", per), self._deps(after),
                       group=group, role=self.role, row=counts.get("row", 0),
-                      mask_reads=counts.get("mask_reads", 0), mask_writes=counts.get("mask_writes", 0))
+                      mask_reads=counts.get("mask_reads", 0), mask_writes=counts.get("mask_writes", 0),
+                      special_per_element=counts.get("special"))
         self.ops.append(op)
         self.last = (name,)
         return name
@@ -345,14 +346,14 @@ def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int
                      weight=False, b_dtype=b_dtype, after=start, c_on_chip=fused, **gather)
               for i, (count, rows, keys) in enumerate(blocks)]
     elements = sum(copies * stacked * count * rows * keys for count, rows, keys in blocks)
-    moved = 0 if fused else 1
+    moved = 0 if fused else 1  # fused: the scores stay in the products' fp32 accumulators, worked on at fp32 rates
     if model.attn_softcap:
-        scores = [b.vector("softcap", "attention", "softcap", elements, dtype=b.dt.vector if fused else None,
+        scores = [b.vector("softcap", "attention", "softcap", elements, dtype="fp32" if fused else None,
                            after=scores, inputs=moved, outputs=moved)]
-    soft = b.vector("softmax", "attention", "softmax", elements, dtype=b.dt.vector if fused else None,
+    soft = b.vector("softmax", "attention", "softmax", elements, dtype="fp32" if fused else None,
                     after=scores, inputs=moved, outputs=moved, row=max(keys for _, _, keys in blocks))
     if b.dropout and model.attention_dropout:  # fused: the kernel draws the mask in registers and keeps none
-        soft = b.vector("attn_dropout", "attention", "dropout", elements, dtype=b.dt.vector if fused else None,
+        soft = b.vector("attn_dropout", "attention", "dropout", elements, dtype="fp32" if fused else None,
                         inputs=moved, outputs=moved, mask_writes=moved)
     gather = {"b_block": nbytes(scenario.kv_block * d_v * kv_heads, b_dtype)} if scenario.kv_block else {}
     return [b.gemm(f"values{i or ''}", "attention", stacked * rows, d_v, keys, copies * count,

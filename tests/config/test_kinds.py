@@ -81,7 +81,7 @@ def test_the_system_layout_example_is_a_system_of_kinds():
 def with_simd(tmp_path, unit: str) -> Path:
     """The System-layout example with one more compute unit after its vector unit (--set cannot append)."""
     text = TWINS["dgx_h100"].read_text()
-    anchor = "        ops_per_lane: {fp32: 1, bf16: 2, fp16: 2}\n"
+    anchor = "        special: 16            # transcendentals per cycle per SM (SFUs)\n"
     assert text.count(anchor) == 1
     path = tmp_path / "with_simd.yaml"
     path.write_text(text.replace(anchor, anchor + f"      - {unit}\n"))
@@ -124,7 +124,7 @@ BAD = {
     "compute unit not a mapping": (["chip.core.compute.0=5"], "chip.core.compute.0", 5, "must be a group of fields"),
     "compute not a list": (["chip.core.compute=5"], "chip.core.compute", 5, ["must be a list", "kind: systolic"]),
     "unknown field of a vector unit": (["chip.core.compute.1.lanez=4"], "chip.core.compute.1.lanez", 4,
-                                       "unknown field; allowed here: lanes, ops_per_lane, kind"),
+                                       "unknown field; allowed here: lanes, ops_per_lane, special, kind"),
     "systolic rows 0": (["chip.core.compute.0.rows=0"], "chip.core.compute.0.rows", 0, "must be ≥ 1"),
     "systolic bad dataflow": (["chip.core.compute.0.dataflow=rs"], "chip.core.compute.0.dataflow", "rs",
                               "must be one of 'os', 'ws' or 'is'"),
