@@ -46,10 +46,16 @@ def model_spec(name: str) -> str:
     return str(local) if local.is_file() else f"models/{name}.json"
 
 
+FOUNDRY_ATTENTION_STAGES = 1
+
+
 def foundry_workload(r: dict):
     gpus, batch, sequence = int(r["gpus"]), int(r["global_batch"]), int(r["sequence"])
     data = {"name": f"{r['model']}_train", "model": model_spec(r["model"]),
-            "scenario": {"phase": "train", "batch": batch, "prompt": sequence, "fused_attention": True},
+            # llm-foundry's attn_impl: triton at 061f2c7 (llmfoundry/models/layers/flash_attn_triton.py): its
+            # forward and backward kernels run with num_stages=1, no load pipelining
+            "scenario": {"phase": "train", "batch": batch, "prompt": sequence, "fused_attention": True,
+                         "attention_stages": FOUNDRY_ATTENTION_STAGES},
             "training": {"global_batch": batch, "micro_batch": int(r["micro_batch"]), "sequence": sequence,
                          "recompute": "full" if r["checkpointing"] == "yes" else "none", "zero": 3},
             "parallel": {"dp": gpus}}

@@ -61,13 +61,18 @@ def tile_estimates(chip: Chip, op: GemmOp, tms, tns=None, tks=None) -> tuple:
         float(l2.achievable_bytes_per_cycle) if l2 else 0.0, l2 is not None)
 
 
+def gemm_stages(chip: Chip, op: GemmOp) -> int:
+    """The input buffers a GEMM's loads pipeline over: its kernel's own (`op.stages`), else the core's."""
+    return op.stages or chip.sram.stages
+
+
 def fitting_edges(chip: Chip, op: GemmOp, ms: list[int], ns: list[int], ks: list[int]) -> tuple:
     """(M, N, K edges) of every tile of the grid ms × ns × ks that fits the core's SRAM (kernels.gemm
     `fitting_tiles`: `stages` input buffers, an output staging buffer, the partial sums). On a GPU the epilogue
     reuses the main loop's shared memory (CUTLASS's kernel SharedStorage is a union of the two), so no
     output buffer is added."""
     out_bits = 0 if chip.gpu_gemm is not None else DTYPE_BITS[op.out_dtype]
-    return fitting_tiles(np.array(ms, np.int64), np.array(ns, np.int64), np.array(ks, np.int64), chip.sram.stages,
+    return fitting_tiles(np.array(ms, np.int64), np.array(ns, np.int64), np.array(ks, np.int64), gemm_stages(chip, op),
                          DTYPE_BITS[op.dtype], DTYPE_BITS[op.b_dtype], out_bits, ACC_BYTES,
                          chip.accumulators, chip.sram.size)
 
@@ -94,7 +99,7 @@ def gemm_args(chip: Chip, op: GemmOp, cores: int, fraction: float = 1.0, hbm: HB
     return (op.batch, op.m, op.n, op.k, cores, float(fraction), math.ceil(op.m * op.k * op.a_bytes),
             nbytes(op.k * op.n, op.b_dtype), op.min_read_bytes, op.min_write_bytes, op.a_bytes, op.b_bytes, op.c_bytes,
             mxu.rows, mxu.cols, mxu.count, DATAFLOWS[mxu.dataflow], float(chip.mxu_rate(op.compute_dtype)),
-            bool(mxu.pipelined), chip.sram.stages, float(chip.dma_bytes_per_cycle), float(chip.dma_latency),
+            bool(mxu.pipelined), gemm_stages(chip, op), float(chip.dma_bytes_per_cycle), float(chip.dma_latency),
             float(hbm.bytes_per_cycle), float(hbm.latency), l2 is not None,
             float(l2.achievable_bytes_per_cycle) if l2 else 0.0, float(l2.latency) if l2 else 0.0,
             l2.size // 2 if l2 else 0, *_gpu_args(chip))

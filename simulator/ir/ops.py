@@ -78,14 +78,17 @@ class GemmOp:
     b_scale_bytes: int = 0  # bytes per scale group of B: the scale and any zero point (0: B carries no scales)
     b_block: int = 0  # B gathered in pieces of this many contiguous bytes (a paged KV cache's blocks); 0: streamed
     dequant: str = "auto"  # weight-only kernels: "auto", "inline" or "pipelined" dequantization (hardware/quant.py)
+    stages: int = 0  # input buffers the kernel's loads pipeline over (a fused attention kernel's); 0: core.sram.stages
     type: str = field(default="gemm", init=False)
 
     def __post_init__(self):
         if self.b_dtype is None:
             object.__setattr__(self, "b_dtype", self.dtype)
-        if self.b_group < 0 or self.b_scale_bytes < 0 or self.dequant not in ("auto", "inline", "pipelined"):
+        if self.b_group < 0 or self.b_scale_bytes < 0 or self.stages < 0 or self.dequant not in (
+                "auto", "inline", "pipelined"):
             raise ValueError(f"gemm {self.name}: b_group {self.b_group}, b_scale_bytes {self.b_scale_bytes}, "
-                             f"dequant {self.dequant!r}: groups and bytes are >= 0, dequant auto | inline | pipelined")
+                             f"stages {self.stages}, dequant {self.dequant!r}: groups, bytes and stages are >= 0, "
+                             "dequant auto | inline | pipelined")
 
     @property
     def compute_dtype(self) -> str:

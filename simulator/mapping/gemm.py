@@ -111,7 +111,8 @@ def choose_tile(chip: Chip, op: GemmOp) -> Tile:
     if plan is None:
         raise CapacityError(
             f"{chip.name}: no tile of GEMM {op.name} ({op.shape}, {op.dtype}) fits core.sram.size = "
-            f"{chip.sram.size} B with {chip.sram.stages} stages; raise core.sram.size or lower core.sram.stages"
+            f"{chip.sram.size} B with {op.stages or chip.sram.stages} stages; raise core.sram.size or lower "
+            "core.sram.stages"
         )
     return plan.tile
 
@@ -128,9 +129,10 @@ def map_gemm(chip: Chip, op: GemmOp) -> tuple[Tile, int, int, int, int, str]:
 
 
 def _shape_only(op: GemmOp) -> GemmOp:
-    """What the choice depends on: the shape, dtypes, on-chip operands and the weights' scales."""
+    """What the choice depends on: the shape, dtypes, on-chip operands, the weights' scales, the pipelining."""
     return GemmOp("", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, (), op.b_dtype, op.a_on_chip, op.c_on_chip,
-                  b_group=op.b_group, b_scale_bytes=op.b_scale_bytes, dequant=op.dequant, b_block=op.b_block)
+                  b_group=op.b_group, b_scale_bytes=op.b_scale_bytes, dequant=op.dequant, b_block=op.b_block,
+                  stages=op.stages)
 
 
 def _order(tile: Tile) -> tuple:

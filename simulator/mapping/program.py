@@ -186,7 +186,7 @@ class Mapper:
 def shape_key(op: Op) -> tuple:
     if isinstance(op, GemmOp):
         return ("gemm", op.m, op.n, op.k, op.dtype, op.out_dtype, op.batch, op.b_dtype, op.a_on_chip, op.c_on_chip,
-                op.b_group, op.b_scale_bytes, op.dequant, op.b_block)  # scales and gathers change the timing
+                op.b_group, op.b_scale_bytes, op.dequant, op.b_block, op.stages)  # scales, gathers, stages time it
     return ("vector", op.kind, op.elements, op.dtype, op.inputs, op.outputs, op.ops_per_element, op.row,
             op.mask_reads, op.mask_writes, op.special)
 

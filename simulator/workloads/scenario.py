@@ -53,6 +53,9 @@ class Scenario(BaseModel):
     fused_attention: StrictBool = True  # flash-attention style: scores and probabilities never leave SRAM
     # Query rows per block of fused causal attention; key blocks above the diagonal are skipped.
     attention_block: Positive = 128
+    # The fused attention kernel's load pipelining: K/V blocks in flight while the products run (a Triton
+    # kernel's num_stages, FlashAttention-2's double buffering). 0: the chip's core.sram.stages, as its GEMMs.
+    attention_stages: Annotated[int, Field(strict=True, ge=0, le=16)] = 0
     moe_imbalance: Annotated[float, Field(ge=1.0)] = 1.0  # tokens of the busiest expert ÷ the mean over experts used
     check_capacity: StrictBool = True  # refuse a scenario whose weights, KV cache and activations overflow HBM
 

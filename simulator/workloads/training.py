@@ -592,9 +592,12 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
         b.prefix, b.role = "", "backward"
     elements = sum(mb * m.heads * count * rows * keys for count, rows, keys in blocks)
 
+    kernel = {"stages": s.attention_stages} if fused and s.attention_stages else {}  # the fused kernel's pipelining
+
     def products(name: str, shape, **flags) -> None:
         """One product per block, all after the ops before; `shape(rows, keys)` is (m, n, k)."""
         (base, part), after = name.split("."), b.last
+        flags |= kernel
         b.last = tuple(b.gemm(f"{base}{i or ''}.{part}", "attention", *shape(rows, keys), mb * m.kv_heads * count,
                               weight=False, after=after, **flags)
                        for i, (count, rows, keys) in enumerate(blocks))

@@ -342,6 +342,8 @@ def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int
     # a paged cache: each block holds kv_block tokens of every KV head of the chip (vLLM's layout), K and V apart
     kv_heads = 1 if model.mla else model.kv_heads  # MLA caches one latent per token
     gather = {"b_block": nbytes(scenario.kv_block * d_qk * kv_heads, b_dtype)} if scenario.kv_block else {}
+    if fused and scenario.attention_stages:  # the fused kernel's own load pipelining
+        gather["stages"] = scenario.attention_stages
     scores = [b.gemm(f"scores{i or ''}", "attention", stacked * rows, keys, d_qk, copies * count,
                      weight=False, b_dtype=b_dtype, after=start, c_on_chip=fused, **gather)
               for i, (count, rows, keys) in enumerate(blocks)]
@@ -356,6 +358,8 @@ def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int
         soft = b.vector("attn_dropout", "attention", "dropout", elements, dtype="fp32" if fused else None,
                         inputs=moved, outputs=moved, mask_writes=moved)
     gather = {"b_block": nbytes(scenario.kv_block * d_v * kv_heads, b_dtype)} if scenario.kv_block else {}
+    if fused and scenario.attention_stages:
+        gather["stages"] = scenario.attention_stages
     return [b.gemm(f"values{i or ''}", "attention", stacked * rows, d_v, keys, copies * count,
                    weight=False, b_dtype=b_dtype, after=(soft,), a_on_chip=fused, **gather)
             for i, (count, rows, keys) in enumerate(blocks)]

@@ -29,6 +29,12 @@ def test_latency_is_overlapped_by_deeper_buffering():
     assert shallow > deep
 
 
+def test_one_stage_serializes_every_load_its_latency_and_the_compute():
+    # one buffer (a Triton kernel's num_stages=1): step i+1 loads only once step i's compute has ended
+    total, busy, stall = _run([10] * 5, [100] * 5, [0] * 5, stages=1, latency=3)
+    assert (total, busy, stall) == (5 * (10 + 3 + 100), 500, 5 * 13)
+
+
 def test_store_after_last_step_extends_the_tail():
     total, busy, stall = _run([10, 10], [100, 100], [0, 30], latency=5)
     # load0 ready at 15, compute 15..115, 115..215, store 215..245 + 5 latency.
