@@ -81,12 +81,13 @@ ACC_BYTES = 4  # fp32 accumulators
 @kernel
 def warp_tile(tm, tn, warp_m, warp_n, min_warps):
     """(warp M edge, warp N edge) of a tm×tn CTA tile: warp_m × warp_n (clipped to the tile), halved along the
-    edge with fewer warps until the CTA has `min_warps`. With 64×64 and 4 this reproduces CUTLASS's sm80
-    table: 256×128 → 4×2 warps of 64×64, 128×64 → 2×2 of 64×32, 64×128 → 2×2 of 32×64, 64×64 → 2×2 of
-    32×32, 64×256 → 1×4 of 64×64. A Hopper warpgroup MMA is one "warp" of 64×256 here."""
+    edge with fewer warps until the CTA has `min_warps` (the other edge once one is a single row or column).
+    With 64×64 and 4 this reproduces CUTLASS's sm80 table: 256×128 → 4×2 warps of 64×64, 128×64 → 2×2 of
+    64×32, 64×128 → 2×2 of 32×64, 64×64 → 2×2 of 32×32, 64×256 → 1×4 of 64×64. A Hopper warpgroup MMA is one
+    "warp" of 64×256 here."""
     wm, wn = min(warp_m, tm), min(warp_n, tn)
     while ((tm + wm - 1) // wm) * ((tn + wn - 1) // wn) < min_warps and (wm > 1 or wn > 1):
-        if (tm + wm - 1) // wm <= (tn + wn - 1) // wn and wm > 1:
+        if wm > 1 and (wn == 1 or (tm + wm - 1) // wm <= (tn + wn - 1) // wn):
             wm = (wm + 1) // 2
         else:
             wn = (wn + 1) // 2

@@ -26,6 +26,13 @@ def test_warp_tile_rule_reproduces_cutlass_sm80_warp_counts(shape):
     assert (tm // wm, tn // wn) == CUTLASS_SM80_WARPS[shape]
 
 
+@pytest.mark.parametrize("tm, tn, want", [(64, 1, (16, 1)), (1, 64, (1, 16)), (52, 1, (13, 1)), (1, 1, (1, 1)),
+                                          (3, 1, (1, 1))])
+def test_a_one_wide_tile_splits_its_other_edge_and_the_rule_always_ends(tm, tn, want):
+    # an edge of one row or column cannot be halved; the split goes to the other (it once looped forever there)
+    assert warp_tile(tm, tn, 64, 64, 4) == want
+
+
 def test_smem_bytes_closed_form():
     # 256×128×32 bf16, 4×2 warps of 64×64: fills 32·(256+128)·2, reads 32·(2·256 + 4·128)·2
     assert smem_step_bytes(256, 128, 32, 2.0, 2.0, 64, 64, 4) == 32 * 384 * 2 + 32 * 1024 * 2
