@@ -184,13 +184,14 @@ def training_cases(chips: dict):
 
 
 def serving_cases(chips: dict, requests: int = 5000):
-    """vLLM on one H100 (reference serving.md § 5), as benchmarks/validate_serving.py runs it: the host cost
-    per scheduler call comes from the two v0.6.0 rows' ratio, so those two rows are the calibration subset."""
+    """vLLM on one H100 (reference serving.md § 5), as benchmarks/validate_serving.py runs it: the host costs
+    per scheduler call and per sequence-step come from the two v0.6.0 rows, so those two rows are the
+    calibration subset."""
     import validate_serving as vs
 
-    h = vs.host_cost(requests)
-    for name, policy, steps, tok, _, _ in vs.MEASURED:
-        s = vs.run(requests, policy, steps, h).summary
+    h, step = vs.host_costs(requests)
+    for name, _, _, tok, _, _ in vs.MEASURED:
+        s = vs._row(requests, name, h, step)
         subset = "calibration" if name.startswith("v0.6.0") else "held-out"
         yield _rate_case("serving", f"vLLM h100 llama3_8b {name}", tok, s["output_tokens_per_s"], "output tok/s",
                          subset, "bare + host cost", "", "serving.md § 5")

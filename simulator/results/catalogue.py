@@ -238,6 +238,8 @@ METRICS: dict[str, Metric] = _entries(
     ("kv_mean_share", "KV cache mean", "fraction", NONE, "%"),
     ("host_overhead_s", "host cost per call", "s", LOWER, "ms"),
     ("host_overhead_per_sequence_s", "host cost per sequence", "s", LOWER, "ms"),
+    ("host_overhead_per_sequence_step_s", "host cost per sequence per step", "s", LOWER, "µs"),
+    ("host_frontend_share", "in-process front end's share of the host", "fraction", LOWER, "%"),
     ("scheduler_steps", "decode steps per call", "count"), ("timing", "iteration timing", "text"),
     ("parts_timed", "iteration parts timed", "count"), ("parts_reused", "iteration parts reused", "count"),
     ("capacity_requests_per_s", "capacity", "req/s", HIGHER), ("capacity_probes", "capacity probes", "count"),

@@ -6,8 +6,10 @@ iteration to its end, then asks its policy for the next. Ties are broken by even
 and then by insertion order, so a run is deterministic.
 
 An iteration's time is the host's scheduler cost (serving.scheduler.overhead + overhead_per_sequence ×
-sequences, once per call), the swap traffic of preemptions, and the engine's cycles for its batch
-(serving/cost.py), one per step of a multi-step call. Its tokens are streamed at its end."""
+sequences, once per call, + overhead_per_sequence_step × the sequence-steps it runs), the swap traffic of
+preemptions, and the engine's cycles for its batch (serving/cost.py), one per step of a multi-step call,
+all stretched by 1 / (1 − frontend_share) where an in-process front end shares the host. Its tokens are
+streamed at its end."""
 
 import heapq
 from dataclasses import dataclass, field
@@ -86,6 +88,8 @@ class Loop:
         self.rng = np.random.default_rng([instances[0].serving.seed, 1]) if spec else None  # acceptance draws
         self.host_fixed = round(sched.overhead * clock_hz)
         self.host_per_seq = sched.overhead_per_sequence * clock_hz
+        self.host_per_seq_step = sched.overhead_per_sequence_step * clock_hz
+        self.stretch = 1.0 / (1.0 - sched.frontend_share)
 
     def push(self, at: int, kind: int, target, rid: int = -1) -> None:
         self.order += 1
@@ -131,10 +135,15 @@ class Loop:
         if plan is None:
             return
         start = self.now
-        host = self.host_fixed + round(self.host_per_seq * plan.sequences)
+        host = (self.host_fixed + round(self.host_per_seq * plan.sequences)
+                + round(self.host_per_seq_step * self._sequence_steps(plan)))
         swap = round(plan.swapped_blocks * inst.pool.layout.block_bytes / self.swap_bytes_per_cycle)
         compute = self._compute(inst, plan)
-        end = start + host + swap + compute
+        busy = host + swap + compute
+        if self.stretch != 1.0:  # the front end's share of the host process, between and around the iterations
+            busy = round(busy * self.stretch)
+            host = busy - swap - compute
+        end = start + busy
         self._apply(inst, plan, start, end)
         inst.busy, inst.iterations, inst.busy_cycles = True, inst.iterations + 1, inst.busy_cycles + end - start
         q = inst.queues
@@ -142,6 +151,16 @@ class Loop:
                                       sum(n for _, n in plan.prefills), plan.steps, inst.pool.used,
                                       len(q.running) + len(q.batch), len(q.waiting), host, swap))
         self.push(end, WAKE, inst)
+
+    def _sequence_steps(self, plan: Plan) -> int:
+        """Steps each sequence of the call runs, summed: one per prefill, and each decode's steps until its
+        output is complete (a multi-step call stops a finished sequence early)."""
+        if not self.host_per_seq_step:
+            return 0
+        if plan.padded is not None:
+            return plan.padded[0]
+        left = self.book.output[plan.decodes] - self.book.generated[plan.decodes]
+        return len(plan.prefills) + int(np.minimum(left, plan.steps).sum())
 
     def _compute(self, inst: Instance, plan: Plan) -> int:
         cost, book = inst.cost, self.book

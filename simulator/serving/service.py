@@ -125,7 +125,7 @@ def fit_context(requests: Requests, limit: int | None, serving: Serving) -> tupl
 def serving_assumptions(serving: Serving) -> list[str]:
     """The serving defaults that move the figures when the file leaves them out."""
     sched, notes = serving.scheduler, []
-    if not {"overhead", "overhead_per_sequence"} & sched.model_fields_set:
+    if not {"overhead", "overhead_per_sequence", "overhead_per_sequence_step"} & sched.model_fields_set:
         notes.append("serving.scheduler.overhead = 0 (no host time per scheduler call; a vLLM-like engine spends "
                      "milliseconds, docs/serving.md)")
     if "memory_utilization" not in serving.kv.model_fields_set and serving.kv.blocks is None:
@@ -246,7 +246,9 @@ def service_summary(chip: Chip, workload, serving: Serving, result: LoopResult, 
         "kv_mean_share": kv_time / max(busy, 1) / layout.blocks,
         "memory_weights": layout.weights, "memory_activations": layout.workspace,
         "host_overhead_s": serving.scheduler.overhead, "host_overhead_per_sequence_s":
-            serving.scheduler.overhead_per_sequence, "scheduler_steps": serving.scheduler.steps,
+            serving.scheduler.overhead_per_sequence, "host_overhead_per_sequence_step_s":
+            serving.scheduler.overhead_per_sequence_step, "host_frontend_share": serving.scheduler.frontend_share,
+        "scheduler_steps": serving.scheduler.steps,
         "timing": serving.timing, "parts_timed": cost.timed, "parts_reused": cost.lookups - cost.timed,
     }
     summary["assumptions"] = [*workload_assumptions(chip, workload), *serving_assumptions(serving)]

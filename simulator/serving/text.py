@@ -56,7 +56,10 @@ def serve_summary_text(s: dict) -> str:
         f"{format_bytes(s['memory_activations'])}, KV cache the rest of serving.kv.memory_utilization",
         f"  host cost        {format_time(s['host_overhead_s']) if s['host_overhead_s'] else '0'} per scheduler call + "
         f"{format_time(s['host_overhead_per_sequence_s']) if s['host_overhead_per_sequence_s'] else '0'} per sequence"
-        f", {s['scheduler_steps']} decode step(s) per call (serving.scheduler)",
+        + (f" + {format_time(s['host_overhead_per_sequence_step_s'])} per sequence-step"
+           if s['host_overhead_per_sequence_step_s'] else "")
+        + (f", front end {format_pct(s['host_frontend_share'])} of the host" if s['host_frontend_share'] else "")
+        + f", {s['scheduler_steps']} decode step(s) per call (serving.scheduler)",
         f"  timing           {s['timing']}"
         + (f" (shapes rounded up to {GRID} steps per octave)" if s["timing"] == "grid" else "")
         + f": {s['parts_timed']:,} iteration parts timed by the engine, {s['parts_reused']:,} reused",

@@ -184,6 +184,12 @@ class Scheduler(_Strict):
     token_budget: Annotated[int, Field(strict=True, ge=1, le=2**20)] = 512
     overhead: Seconds = 0.0  # host time per scheduler call (scheduling, sampling, detokenizing)
     overhead_per_sequence: Seconds = 0.0  # more host time per sequence in the call's batch
+    # more host time per sequence per step of the call: the output work every step's token takes (appending it,
+    # detokenizing, stop checks, streaming), which a multi-step call does not amortize
+    overhead_per_sequence_step: Seconds = 0.0
+    # share of the engine process's time an in-process front end (an API server sharing its interpreter) takes:
+    # every iteration lasts 1 / (1 − share) of its own time
+    frontend_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     steps: Annotated[int, Field(strict=True, ge=1, le=64)] = 1  # decode iterations per scheduler call (vLLM
     # multi-step): the host cost is paid once per call and tokens are streamed at its end
 
