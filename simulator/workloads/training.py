@@ -421,7 +421,7 @@ def _head_forward(c: _Ctx, b: _Builder) -> None:
     m, T, split = c.model, c.tokens, c.split
     if c.zero == 3:
         b.last = (_gather_params(b, "head", end_buckets(m, c.parallel)["head"], c.dt, cp=c.parallel.cp),)
-    b.vector("final_norm", "norm", m.norm, split.rows(T) * m.hidden)
+    b.vector("final_norm", "norm", m.norm, split.rows(T) * m.hidden, row=m.hidden)
     if split.sp:
         b.collective("head_allgather", "all_gather", T * m.hidden, "tp")
     vocab = vocab_per_chip(m, split.tp)

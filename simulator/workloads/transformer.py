@@ -448,7 +448,7 @@ def _attention_half(b: _Builder, model: Model, scenario: Scenario, batch: int, n
 
 def _before_core(b: _Builder, model: Model, tokens: int, split: _Split, kv_cache: bool = True) -> None:
     """A layer from its first norm to the KV-cache write: everything before the attention core."""
-    b.vector("attn_norm", "norm", model.norm, split.resident(tokens * model.hidden))
+    b.vector("attn_norm", "norm", model.norm, split.resident(tokens * model.hidden), row=model.hidden)
     split.gather(b, "attn", tokens * model.hidden)
     _attention_in(b, model, tokens, kv_cache, split)
 
@@ -462,7 +462,7 @@ def _after_core(b: _Builder, model: Model, tokens: int, split: _Split, after=Non
         return
     split.reduce(b, "attn", tokens * model.hidden)
     if model.layer_norms == 4:
-        b.vector("post_attn_norm", "norm", model.norm, split.resident(tokens * model.hidden))
+        b.vector("post_attn_norm", "norm", model.norm, split.resident(tokens * model.hidden), row=model.hidden)
     b.vector("attn_residual", "residual", "add", split.resident(tokens * model.hidden), **_branch_dropout(b, model))
 
 
@@ -482,7 +482,7 @@ def _mlp_half(b: _Builder, model: Model, scenario: Scenario, tokens: int, split:
     hidden = tokens * model.hidden
     resident = split.resident(hidden)
     if not fused_block or model.layer_norms >= 2:
-        b.vector("mlp_norm", "norm", model.norm, resident)
+        b.vector("mlp_norm", "norm", model.norm, resident, row=model.hidden)
     if split.layout == "2d_weight_stationary":
         layouts.ffn_2d(b, model, tokens, split.tp, split.grid)
     elif split.layout != DEFAULT_LAYOUT:
@@ -497,7 +497,7 @@ def _mlp_half(b: _Builder, model: Model, scenario: Scenario, tokens: int, split:
             b.vector("branch_sum", "residual", "add", hidden)  # attention's output + the MLP's, both partial sums
         split.reduce(b, "mlp", hidden)
     if model.layer_norms == 4:
-        b.vector("post_mlp_norm", "norm", model.norm, resident)
+        b.vector("post_mlp_norm", "norm", model.norm, resident, row=model.hidden)
     b.vector("mlp_residual", "residual", "add", resident, **_branch_dropout(b, model))
 
 
@@ -519,7 +519,7 @@ def _head(b: _Builder, model: Model, batch: int, split: _Split = _Split()) -> No
     """Logits for each sequence's last position only: that is all sampling needs."""
     if split.sp:
         b.collective("head_allgather", "all_gather", batch * model.hidden, "tp")
-    b.vector("final_norm", "norm", model.norm, batch * model.hidden)
+    b.vector("final_norm", "norm", model.norm, batch * model.hidden, row=model.hidden)
     vocab = vocab_per_chip(model, split.tp)
     b.gemm("lm_head", "lm_head", batch, vocab, model.hidden, b_dtype=b.dt.vector if model.tied_embeddings else None)
     if model.final_softcap:

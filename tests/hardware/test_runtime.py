@@ -136,3 +136,23 @@ def test_the_lowering_gives_an_unfused_softmax_its_row():
            for op in seg.graph.ops}
     # the row is the keys each query attends to: the 4096 cached tokens and the new one, the scores' N
     assert ops["softmax"].row == ops["scores"].n == wl.scenario.decode_context + 1
+
+
+def test_pytorch_layernorm_rereads_rows_too_wide_for_l2_to_hold_those_in_flight():
+    """eager_synchronized's layernorm rule: 108 SMs × 16 blocks of 128 threads × 2·N bytes against 40 MB."""
+    c = chip("runtime=eager_synchronized")
+    assert c.runtime.config.row_passes["layernorm"].over == 40_000_000 // (108 * 16 * 2) == 11574
+    inputs, outputs, per = VECTOR_KINDS["layernorm"]
+    for row, reads in ((11574, 1), (11576, 2), (32768, 2)):
+        op = VectorOp("n", "layernorm", 4096 * row, "fp16", inputs, outputs, per, row=row)
+        assert run_graph(c, OpGraph("n", (op,))).records[0].hbm_read == reads * op.min_read_bytes
+
+
+def test_the_lowering_gives_the_forward_norms_the_models_width():
+    from simulator.workloads.loader import bundled_dir, load_workload
+    from simulator.workloads.transformer import lower
+
+    wl = load_workload(bundled_dir() / "llama3_8b_prefill.yaml")
+    ops = {op.name: op for p in lower(wl.model, wl.scenario, wl.parallel) for seg in p.segments
+           for op in seg.graph.ops}
+    assert ops["attn_norm"].row == ops["mlp_norm"].row == ops["final_norm"].row == wl.model.hidden
