@@ -274,9 +274,24 @@ def simulate(system: DRAMSystem, p: Pattern | None = None, nbytes: int = 1 << 20
         addresses, writes = empty, empty
     arrivals = empty if arrivals is None else np.ascontiguousarray(arrivals, np.int64)
     q = concurrency or default_concurrency(system)
+    _within_kernel_limits(system, n, q)
     stats, hist, commands = k.simulate.compiled(parameters(system, q, log), g, mapping_table(system), addresses,
                                                 writes, arrivals)
     return _result(system, stats, hist, commands)
+
+
+KERNEL_LIMIT = 1 << 31  # kernels/dram.py numbers queue slots, rows and waiting requests in 32 bits
+
+
+def _within_kernel_limits(system: DRAMSystem, n: int, q: int) -> None:
+    """Refuse, in one line, what the kernel's 32-bit numbering cannot hold (its own guards would raise a bare
+    ValueError from inside numba)."""
+    slots = default_concurrency(system)
+    if slots >= KERNEL_LIMIT:
+        raise ConfigError(system.spec.source, "controller.read_queue + write_queue", slots,
+                          f"devices × channels × pseudo-channels × queue entries must stay below {KERNEL_LIMIT:,}")
+    if min(q, n) >= KERNEL_LIMIT:
+        raise ConfigError(system.spec.source, "concurrency", q, f"at most {KERNEL_LIMIT - 1:,} requests outstanding")
 
 
 def default_concurrency(system: DRAMSystem) -> int:

@@ -497,3 +497,17 @@ def test_bad_preset_fields_are_one_line(tmp_path, edit, words):
     with pytest.raises(ConfigError) as error:
         load_memory(str(path))
     assert str(error.value).startswith(f"{path}: ") and words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_what_the_kernels_32_bit_numbering_cannot_hold_is_one_line():
+    from dataclasses import replace
+
+    from simulator.errors import ConfigError
+
+    # 2^16 stacks × 32 channels × 8,192 queue entries = 2^34 slots
+    huge = replace(HBM3, devices=1 << 16, read_queue=4096, write_queue=4096)
+    with pytest.raises(ConfigError) as error:
+        simulate(huge, pattern("stream"), 1 << 10)
+    assert "controller.read_queue + write_queue" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(ConfigError, match="concurrency = 2147483648: at most 2,147,483,647 requests outstanding"):
+        simulate(HBM3, pattern("stream"), (1 << 31) * 64, concurrency=1 << 31)
