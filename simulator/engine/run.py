@@ -64,8 +64,10 @@ class Timer:
         self._cache: dict = {}
         self.reused = 0
 
-    def time(self, step: ComputeStep, units: int) -> OpTiming:
-        key = (shape_key(step.op), step.cores, units)
+    def time(self, step: ComputeStep, units: int, cores: int | None = None) -> OpTiming:
+        """`cores`: fewer than the step planned, where a collective's kernels hold the rest."""
+        cores = step.cores if cores is None else cores
+        key = (shape_key(step.op), cores, units)
         found = self._cache.get(key)
         if found is not None:
             self.reused += 1
@@ -75,9 +77,9 @@ class Timer:
             found = pim_timing(self.chip, step.op)
         elif isinstance(step.op, GemmOp):
             found = with_bank_stalls(self.chip, step.op, step.tile,
-                                     gemm_timing(self.chip, step.op, step.tile, step.cores, fraction))
+                                     gemm_timing(self.chip, step.op, step.tile, cores, fraction))
         else:
-            found = vector_timing(self.chip, step.op, step.cores, fraction)
+            found = vector_timing(self.chip, step.op, cores, fraction)
         self._cache[key] = found
         return found
 
@@ -109,6 +111,8 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
     timer = timer_for(chip)
     records: dict[int, OpRecord] = {}
     runtime = chip.runtime
+    channels = collective_cores(chip, topology)
+    held = [0]  # cores the collective library's kernels hold now (one CTA per channel, per running collective)
 
     def communicate(index: int, step: CommStep):
         op = step.op
@@ -118,12 +122,14 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
         overhead = runtime.overhead(op, 0)
         if step.algorithm:
             yield env.timeout(overhead)
+            held[0] += channels
             if step.alone:
                 yield env.timeout(collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes))
                 for link, nbytes in step.link_bytes:
                     links[link] += nbytes
             else:
                 yield network.run(step.messages, transport(topology, op.kind, step.algorithm, step.groups, op.bytes))
+            held[0] -= channels
         records[index] = _collective_record(index, step, start, env.now, overhead)
         done[op.name].succeed()
 
@@ -132,10 +138,12 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
         if op.deps:
             yield simpy.AllOf(env, [done[d] for d in op.deps])
         want = step.cores  # 0 for an op in the DRAM banks (pim), which holds the whole memory instead
+        if want and held[0]:  # a collective's kernels hold SMs: the op runs on the others (one at least)
+            want = max(1, min(want, chip.cores - held[0]))
         if want:
             yield from cores.acquire(want)
         units = yield from hbm.acquire(want or chip.cores)
-        timing = timer.time(step, units)
+        timing = timer.time(step, units, want or step.cores)
         start = env.now
         overhead = runtime.overhead(op, timing.cycles)
         yield env.timeout(overhead + timing.cycles)
@@ -151,6 +159,13 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
     if network is not None:
         links = [a + b for a, b in zip(links, network.link_bytes, strict=True)]
     return BlockRun([records[i] for i in range(len(block.steps))], tuple(links), block.steps, hbm.name)
+
+
+def collective_cores(chip: Chip, topology) -> int:
+    """Cores a running collective's kernels hold (`system.library.channels`: one CTA, one SM, per channel); 0
+    without a library that says, or on a single chip. Ops that start while it runs get the rest."""
+    library = getattr(topology, "library", None)
+    return min(library.channels or 0, chip.cores - 1) if library is not None else 0
 
 
 def _run_in_turn(chip: Chip, block: Block, topology, memory: str, memo: dict | None = None) -> BlockRun:
