@@ -51,7 +51,7 @@ def test_the_harness_profile_holds_what_the_calibration_derives():
     derived = script().calibrate_harness()
     profile = load_chip("a100", ["runtime=eager_synchronized"]).runtime
     assert (profile.host_per_kernel.value, profile.host_after_launch.value) == pytest.approx(derived["softmax"])
-    for kind in ("layernorm", "gelu"):
+    for kind in ("layernorm", "gelu", "gemm"):
         assert profile.host(kind).value == pytest.approx(derived[kind][0])
         assert profile.after_launch(kind).value == pytest.approx(derived[kind][1])
 
