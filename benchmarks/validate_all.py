@@ -264,6 +264,39 @@ def calibrate_harness() -> dict[str, tuple[float, float]]:
     return out
 
 
+BOOST_MHZ = {"a100": 1410, "h100": 1830}  # the clocks the datasheet peaks are quoted at (the chips' `clock`)
+
+
+def calibrate_tensor_clocks() -> dict[str, float]:
+    """Each GPU's sustained tensor clock (`core.mxu.gemm.tensor_clock`, MHz) from its `calibrates: tensor_clock`
+    GEMM rows: the boost clock × the median of simulated ÷ measured kernel time at the boost clock, where the
+    kernel time is the wall clock less the row's harness's fixed cost (its runtime profile's host cost per GEMM
+    call and the chip's op_overhead; 0 under `bare`). tests/test_validation_budget.py checks the presets hold
+    these, to the MHz."""
+    import numpy as np
+
+    from simulator.api import run_graph
+    from simulator.ir.ops import GemmOp, OpGraph
+
+    chips: dict = {}
+    ratios: dict[str, list[float]] = {}
+    for path in sorted(DATA.glob("*.csv")):
+        for r in _csv(path):
+            if r.get("calibrates") != "tensor_clock":
+                continue
+            name, runtime = r["chip"], r.get("runtime") or "bare"
+            boost = _chip(chips, name, "bare", (f"core.mxu.gemm.tensor_clock={BOOST_MHZ[name]} MHz",))
+            op = GemmOp("gemm", int(r["m"]), int(r["n"]), int(r["k"]), r["dtype"])
+            device = run_graph(boost, OpGraph("gemm", (op,))).summary["seconds"]
+            harness = _chip(chips, name, runtime)
+            fixed = 0.0
+            if runtime != "bare":
+                fixed = harness.config.runtime.host("gemm").value + harness.op_overhead_cycles / harness.clock_hz
+            wall = op.flops / (float(r["measured_tflops"]) * 1e12)
+            ratios.setdefault(name, []).append(device / (wall - fixed))
+    return {name: BOOST_MHZ[name] * float(np.median(v)) for name, v in ratios.items()}
+
+
 GROUPS = {"gemm": gemm_cases, "kernels": kernel_cases, "llm": llm_cases, "collectives": collective_cases,
           "training": training_cases, "serving": serving_cases, "dram": dram_cases}
 
@@ -410,6 +443,8 @@ def main() -> int:
     if args.calibrate:
         for kind, (host, after) in calibrate_harness().items():
             print(f"{kind}: {host * 1e6:.1f} us, of which {after * 1e6:.1f} us after the launch")
+        for chip, mhz in calibrate_tensor_clocks().items():
+            print(f"{chip} tensor_clock: {mhz:.0f} MHz")
         return 0
     groups = tuple(args.only.split(",")) if args.only else tuple(GROUPS)
     unknown = [g for g in groups if g not in GROUPS]

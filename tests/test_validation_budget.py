@@ -56,6 +56,13 @@ def test_the_harness_profile_holds_what_the_calibration_derives():
         assert profile.after_launch(kind).value == pytest.approx(derived[kind][1])
 
 
+def test_the_sustained_tensor_clocks_are_what_their_calibration_rows_give():
+    derived = script().calibrate_tensor_clocks()
+    assert set(derived) == {"a100", "h100"}
+    for name, mhz in derived.items():
+        assert load_chip(name).core.mxu.gemm.tensor_clock == pytest.approx(round(mhz) * 1e6), name
+
+
 def test_the_nvlink_hop_latency_is_what_its_fit_row_gives():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     path = ROOT / "benchmarks" / "validate_collectives.py"
