@@ -113,6 +113,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
     runtime = chip.runtime
     channels = collective_cores(chip, topology)
     held = [0]  # cores the collective library's kernels hold now (one CTA per channel, per running collective)
+    copying = [0.0]  # share of the chip's HBM the running collectives' copies and reductions take now
 
     def communicate(index: int, step: CommStep):
         op = step.op
@@ -123,6 +124,8 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
         if step.algorithm:
             yield env.timeout(overhead)
             held[0] += channels
+            memory = collective_hbm_share(topology, op.kind)
+            copying[0] += memory
             if step.alone:
                 yield env.timeout(collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes))
                 for link, nbytes in step.link_bytes:
@@ -130,6 +133,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
             else:
                 yield network.run(step.messages, transport(topology, op.kind, step.algorithm, step.groups, op.bytes))
             held[0] -= channels
+            copying[0] -= memory
         records[index] = _collective_record(index, step, start, env.now, overhead)
         done[op.name].succeed()
 
@@ -143,7 +147,10 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
         if want:
             yield from cores.acquire(want)
         units = yield from hbm.acquire(want or chip.cores)
-        timing = timer.time(step, units, want or step.cores)
+        timed = units
+        if copying[0] > 1e-12:  # the collectives' HBM traffic: the op streams at the rest of its share
+            timed = max(1, round(units * (1.0 - min(copying[0], MAX_COPY_SHARE))))
+        timing = timer.time(step, timed, want or step.cores)
         start = env.now
         overhead = runtime.overhead(op, timing.cycles)
         yield env.timeout(overhead + timing.cycles)
@@ -159,6 +166,22 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
     if network is not None:
         links = [a + b for a, b in zip(links, network.link_bytes, strict=True)]
     return BlockRun([records[i] for i in range(len(block.steps))], tuple(links), block.steps, hbm.name)
+
+
+MAX_COPY_SHARE = 0.9  # collectives never leave the ops beside them less than a tenth of their HBM share
+
+
+def collective_hbm_share(topology, kind: str) -> float:
+    """Share of a chip's achievable HBM a running collective's kernels take: what arrives at the chip per cycle
+    (its links in, at the library's share of them) times the HBM bytes each received byte costs (a reduction's
+    `memory_passes`: read the peer's data and the own buffer, write the sum; a gather or send writes what
+    arrives once). 0 without a library, or where the builder was not told the HBM rate."""
+    library = getattr(topology, "library", None)
+    if library is None or not topology.memory_rate:
+        return 0.0
+    inbound = sum(link.bytes_per_cycle for link in topology.links if link.dst == 0) * library.link_scale
+    passes = library.memory_passes if kind in ("all_reduce", "reduce_scatter") else 1.0
+    return passes * inbound / topology.memory_rate
 
 
 def collective_cores(chip: Chip, topology) -> int:

@@ -1,8 +1,11 @@
-"""A collective's kernels hold SMs (`system.library.channels`): ops that start while it runs get the rest."""
+"""A collective's kernels hold SMs (`system.library.channels`) and their copies take HBM: ops that start while
+it runs get the other SMs and stream at the rest of their HBM share."""
+
+import pytest
 
 from simulator.config.loader import load_chip
 from simulator.engine.network import collective_cycles
-from simulator.engine.run import collective_cores, run_block, timer_for
+from simulator.engine.run import collective_cores, collective_hbm_share, run_block, timer_for
 from simulator.hardware.chip import Chip
 from simulator.hardware.topology import build_topology
 from simulator.ir.ops import CollectiveOp, GemmOp, OpGraph
@@ -31,7 +34,8 @@ def test_an_op_beside_a_collective_runs_on_the_sms_its_kernels_leave():
     assert ar.start < g.start < ar.end  # the GEMM starts inside the all-reduce ...
     assert g.cores == chip.cores - 24 == 84  # ... on the 84 SMs the collective leaves
     step = block.steps[2]
-    units = round(g.bandwidth_fraction * chip.cores)  # its HBM share, as the memory level granted it
+    units = round(g.bandwidth_fraction * chip.cores)  # its HBM share, as the memory level granted it, less
+    units = max(1, round(units * (1 - collective_hbm_share(topology, "all_reduce"))))  # the all-reduce's copies
     assert g.cycles == timer_for(chip).time(step, units, 84).cycles + g.overhead_cycles  # timed at 84 SMs
 
 
@@ -42,3 +46,32 @@ def test_without_a_channel_count_collectives_take_no_cores():
     assert result.records[2].cores == chip.cores
     slower = run(Chip(load_chip("dgx_a100")))[1].records[2]
     assert slower.cycles > result.records[2].cycles  # fewer SMs, longer GEMM
+
+
+def test_a_collectives_copies_take_their_share_of_hbm_from_the_ops_beside_it():
+    from simulator.engine.run import MAX_COPY_SHARE
+    from simulator.ir.ops import VectorOp
+
+    chip = Chip(load_chip("dgx_a100"))
+    topology = build_topology(chip.config.system, chip.clock_hz, chip.hbm.achievable_bytes_per_cycle)
+    # what arrives at a chip: its 12 NVLink3 links at NCCL's 0.80 of 25 GB/s; a reduction moves 3 HBM bytes a byte
+    inbound = 12 * 25e9 * 0.80 / chip.clock_hz
+    share = collective_hbm_share(topology, "all_reduce")
+    assert share == pytest.approx(3 * inbound / chip.hbm.achievable_bytes_per_cycle)
+    assert collective_hbm_share(topology, "all_gather") == pytest.approx(share / 3)
+    assert 0 < share < MAX_COPY_SHARE
+
+    fabric = Fabric(topology, {"tp": (tuple(range(8)),)}, "ring")
+    graph = OpGraph("overlap", (
+        CollectiveOp("ar", "all_reduce", BIG, "tp"),
+        GemmOp("a", 64, 64, 64),
+        VectorOp("v", "add", 1 << 24, "bf16", 2, 1, deps=("a",)),  # memory-bound, inside the all-reduce
+    ))
+    block = Mapper(chip, collective_cycles).block(graph, fabric)
+    ar, _, v = run_block(chip, block, topology).records
+    assert ar.start < v.start < v.end < ar.end
+    units = round(v.bandwidth_fraction * chip.cores)
+    slowed = max(1, round(units * (1 - share)))
+    assert v.cycles == timer_for(chip).time(block.steps[2], slowed, v.cores).cycles + v.overhead_cycles
+    alone = timer_for(chip).time(block.steps[2], units, v.cores).cycles
+    assert v.cycles - v.overhead_cycles > alone  # it streams slower than with the whole share
