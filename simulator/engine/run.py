@@ -179,9 +179,8 @@ def collective_hbm_share(topology, kind: str) -> float:
     library = getattr(topology, "library", None)
     if library is None or not topology.memory_rate:
         return 0.0
-    inbound = sum(link.bytes_per_cycle for link in topology.links if link.dst == 0) * library.link_scale
     passes = library.memory_passes if kind in ("all_reduce", "reduce_scatter") else 1.0
-    return passes * inbound / topology.memory_rate
+    return passes * topology.inbound * library.link_scale / topology.memory_rate
 
 
 def collective_cores(chip: Chip, topology) -> int:

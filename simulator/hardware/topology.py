@@ -103,6 +103,11 @@ class Topology:
         return tuple(link.bytes_per_cycle for link in self.links)
 
     @cached_property
+    def inbound(self) -> float:
+        """Bytes per cycle all links into chip 0 reach together (what a collective can land on one chip)."""
+        return sum(link.bytes_per_cycle for link in self.links if link.dst == 0)
+
+    @cached_property
     def binding(self) -> tuple[bool, ...]:
         """Each link's `binding`, by index."""
         return tuple(link.binding for link in self.links)

@@ -29,6 +29,7 @@ from simulator.hardware.timing import (
     fitting_edges,
     gemm_figures,
     gemm_op_timing,
+    gemm_stages,
     gemm_timing,
     split_part,
     split_reduce,
@@ -111,7 +112,7 @@ def choose_tile(chip: Chip, op: GemmOp) -> Tile:
     if plan is None:
         raise CapacityError(
             f"{chip.name}: no tile of GEMM {op.name} ({op.shape}, {op.dtype}) fits core.sram.size = "
-            f"{chip.sram.size} B with {op.stages or chip.sram.stages} stages; raise core.sram.size or lower "
+            f"{chip.sram.size} B with {gemm_stages(chip, op)} stages; raise core.sram.size or lower "
             "core.sram.stages"
         )
     return plan.tile

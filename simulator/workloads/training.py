@@ -53,6 +53,7 @@ from simulator.workloads.transformer import (
     _after_core,
     _attention_core,
     _attention_half,
+    _attention_kernel,
     _before_core,
     _Builder,
     _embedding,
@@ -592,7 +593,7 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
         b.prefix, b.role = "", "backward"
     elements = sum(mb * m.heads * count * rows * keys for count, rows, keys in blocks)
 
-    kernel = {"stages": s.attention_stages} if fused and s.attention_stages else {}  # the fused kernel's pipelining
+    kernel = _attention_kernel(s)
 
     def products(name: str, shape, **flags) -> None:
         """One product per block, all after the ops before; `shape(rows, keys)` is (m, n, k)."""

@@ -333,6 +333,11 @@ def _attention_core(b: _Builder, model: Model, scenario: Scenario, batch: int, n
                      model.head_dim, b.dt.kv)
 
 
+def _attention_kernel(scenario: Scenario) -> dict:
+    """GemmOp fields of fused attention's products: the kernel's own load pipelining, where the scenario sets it."""
+    return {"stages": scenario.attention_stages} if scenario.fused_attention and scenario.attention_stages else {}
+
+
 def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int, stacked: int, d_qk: int,
               d_v: int, b_dtype: str, start=None) -> list[str]:
     """Scores (`stacked` query heads per product, `copies` products per block), the logits' soft cap, the
@@ -341,27 +346,25 @@ def _products(b: _Builder, model: Model, scenario: Scenario, blocks, copies: int
     start = b.last if start is None else start
     # a paged cache: each block holds kv_block tokens of every KV head of the chip (vLLM's layout), K and V apart
     kv_heads = 1 if model.mla else model.kv_heads  # MLA caches one latent per token
+    kernel = _attention_kernel(scenario)
     gather = {"b_block": nbytes(scenario.kv_block * d_qk * kv_heads, b_dtype)} if scenario.kv_block else {}
-    if fused and scenario.attention_stages:  # the fused kernel's own load pipelining
-        gather["stages"] = scenario.attention_stages
     scores = [b.gemm(f"scores{i or ''}", "attention", stacked * rows, keys, d_qk, copies * count,
-                     weight=False, b_dtype=b_dtype, after=start, c_on_chip=fused, **gather)
+                     weight=False, b_dtype=b_dtype, after=start, c_on_chip=fused, **gather, **kernel)
               for i, (count, rows, keys) in enumerate(blocks)]
     elements = sum(copies * stacked * count * rows * keys for count, rows, keys in blocks)
-    moved = 0 if fused else 1  # fused: the scores stay in the products' fp32 accumulators, worked on at fp32 rates
+    moved = 0 if fused else 1
+    tile = "fp32" if fused else None  # fused: the scores stay in the products' fp32 accumulators, worked on so
     if model.attn_softcap:
-        scores = [b.vector("softcap", "attention", "softcap", elements, dtype="fp32" if fused else None,
-                           after=scores, inputs=moved, outputs=moved)]
-    soft = b.vector("softmax", "attention", "softmax", elements, dtype="fp32" if fused else None,
-                    after=scores, inputs=moved, outputs=moved, row=max(keys for _, _, keys in blocks))
+        scores = [b.vector("softcap", "attention", "softcap", elements, dtype=tile, after=scores, inputs=moved,
+                           outputs=moved)]
+    soft = b.vector("softmax", "attention", "softmax", elements, dtype=tile, after=scores, inputs=moved,
+                    outputs=moved, row=max(keys for _, _, keys in blocks))
     if b.dropout and model.attention_dropout:  # fused: the kernel draws the mask in registers and keeps none
-        soft = b.vector("attn_dropout", "attention", "dropout", elements, dtype="fp32" if fused else None,
-                        inputs=moved, outputs=moved, mask_writes=moved)
+        soft = b.vector("attn_dropout", "attention", "dropout", elements, dtype=tile, inputs=moved, outputs=moved,
+                        mask_writes=moved)
     gather = {"b_block": nbytes(scenario.kv_block * d_v * kv_heads, b_dtype)} if scenario.kv_block else {}
-    if fused and scenario.attention_stages:
-        gather["stages"] = scenario.attention_stages
     return [b.gemm(f"values{i or ''}", "attention", stacked * rows, d_v, keys, copies * count,
-                   weight=False, b_dtype=b_dtype, after=(soft,), a_on_chip=fused, **gather)
+                   weight=False, b_dtype=b_dtype, after=(soft,), a_on_chip=fused, **gather, **kernel)
             for i, (count, rows, keys) in enumerate(blocks)]
 
 
