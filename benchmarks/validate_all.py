@@ -224,9 +224,10 @@ def calibrate_harness() -> dict[str, tuple[float, float]]:
     kernel the sweeps do not single out); the others their kind's host_per_kind and host_after_launch_per_kind.
     tests/test_validation_budget.py checks configs/runtime/eager_synchronized.yaml holds these."""
     import numpy as np
+    import validate as vg
 
     from simulator.api import run_graph
-    from simulator.ir.ops import GemmOp, OpGraph
+    from simulator.ir.ops import OpGraph
 
     chips: dict = {}
     points: dict[str, list[tuple[float, float]]] = {}
@@ -238,12 +239,9 @@ def calibrate_harness() -> dict[str, tuple[float, float]]:
             device = run_graph(_chip(chips, r["chip"], "bare"), OpGraph(op.kind, (op,))).summary["seconds"]
             points.setdefault(op.kind, []).append((device, op.elements / (float(r["measured_gelem_s"]) * 1e9)))
     for r in _csv(DATA / "llmcompass_a100_gemm.csv"):  # the GEMM points that calibrate the harness, not the clock
-        if r.get("calibrates") != "harness":
-            continue
-        m, n, k = int(r["m"]), int(r["n"]), int(r["k"])
-        op = GemmOp("gemm", m, n, k, r["dtype"])
-        device = run_graph(_chip(chips, r["chip"], "bare"), OpGraph("gemm", (op,))).summary["seconds"]
-        points.setdefault("gemm", []).append((device, op.flops / (float(r["measured_tflops"]) * 1e12)))
+        if r.get("calibrates") == "harness":
+            device = vg.summary(_chip(chips, r["chip"], "bare"), r)["seconds"]
+            points.setdefault("gemm", []).append((device, _gemm_wall_s(r)))
     out = {}
     step = 1e-7
     for kind, pts in points.items():
@@ -264,6 +262,11 @@ def calibrate_harness() -> dict[str, tuple[float, float]]:
     return out
 
 
+def _gemm_wall_s(r: dict) -> float:
+    """The measured time of a GEMM row (its TFLOP/s over its FLOPs)."""
+    return 2 * int(r["m"]) * int(r["n"]) * int(r["k"]) / (float(r["measured_tflops"]) * 1e12)
+
+
 BOOST_MHZ = {"a100": 1410, "h100": 1830}  # the clocks the datasheet peaks are quoted at (the chips' `clock`)
 
 
@@ -274,9 +277,7 @@ def calibrate_tensor_clocks() -> dict[str, float]:
     call and the chip's op_overhead; 0 under `bare`). tests/test_validation_budget.py checks the presets hold
     these, to the MHz."""
     import numpy as np
-
-    from simulator.api import run_graph
-    from simulator.ir.ops import GemmOp, OpGraph
+    import validate as vg
 
     chips: dict = {}
     ratios: dict[str, list[float]] = {}
@@ -284,16 +285,14 @@ def calibrate_tensor_clocks() -> dict[str, float]:
         for r in _csv(path):
             if r.get("calibrates") != "tensor_clock":
                 continue
-            name, runtime = r["chip"], r.get("runtime") or "bare"
+            name, runtime = r["chip"], vg.runtime(r)
             boost = _chip(chips, name, "bare", (f"core.mxu.gemm.tensor_clock={BOOST_MHZ[name]} MHz",))
-            op = GemmOp("gemm", int(r["m"]), int(r["n"]), int(r["k"]), r["dtype"])
-            device = run_graph(boost, OpGraph("gemm", (op,))).summary["seconds"]
+            device = vg.summary(boost, r)["seconds"]
             harness = _chip(chips, name, runtime)
             fixed = 0.0
             if runtime != "bare":
                 fixed = harness.config.runtime.host("gemm").value + harness.op_overhead_cycles / harness.clock_hz
-            wall = op.flops / (float(r["measured_tflops"]) * 1e12)
-            ratios.setdefault(name, []).append(device / (wall - fixed))
+            ratios.setdefault(name, []).append(device / (_gemm_wall_s(r) - fixed))
     return {name: BOOST_MHZ[name] * float(np.median(v)) for name, v in ratios.items()}
 
 
