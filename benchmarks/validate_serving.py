@@ -74,10 +74,11 @@ def _row(requests: int, name: str, host_s: float, step_s: float):
     return run(requests, policy, steps, host_s, step_s, FRONTEND_SHARE.get(name, 0.0)).summary
 
 
-def host_costs(requests: int, iterations: int = 8) -> tuple[float, float]:
+def host_costs(requests: int, iterations: int = 8, g: float | None = None) -> tuple[float, float]:
     """(h, s): the host cost per scheduler call and per sequence-step at which both v0.6.0 rows' output
-    throughputs come out as measured (Newton's method on the logs; from h of the rows' ratio, s = 0)."""
-    g = decode_iteration(requests)
+    throughputs come out as measured (Newton's method on the logs; from h of the rows' ratio, s = 0). `g`: the
+    engine's decode iteration, where the caller has it already."""
+    g = decode_iteration(requests) if g is None else g
     x = [g * (RATIO - 1) / (1 - RATIO / 10), 0.0]
     rows = [r for r in MEASURED if r[0].startswith("v0.6.0")]
 
@@ -102,7 +103,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     args = parser.parse_args()
     g = decode_iteration(args.requests)
-    h, step = host_costs(args.requests)
+    h, step = host_costs(args.requests, g=g)
     print(f"engine decode iteration at the saturated batch g = {g * 1e3:.2f} ms; host cost h = {h * 1e3:.2f} ms per "
           f"scheduler call + s = {step * 1e6:.1f} us per sequence-step (calibrated on the two v0.6.0 rows); v0.5.4's "
           f"in-process API server {FRONTEND_SHARE['v0.5.4, chunked prefill']:.0%} of the host (vLLM blog)")
