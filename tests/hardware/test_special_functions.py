@@ -13,6 +13,8 @@ from simulator.workloads.model import model_from_mapping
 from simulator.workloads.scenario import Scenario
 from simulator.workloads.transformer import lower_pass
 
+SMALL = model_from_mapping({"hidden_size": 256, "num_hidden_layers": 1, "num_attention_heads": 4,
+                            "num_key_value_heads": 4, "intermediate_size": 512, "vocab_size": 1000}, "small.json")
 ONE_SM = ["cores=1"]  # one H100 SM: 128 fp32 lanes, 16 SFU results per cycle
 
 
@@ -61,10 +63,8 @@ def test_an_eager_softmax_stays_memory_bound():
 
 
 def test_fused_attention_softmax_is_fp32_on_chip_and_unfused_moves_activations():
-    model = model_from_mapping({"hidden_size": 256, "num_hidden_layers": 1, "num_attention_heads": 4,
-                                "num_key_value_heads": 4, "intermediate_size": 512, "vocab_size": 1000}, "small.json")
     for fused, dtype, moved in ((True, "fp32", 0), (False, "bf16", 1)):
-        p = lower_pass(model, Scenario(phase="prefill", prompt=128, fused_attention=fused), "prefill", 128, 0)
+        p = lower_pass(SMALL, Scenario(phase="prefill", prompt=128, fused_attention=fused), "prefill", 128, 0)
         (soft,) = [op for seg in p.segments for op in seg.graph.ops if op.name == "softmax"]
         assert (soft.dtype, soft.inputs, soft.outputs) == (dtype, moved, moved)
 
@@ -87,9 +87,7 @@ def test_training_keeps_the_fused_score_tile_in_fp32_and_its_backward_free_of_ex
     from simulator.workloads.parallel import ONE_CHIP
     from simulator.workloads.training import Training, lower_training
 
-    model = model_from_mapping({"hidden_size": 256, "num_hidden_layers": 1, "num_attention_heads": 4,
-                                "num_key_value_heads": 4, "intermediate_size": 512, "vocab_size": 1000}, "small.json")
-    step = lower_training(model, Scenario(phase="train", fused_attention=True),
+    step = lower_training(SMALL, Scenario(phase="train", fused_attention=True),
                           Training(global_batch=1, micro_batch=1, sequence=128), ONE_CHIP)
     ops = {op.name: op for p in step for s in p.segments for op in s.graph.ops if op.type == "vector"}
     assert (ops["softmax.recompute"].dtype, ops["softmax.recompute"].special) == ("fp32", 1)
