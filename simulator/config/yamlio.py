@@ -151,7 +151,9 @@ def _parse_yaml(text: str, shown: str):
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(shown, "", where, f"not valid YAML ({problem})") from None
-    except (RecursionError, _Duplicate):
+    except RecursionError:  # libyaml ≥ 0.2.6 stops deep nesting itself, as a scanner error; this parser recurses
+        raise ConfigError(shown, "", shown, f"nested too deeply to read; files may nest {MAX_DEPTH} levels") from None
+    except _Duplicate:
         pass
     raise ConfigError(shown, "", shown, "not valid YAML")
 
