@@ -56,8 +56,12 @@ def foundry_workload(r: dict):
             # forward and backward kernels run with num_stages=1, no load pipelining
             "scenario": {"phase": "train", "batch": batch, "prompt": sequence, "fused_attention": True,
                          "attention_stages": FOUNDRY_ATTENTION_STAGES},
+            # the README's "MP Mode" of every row is DEFAULT (amp_bf16): with composer 0.16 (llm-foundry's pin
+            # at 061f2c7, setup.py) bf16 parameters and gradients, reduced by FSDP in fp32 (reduce_dtype unset;
+            # composer/trainer/mosaic_fsdp_utils.py get_mixed_precision at v0.16.3)
             "training": {"global_batch": batch, "micro_batch": int(r["micro_batch"]), "sequence": sequence,
-                         "recompute": "full" if r["checkpointing"] == "yes" else "none", "zero": 3},
+                         "recompute": "full" if r["checkpointing"] == "yes" else "none", "zero": 3,
+                         "grad_dtype": "bf16", "reduce_dtype": "fp32"},
             "parallel": {"dp": gpus}}
     # MPT's ALiBi has no trained position limit: llm-foundry sets max_seq_len to the run's sequence
     sets = ["scenario.check_capacity=false", f"model.max_position_embeddings={sequence}"]

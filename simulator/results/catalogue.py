@@ -186,6 +186,7 @@ METRICS: dict[str, Metric] = _entries(
     ("sequence", "sequence length", "tokens"), ("microbatches", "micro-batches per chip", "count"),
     ("recompute", "recomputation", "text"), ("optimizer", "optimizer", "text"), ("zero", "ZeRO stage", "count"),
     ("grad_dtype", "gradient dtype", "text"),
+    ("reduce_dtype", "gradient reduction dtype", "text"),
     ("step_s", "step time", "s", LOWER, "ms"), ("tokens_per_step", "tokens per step", "tokens"),
     ("tokens_per_s_per_chip", "tokens/s per chip", "tokens/s", HIGHER),
     ("samples_per_s", "samples/s", "samples/s", HIGHER),

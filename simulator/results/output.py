@@ -262,7 +262,8 @@ def training_summary_text(summary: dict, groups, stages=None, links=None) -> str
     lines = _model_lines(s, "training step") + [
         f"  step             {s['global_batch']} sequences × {s['sequence']:,} tokens = {s['tokens_per_step']:,} "
         f"tokens; {s['microbatches']} micro-batch(es) of {s['micro_batch']} per chip; recompute {s['recompute']}, "
-        f"{s['optimizer']}, ZeRO-{s['zero']}, weights {s['weights_dtype']}, gradients {s['grad_dtype']}",
+        f"{s['optimizer']}, ZeRO-{s['zero']}, weights {s['weights_dtype']}, gradients {s['grad_dtype']}"
+        + (f" (reduced in {s['reduce_dtype']})" if s.get("reduce_dtype", s["grad_dtype"]) != s["grad_dtype"] else ""),
         f"  step time        {format_time(s['step_s'])} ({s['cycles']:,} cycles, {s['ops']:,} ops)",
         f"  throughput       {s['tokens_per_s']:,.0f} tokens/s ({s['tokens_per_s_per_chip']:,.0f} per chip), "
         f"{s['samples_per_s']:,.2f} samples/s",

@@ -53,13 +53,29 @@ def segment_split(seg: SegmentRun) -> dict[str, float]:
 
 def _hidden_under_next_copy(total: dict, seg: SegmentRun, cycles: int) -> None:
     """Copies whose gradient reductions ran on under the next copy (SegmentRun.pitch) took `cycles` less
-    than their barriers; segment_split counted those as exposed communication, so they move to
-    overlapped, per axis in proportion to the reductions' exposed cycles."""
+    than their barriers. What held each copy's barrier (its last op) back was the reductions' exposed
+    communication and any work of theirs (a cast to the reduce dtype); each leaves the split in proportion
+    to its cycles there: the communication moves to overlapped, per axis in proportion to the
+    reductions' exposed cycles, the work leaves its parts (the next copy's work holds that time)."""
     if cycles <= 0:
         return
+    final = seg.records[-1]
+    lo, hi = seg.data_ready - final.cycles, final.start  # what held the barrier op back
+    held = [(max(r.start, lo), min(r.end, hi), r) for r in seg.records[:-1] if r.end > lo and r.start < hi]
+    work = [r for _, _, r in held if r.type != "collective"]
+    busy = [(a, b) for a, b, r in held if r.type != "collective"]
+    comm = [(a, b) for a, b, r in held if r.type == "collective"]
+    shown, worked = length(comm) - overlap(comm, busy), length(busy)
+    if worked:
+        hidden = cycles * worked / (worked + shown)
+        parts = [sum(r.compute_cycles for r in work), sum(r.stall_cycles for r in work),
+                 sum(r.overhead_cycles for r in work)]
+        for name, part in zip(SPLIT[:3], parts, strict=True):
+            total[name] -= hidden * part / (sum(parts) or 1)
+        cycles -= hidden
     total["exposed_comm"] -= cycles
     total["overlapped_comm"] += cycles
-    axes = {r.axis or "chips" for r in seg.grad_syncs}
+    axes = {r.axis or "chips" for r in seg.grad_syncs if r.type == "collective"}
     weights = {a: total.get(f"exposed_comm_{a}", 0.0) for a in axes}
     whole = sum(weights.values()) or 1.0
     for axis, weight in weights.items():

@@ -60,6 +60,7 @@ def training_summary(chip: Chip, wl: LLMWorkload, runs: list[PassRun], parts: Pa
         "phase": "train", "global_batch": step.global_batch, "micro_batch": step.micro_batch,
         "sequence": step.sequence, "microbatches": step.microbatches, "recompute": step.recompute,
         "optimizer": step.optimizer, "zero": step.zero, "grad_dtype": step.grad_dtype,
+        "reduce_dtype": step.reduce_dtype,
         "weights_dtype": s.weights, "activations_dtype": s.activations, "fused_attention": s.fused_attention,
         "layers": m.layers, "layers_simulated": 1, "layer_scaling": LAYER_SCALING,
         "passes": len(runs), "ops": int(sum(len(rows) * n for rows, n in parts.parts)),

@@ -181,7 +181,8 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
 
     params = params_per_chip(model, parallel)
     weights = shard(weight_bytes_per_chip(model, parallel, dt.weights, dt.vector), 3)
-    gradients = shard(nbytes(params, step.grad_dtype), 2)
+    # the shard ZeRO-2/3 keeps is the reduction's output, at its dtype
+    gradients = shard(nbytes(params, step.reduce_dtype if zero >= 2 else step.grad_dtype), 2)
     states = shard(params * 4 * (step.moments + (1 if step.master else 0)), 1)
     layers = layers_per_stage(model, parallel)
     per_layer = sum(saved_per_layer(model, scenario, training, parallel).values())
@@ -202,6 +203,8 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
         buffers += layer.bytes(dt)  # one layer's parameters, gathered
     if zero >= 2:
         buffers += nbytes(layer.params, step.grad_dtype)  # one layer's gradients before their reduce-scatter
+        if step.reduce_dtype != step.grad_dtype:
+            buffers += nbytes(layer.params, step.reduce_dtype)  # and their cast, which the reduce-scatter sends
     return TrainingFootprint(weights, gradients, states, activations, buffers)
 
 

@@ -94,7 +94,11 @@ class Training(BaseModel):
     # ZeRO stage: 1 shards the optimizer states over dp, 2 also the gradients, 3 also the parameters
     zero: Annotated[int, Field(strict=True, ge=0, le=3)] = 0
     master_weights: StrictBool = True  # an fp32 copy of weights narrower than fp32, updated by the optimizer
-    grad_dtype: Literal["fp32", "bf16", "fp16"] = "bf16"  # gradient buffers and their data-parallel reduction
+    grad_dtype: Literal["fp32", "bf16", "fp16"] = "bf16"  # gradient buffers (and their reduction, by default)
+    # The dtype the gradients are reduced in over dp / cp / ep (PyTorch FSDP's MixedPrecision reduce_dtype);
+    # unset: grad_dtype. Another width than grad_dtype casts each bucket's gradients first (read at
+    # grad_dtype, written at reduce_dtype), and the optimizer reads the reduced gradients at reduce_dtype.
+    reduce_dtype: Literal["fp32", "bf16", "fp16"] | None = None
     # true: each bucket's dp/cp/ep reduction starts as soon as its gradients are done, beside the rest of the
     # backward (PyTorch DDP, FSDP, Megatron --overlap-grad-reduce); false: all of them after the pipeline's
     # flush, one after another, before the optimizer (Megatron-Core's default, and Megatron-LM's 2021 code)

@@ -100,6 +100,7 @@ class Step:
     zero: int
     master: bool  # an fp32 master copy of the weights exists
     grad_dtype: str
+    reduce_dtype: str  # the gradients' data-parallel reduction (training.reduce_dtype, else grad_dtype)
 
     @property
     def tokens(self) -> int:
@@ -200,7 +201,8 @@ def resolve_step(model: Model, scenario: Scenario, training: Training, parallel:
     validate_parallel(model, forward, parallel.model_copy(update={"microbatches": microbatches, "cp": 1}), source,
                       provenance)
     return Step(batch, seq, training.micro_batch, microbatches, training.recompute, training.optimizer, training.zero,
-                training.master_weights and scenario.weights != "fp32", training.grad_dtype)
+                training.master_weights and scenario.weights != "fp32", training.grad_dtype,
+                training.reduce_dtype or training.grad_dtype)
 
 
 def _forward_scenario(scenario: Scenario, batch: int, sequence: int) -> Scenario:
@@ -311,14 +313,22 @@ def _vector_bwd(b: _Builder, name: str, group: str, kind: str, elements: int, co
                     **flags)
 
 
-def _grad_sync(b: _Builder, name: str, bucket: Bucket, mode: str | None, parallel: Parallel, grad: str) -> tuple:
+def _grad_sync(b: _Builder, name: str, bucket: Bucket, mode: str | None, parallel: Parallel, step: Step) -> tuple:
     """The bucket's gradients reduced over dp (`mode`: all_reduce, or reduce_scatter under ZeRO) after the
-    op before and beside the ops after it; those replicated over the expert group are first all-reduced
-    over ep. Returns the last collective, for the block's last op to wait for."""
+    op before and beside the ops after it, in the step's reduce dtype (cast to it first when the buffers are
+    another width, as FSDP's post-backward hook does); those replicated over the expert group are first
+    all-reduced over ep. Returns the last collective, for the block's last op to wait for."""
     if mode is None:
         return ()
     start, out, role = b.last, b.last, b.role
     b.role = "grad_sync" if role == "backward" else role  # the optimizer's (overlap_grad_reduce false) wait
+    grad = step.reduce_dtype
+    if grad != step.grad_dtype:  # read at the buffers' width, written at the reduction's
+        narrow, wide = sorted((step.grad_dtype, grad), key=lambda d: nbytes(1, d))
+        ratio = nbytes(1, wide) // nbytes(1, narrow)
+        inputs, outputs = (1, ratio) if narrow == step.grad_dtype else (ratio, 1)
+        out = (b.vector(f"{name}.grad_cast", "optimizer", "copy", bucket.params, dtype=narrow, after=out,
+                        inputs=inputs, outputs=outputs),)
     dense = bucket.params - bucket.experts
     if parallel.ep > 1 and dense:
         out = (_send(b, f"{name}.grad_allreduce_ep", "all_reduce", nbytes(dense, grad), "ep", after=out),)
@@ -448,7 +458,7 @@ def _head_backward(c: _Ctx, b: _Builder, fwd: dict, mode: str | None) -> None:
         _vector_bwd(b, "logit_softcap.bwd", "lm_head", "softcap", fwd["logit_softcap"].elements, (2, 1, 3.0))
     _linear_bwd(b, fwd["lm_head"], c.step.grad_dtype, split, T * m.hidden)
     _vector_bwd(b, "final_norm.bwd", "norm", m.norm, split.rows(T) * m.hidden, NORM_BWD[m.norm])
-    _grad_sync(b, "head", end_buckets(m, c.parallel)["head"], mode, c.parallel, c.step.grad_dtype)
+    _grad_sync(b, "head", end_buckets(m, c.parallel)["head"], mode, c.parallel, c.step)
 
 
 def _embedding_backward(c: _Ctx, b: _Builder, mode: str | None) -> None:
@@ -462,7 +472,7 @@ def _embedding_backward(c: _Ctx, b: _Builder, mode: str | None) -> None:
     if split.sp:  # the mirror of the forward's reduce-scatter
         b.collective("embed_grad_allgather", "all_gather", T * m.hidden, "tp")
     b.vector("embed.bwd", "embedding", "add", T * m.hidden, dtype=grad)
-    _grad_sync(b, "embedding", end_buckets(m, c.parallel)["embedding"], mode, c.parallel, grad)
+    _grad_sync(b, "embedding", end_buckets(m, c.parallel)["embedding"], mode, c.parallel, c.step)
 
 
 def _layer_backward(c: _Ctx, b: _Builder, layer: dict, mode: str | None) -> None:
@@ -483,7 +493,7 @@ def _layer_backward(c: _Ctx, b: _Builder, layer: dict, mode: str | None) -> None
     pending: list[str] = []
 
     def sync(name: str) -> None:
-        pending.extend(_grad_sync(b, name, buckets[name], mode, c.parallel, grad))
+        pending.extend(_grad_sync(b, name, buckets[name], mode, c.parallel, c.step))
 
     _dropout_bwd(b, "mlp_dropout.bwd", "residual", layer["mlp_residual"])
     if "post_mlp_norm" in layer:  # Gemma-2's sandwich norms
@@ -654,10 +664,12 @@ def _optimizer(c: _Ctx, b: _Builder, bucket: Bucket, syncs: dict | None = None, 
     a tied embedding's gradient bytes, all-reduced between the first and the last stage, which both hold the
     table (Megatron's embedding group, after the data-parallel reduction)."""
     for name, held in (syncs or {}).items() if mode else ():
-        b.last = _grad_sync(b, name, held, mode, c.parallel, c.step.grad_dtype) or b.last
+        b.last = _grad_sync(b, name, held, mode, c.parallel, c.step) or b.last
     if tied:
         b.last = (_send(b, "embedding.grad_allreduce_tied", "all_reduce", tied, "embedding"),)
-    step, ranks, grad = c.step, c.parallel.data_ranks, c.step.grad_dtype
+    step, ranks = c.step, c.parallel.data_ranks
+    # the gradients it reads: the reduction's output where there is one, else its own buffers
+    grad = step.reduce_dtype if ranks * c.parallel.ep > 1 else step.grad_dtype
     n = -(-bucket.params // ranks) if c.zero else bucket.params  # parameters this chip updates (of dp × cp)
     held = n if c.zero >= 2 else bucket.params  # gradients it holds (ZeRO-1 keeps them whole)
     b.vector("grad_norm", "optimizer", "reduce", n, dtype=grad, ops_per_element=2.0)
@@ -667,7 +679,8 @@ def _optimizer(c: _Ctx, b: _Builder, bucket: Bucket, syncs: dict | None = None, 
              ops_per_element=ADAMW_OPS if step.optimizer == "adamw" else SGD_OPS)
     b.vector("optimizer.weights", "optimizer", "copy", n, dtype=c.dt.weights, inputs=0 if step.master else 1,
              outputs=1)
-    b.vector("zero_grad", "optimizer", "copy", held, dtype=grad, inputs=0, outputs=1)
+    b.vector("zero_grad", "optimizer", "copy", held, dtype=grad if c.zero >= 2 else step.grad_dtype, inputs=0,
+             outputs=1)
     if c.zero in (1, 2):  # the updated weights, after the ops before
         _gather_params(b, "", bucket, c.dt, after=None, cp=c.parallel.cp)
 

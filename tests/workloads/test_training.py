@@ -215,6 +215,32 @@ def test_zero_reduce_scatters_gradients_and_gathers_parameters(zero):
         assert _dp_bytes(passes, "all_gather") == gathered
 
 
+@pytest.mark.parametrize("grad, reduce", [("bf16", "fp32"), ("fp32", "bf16")])
+def test_a_reduce_dtype_casts_each_bucket_and_reduces_at_its_width(grad, reduce):
+    """FSDP's MixedPrecision reduce_dtype: each bucket's gradients cast from the buffers' dtype (one read at
+    grad_dtype, one write at reduce_dtype per parameter), then reduce-scattered at reduce_dtype; the optimizer
+    reads the reduced shard at reduce_dtype and zeroes it there."""
+    m, par, micro = model("llama3_8b"), Parallel(dp=4), 4
+    t = step(global_batch=32, micro_batch=2, zero=3, grad_dtype=grad, reduce_dtype=reduce)
+    passes = lower_training(m, TRAIN, t, par)
+    params = params_per_chip(m, par)
+    assert _dp_bytes(passes, "reduce_scatter") == micro * nbytes(params, reduce)
+    casts = [(p.microbatches * s.repeat, op) for p in passes for s in p.segments for op in s.graph.ops
+             if op.name.endswith("grad_cast")]
+    assert sum(n * op.elements for n, op in casts) == micro * params
+    assert sum(n * op.min_read_bytes for n, op in casts) == micro * nbytes(params, grad)
+    assert sum(n * op.min_write_bytes for n, op in casts) == micro * nbytes(params, reduce)
+    for _, op in casts:  # beside the ops after it, before its reduction
+        reduction = next(o for p in passes for s in p.segments for o in s.graph.ops
+                         if o.name == op.name.replace("grad_cast", "grad_reducescatter"))
+        assert reduction.deps == (op.name,) and op.role == reduction.role == "grad_sync"
+    opt = passes[-1]
+    norm = sum(s.repeat * op.min_read_bytes for s in opt.segments for op in s.graph.ops if op.name == "grad_norm")
+    assert norm == pytest.approx(nbytes(params / 4, reduce), rel=1e-6)
+    plain = lower_training(m, TRAIN, step(global_batch=32, micro_batch=2, zero=3, grad_dtype=grad), par)
+    assert not any(op.name.endswith("grad_cast") for p in plain for s in p.segments for op in s.graph.ops)
+
+
 def test_optimizer_moves_what_adamw_reads_and_writes():
     """Per parameter: the gradient twice (its norm, then the update: 2 + 2 B), master weights and two
     moments read and written (12 + 12 B), the bf16 weights written (2 B), the gradient zeroed (2 B)."""

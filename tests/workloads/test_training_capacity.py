@@ -55,6 +55,10 @@ def test_other_precisions_and_optimizers():
     assert states(fp(m, Training(sequence=256, master_weights=False))) == 12 * psi  # bf16 weights, two moments
     fp32 = TRAIN.model_copy(update={"weights": "fp32", "activations": "fp32"})
     assert states(fp(m, Training(sequence=256, grad_dtype="fp32"), scenario=fp32)) == 16 * psi  # 4 + 4 + 8
+    # FSDP reducing bf16 gradients in fp32: the ZeRO-2/3 shard it keeps is fp32; whole gradients stay bf16
+    for zero, held in [(1, 2 * psi), (3, 4 * psi // 8)]:
+        t = Training(global_batch=8, sequence=256, zero=zero, reduce_dtype="fp32")
+        assert fp(m, t, Parallel(dp=8)).gradients == held
 
 
 @pytest.mark.parametrize("name, par", [("llama3_70b", Parallel(tp=8, pp=4)), ("mixtral_8x7b", Parallel(tp=2, ep=8)),
