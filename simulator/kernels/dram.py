@@ -63,20 +63,24 @@ HISTOGRAM = 1 << 16  # latency histogram bins of one cycle; the last one holds e
 # Per bank, its cached candidate (the slot, command, whether its head starves, priority, bank-level ready cycle),
 # the arrival cycle of each queue's head (INF when empty), whether a refresh holds it; what only commands change.
 (B_CAND, B_CMD, B_STARVING, B_PRIO, B_READY, B_ARR, B_ARR_W, B_REF) = range(8)
-(C_OPEN, C_ACT, C_PRE, C_RD, C_WR) = range(5)
+(C_OPEN, C_ACT, C_PRE, C_RD, C_WR) = range(5)  # C_ACT + CMD_x is command x's column
 (R_ACT, R_PRE, R_RD, R_WR) = range(4)  # per bank group, by command (as CMD_*); R_PRE stays 0
 (U_ACT, U_RD, U_WR, U_ROW_BUS, U_COL_BUS, U_MODE, U_READS, U_WRITES, U_REF_DUE, U_REF_PENDING, U_REF_BANK, U_REF_OK,
- U_PEND_HEAD, U_PEND_TAIL, U_NEXT, U_FAW_AT) = range(16)
+ U_PEND_HEAD, U_PEND_TAIL, U_NEXT, U_FAW_AT, U_FLIPS, U_FAW) = range(18)  # U_FAW: the last four ACT cycles
+N_UNIT = 24
+FLIPS_STALE = -1  # us[u, U_FLIPS]: the least of the channel's sel_flip, or this when it must be taken again
 (L_NEXT, L_ROW) = range(2)  # per queue slot: what the walks along a bank's queue read, 8 bytes a request
-(W_BANK, W_WRITE, W_ROW, W_NEXT) = range(4)  # per request waiting for room in its channel (and its two cycles)
+(W_NEXT, W_WHERE, W_ARR, W_SEQ) = range(4)  # per request waiting for room: next, (row << 32) | (bank << 1) | write
 
 LOW_BIT = np.array([0, 1, 28, 2, 29, 14, 24, 3, 30, 22, 20, 15, 25, 17, 4, 8, 31, 27, 13, 23, 21, 19, 16, 7,
                     26, 12, 18, 6, 11, 5, 10, 9], np.int64)  # bit index of a 32-bit power of two, by de Bruijn
 DE_BRUIJN = 0x077CB531
-# What a visit's scan reads per bank (bank order, one array each): the class of its cached candidate (SEL_COLUMN,
-# SEL_ACT, SEL_PRE; SEL_NONE without one or when a refresh holds it; SEL_DIRTY to be worked out again), the cycle
-# its bank and bank group allow it, its priority, and the cycle its head starts starving (INF once it has).
-SEL_COLUMN, SEL_ACT, SEL_PRE, SEL_NONE, SEL_DIRTY = 0, 1, 2, 3, 4
+# What a visit's scan reads per bank (bank order, one array each): its priority key with the class of its cached
+# candidate in the two low bits (SEL_COLUMN, SEL_ACT, SEL_PRE; SEL_NONE without one or when a refresh holds it),
+# and the cycle its bank and bank group allow it; beside them, the cycle its head starts starving (INF once it
+# has), whose least per channel is kept (us[u, U_FLIPS]) rather than scanned.
+SEL_COLUMN, SEL_ACT, SEL_PRE, SEL_NONE = 0, 1, 2, 3
+NO_KEY = (1 << 63) - 1  # above every key: no candidate
 PRIME = 2147483647  # 2**31 − 1: the random patterns' hash stays below 2**62 in int64
 INF = 1 << 62
 NO_VISIT = (1 << 63) - 1  # a channel's key in the visit tree while it has nothing to do
@@ -191,35 +195,41 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
     head = np.full(units * banks * 2, -1, np.int32)  # per bank and mode (0 read, 1 write): its queue's first slot
     tail = np.full(units * banks * 2, -1, np.int32)  # and its last
     words = (banks + 31) >> 5  # bit masks over a channel's banks, 32 to a word
-    bank_group = np.empty(units * banks, np.int64)  # per bank, its bank group's row in `gs` (no division later)
-    for ub in range(units * banks):
-        bank_group[ub] = (ub // banks) * groups + (ub % banks) // per_group
+    group_shift = -1  # log2(per_group) when a power of two: bank ub's bank group (its row in `gs`) is ub >> it
+    if per_group & (per_group - 1) == 0:
+        group_shift = 0
+        while (1 << group_shift) < per_group:
+            group_shift += 1
+
+    def group_of(ub):
+        """Bank ub's bank group, numbered over all channels (u * groups + b // per_group = ub // per_group)."""
+        return ub >> group_shift if group_shift >= 0 else ub // per_group
     cap_flip = cap + 1 if cap > 0 else INF  # a head that arrived at `a` starves from cycle a + cap_flip on
-    sel_class = np.full(units * banks, SEL_NONE, np.int64)
+    sel_key = np.full(units * banks, SEL_NONE, np.int64)
     sel_ready = np.full(units * banks, INF, np.int64)
-    sel_key = np.zeros(units * banks, np.int64)
     sel_flip = np.full(units * banks, INF, np.int64)
-    dirty = np.zeros(units * words, np.int64)  # per channel, a bit per bank whose entry is SEL_DIRTY
+    dirty = np.zeros(units * words, np.int64)  # per channel, a bit per bank whose entry must be worked out again
     bank_bits = 1
     while (1 << bank_bits) < banks:
         bank_bits += 1
-    key_bits = 60 - bank_bits  # priority keys: (not starving, request number, bank), below 2**61
+    key_bits = 60 - bank_bits  # priority keys: (not starving, request number, bank, class), below 2**63
     if n >= 1 << key_bits:
         raise ValueError("too many requests for the scheduler's priority keys")
 
     def mark_dirty(u, b):
         """Bank `b` of channel `u` changed: its candidate is worked out again at the channel's next visit."""
-        sel_class[u * banks + b] = SEL_DIRTY
         dirty[u * words + (b >> 5)] |= 1 << (b & 31)
 
     gs = np.zeros((units * groups, 4), np.int64)
     unit_ready = np.zeros(4, np.int64)  # a visit's channel-level constraint per command
-    us = np.zeros((units, 16), np.int64)
+    us = np.zeros((units, N_UNIT), np.int64)
     us[:, U_PEND_HEAD] = -1
     us[:, U_PEND_TAIL] = -1
     us[:, U_NEXT] = INF
     us[:, U_REF_DUE] = INF
-    faw = np.full(units * 4, -INF, np.int64)  # the channel's last four ACT cycles
+    us[:, U_FLIPS] = INF
+    for k in range(4):
+        us[:, U_FAW + k] = -INF
     interval = p[P_REFI] if refresh == REFRESH_ALL_BANK else max(p[P_REFI] // banks, 1)
     if refresh != REFRESH_NONE:
         for u in range(units):  # staggered over the channels, as controllers do
@@ -250,8 +260,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
     waiting = max(min(q, n), 1)
     if waiting >= 1 << 31:
         raise ValueError("too many requests outstanding for 32-bit entry numbers")
-    pend = np.zeros((waiting, 4), np.int32)  # W_*
-    pend_time = np.zeros((waiting, 2), np.int64)  # arrival cycle, request number
+    pend = np.zeros((waiting, 4), np.int64)  # W_*, one 32-byte record
     pend_free = np.arange(waiting - 1, -1, -1).astype(np.int64)
     n_pend_free = waiting
 
@@ -288,73 +297,93 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
         slot_time[e, 1] = seq
         ub = u * banks + bank
         lst = ub * 2 + w
+        # The bank's cached candidate (for the channel's mode, us[u, U_MODE]) changes only if the request joins
+        # that mode's queue and is its head, or is the first request to hit the open row (its column command
+        # then replaces the PRE of the head); otherwise the bank's entry in the scan stays as it is.
         if tail[lst] < 0:
             head[lst] = e
             bs[ub, B_ARR + w] = arrive
+            if w == us[u, U_MODE]:
+                bs[ub, B_CAND] = -1
+                mark_dirty(u, bank)
         else:
             slot_link[tail[lst], L_NEXT] = e
+            if (w == us[u, U_MODE] and bs[ub, B_CAND] >= 0 and bs[ub, B_CMD] == CMD_PRE and bs[ub, B_STARVING] == 0
+                    and row == bc[ub, C_OPEN]):
+                bs[ub, B_CAND] = e
+                bs[ub, B_CMD] = CMD_WR if w == 1 else CMD_RD
+                bs[ub, B_PRIO] = seq
+                bs[ub, B_READY] = bc[ub, C_WR if w == 1 else C_RD]
+                mark_dirty(u, bank)
         tail[lst] = e
-        bs[ub, B_CAND] = -1
-        mark_dirty(u, bank)
         us[u, U_READS + w] += 1
         if w == 1:
             at_w = done_first[1] + done_count[1]
             done_q[1, at_w if at_w <= pool else at_w - pool - 1] = at
             done_count[1] += 1
 
-    def candidate(ub, u, grp, mode, t, faw_ready, blocked):
-        """The command bank `ub` of channel `u` would issue next in `mode` (0 reads, 1 writes): a column command to
-        its open row for the oldest request that hits it, else the oldest request's PRE or ACT; a head that has
-        waited more than `cap` cycles goes first, hits or not. Cached in bs[ub] until the bank changes. Returns
-        (cycle it is ready, priority: lower first, cycle its head starts starving or INF); ready is INF without a
-        candidate or when `blocked` (a refresh holds the bank)."""
+    def candidate(ub, mode, starving):
+        """Work out the command bank `ub` would issue next in `mode` (0 reads, 1 writes), its head starving or not:
+        a column command to its open row for the oldest request that hits it, else the oldest request's PRE or
+        ACT; a head that has waited more than `cap` cycles goes first, hits or not. Cached in bs[ub] until the
+        bank changes."""
+        bs[ub, B_STARVING] = starving
+        h = head[ub * 2 + mode]
+        r = bc[ub, C_OPEN]
+        column = CMD_WR if mode == 1 else CMD_RD
+        e = h
+        c = CMD_ACT
+        if r >= 0:
+            c = CMD_PRE
+            if starving == 1:
+                if slot_link[h, L_ROW] == r:
+                    c = column
+            else:
+                x = h
+                while x >= 0 and slot_link[x, L_ROW] != r:
+                    x = slot_link[x, L_NEXT]
+                if x >= 0:
+                    e = x
+                    c = column
+        bs[ub, B_CAND] = e
+        bs[ub, B_CMD] = c
+        bs[ub, B_PRIO] = slot_time[e, 1]
+        bs[ub, B_READY] = bc[ub, c + C_ACT]  # (C_ACT, C_PRE, C_RD, C_WR in the order of CMD_*)
+
+    def settle(ub, u, b, mode, t):
+        """Bank `ub` (bank `b` of its channel) as the scan reads it at cycle `t` in `mode`: its candidate's class,
+        the cycle its bank and bank group allow it, its priority key and the cycle its head starts starving. A
+        head not starving at `t` that starves by a later visit's cycle is caught by that visit's `flips`, so an
+        entry settled at the end of a visit is the one the next visit would work out."""
         arrived = bs[ub, B_ARR + mode]
         if arrived == INF:
-            return INF, INF, INF
-        starving = 1 if cap > 0 and t - arrived > cap else 0
-        flip = arrived + cap + 1 if cap > 0 and starving == 0 else INF
-        if bs[ub, B_CAND] < 0 or bs[ub, B_STARVING] != starving:
-            bs[ub, B_STARVING] = starving
-            h = head[ub * 2 + mode]
-            r = bc[ub, C_OPEN]
-            column = CMD_WR if mode == 1 else CMD_RD
-            e = h
-            c = CMD_ACT
-            if r >= 0:
-                c = CMD_PRE
-                if starving == 1:
-                    if slot_link[h, L_ROW] == r:
-                        c = column
-                else:
-                    x = h
-                    while x >= 0 and slot_link[x, L_ROW] != r:
-                        x = slot_link[x, L_NEXT]
-                    if x >= 0:
-                        e = x
-                        c = column
-            bs[ub, B_CAND] = e
-            bs[ub, B_CMD] = c
-            bs[ub, B_PRIO] = slot_time[e, 1]
-            if c == CMD_RD:
-                bs[ub, B_READY] = bc[ub, C_RD]
-            elif c == CMD_WR:
-                bs[ub, B_READY] = bc[ub, C_WR]
-            elif c == CMD_ACT:
-                bs[ub, B_READY] = bc[ub, C_ACT]
-            else:
-                bs[ub, B_READY] = bc[ub, C_PRE]
-        if blocked:
-            return INF, INF, flip
-        c = bs[ub, B_CMD]
-        if c == CMD_RD:
-            ready = max(bs[ub, B_READY], gs[grp, R_RD], us[u, U_RD], us[u, U_COL_BUS])
-        elif c == CMD_WR:
-            ready = max(bs[ub, B_READY], gs[grp, R_WR], us[u, U_WR], us[u, U_COL_BUS])
-        elif c == CMD_ACT:
-            ready = max(bs[ub, B_READY], gs[grp, R_ACT], us[u, U_ACT], faw_ready, us[u, U_ROW_BUS])
+            sel_key[ub] = SEL_NONE
+            sel_ready[ub] = INF
+            flip = INF
         else:
-            ready = max(bs[ub, B_READY], us[u, U_ROW_BUS])
-        return ready, bs[ub, B_PRIO] - (INF >> 1) * starving, flip
+            flip = arrived + cap_flip
+            starving = 1 if flip <= t else 0
+            if starving == 1:
+                flip = INF
+            if bs[ub, B_CAND] < 0 or bs[ub, B_STARVING] != starving:
+                candidate(ub, mode, starving)  # recompute the cached candidate
+            c = bs[ub, B_CMD]
+            # the priority: starving heads first, then the oldest; the bank, then the class in the low bits
+            key = ((((1 - starving) << key_bits) + bs[ub, B_PRIO]) << bank_bits) + b
+            if bs[ub, B_REF] == 1:
+                sel_key[ub] = SEL_NONE
+                sel_ready[ub] = INF
+            else:
+                sel_key[ub] = (key << 2) + (SEL_COLUMN if c >= CMD_RD else (SEL_ACT if c == CMD_ACT else SEL_PRE))
+                sel_ready[ub] = max(bs[ub, B_READY], gs[group_of(ub), c])
+        old = sel_flip[ub]
+        if flip != old:
+            sel_flip[ub] = flip
+            least = us[u, U_FLIPS]
+            if flip < least:
+                us[u, U_FLIPS] = flip
+            elif old == least:
+                us[u, U_FLIPS] = FLIPS_STALE
 
     # The stream's next request, `issued`, is burst piece_r of piece `piece` (chunk bursts from piece_at; a write
     # when piece_w is 1): advanced request by request, without a division each.
@@ -364,6 +393,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
     granules = space // chunk
     inv_granules = 1.0 / granules
     inv_size = np.empty(mapping.shape[0], np.float64)  # per mapping row, 1 / its size (divide)
+    digits = np.zeros(5, np.int64)  # a request's channel, bank group, bank, column and row, as the mapping adds them
     for k in range(mapping.shape[0]):
         inv_size[k] = 1.0 / mapping[k, 1]
     write_num = g[G_WRITE_NUM]
@@ -426,10 +456,8 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                             piece_at = divide(mix(piece, g[G_SEED]), granules, inv_granules)[1] * chunk
                         piece_w = 1 if write_rem + write_num >= write_den else 0
                         write_rem += write_num - write_den * piece_w
-                unit = 0
-                group = 0
-                bank = 0
-                row = 0
+                for k in range(5):
+                    digits[k] = 0
                 for k in range(mapping.shape[0]):
                     size = mapping[k, 1]
                     if mapping[k, 4] >= 0:
@@ -440,15 +468,11 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                     if mapping[k, 3] != 0:  # hashed: the digit shifted by a scramble of the digits above it
                         digit = divide(digit + mix(rest, mapping[k, 3]), size, inv_size[k])[1]
                     a = rest
-                    f = mapping[k, 0]
-                    if f == 0:
-                        unit += digit * mapping[k, 2]
-                    elif f == 1:
-                        group += digit * mapping[k, 2]
-                    elif f == 2:
-                        bank += digit * mapping[k, 2]
-                    elif f == 4:
-                        row += digit * mapping[k, 2]
+                    digits[mapping[k, 0]] += digit * mapping[k, 2]  # (indexed: no branch on the field)
+                unit = digits[0]
+                group = digits[1]
+                bank = digits[2]
+                row = digits[4]
                 if first_issue < 0:
                     first_issue = now
                 if us[unit, U_PEND_HEAD] < 0 and ((w == 0 and us[unit, U_READS] < read_q)
@@ -460,12 +484,10 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                 else:
                     n_pend_free -= 1
                     e = pend_free[n_pend_free]
-                    pend[e, W_BANK] = group * per_group + bank
-                    pend[e, W_WRITE] = w
-                    pend[e, W_ROW] = row
-                    pend_time[e, 0] = now
-                    pend_time[e, 1] = issued
                     pend[e, W_NEXT] = -1
+                    pend[e, W_WHERE] = (row << 32) | ((group * per_group + bank) << 1) | w
+                    pend[e, W_ARR] = now
+                    pend[e, W_SEQ] = issued
                     if us[unit, U_PEND_TAIL] < 0:
                         us[unit, U_PEND_HEAD] = e
                     else:
@@ -521,7 +543,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                             ref_ready = max(ref_ready, bc[base + b, C_ACT])
         all_bank_pending = refresh == REFRESH_ALL_BANK and us[u, U_REF_PENDING] == 1
         # FR-FCFS over the banks' candidates (the minima below; passed_*: ready candidates not issued this cycle).
-        faw_ready = faw[u * 4 + us[u, U_FAW_AT]] + n_faw
+        faw_ready = us[u, U_FAW + us[u, U_FAW_AT]] + n_faw
         unit_ready[CMD_ACT] = max(us[u, U_ACT], faw_ready, us[u, U_ROW_BUS])
         unit_ready[CMD_PRE] = us[u, U_ROW_BUS]
         unit_ready[CMD_RD] = max(us[u, U_RD], us[u, U_COL_BUS])
@@ -529,71 +551,65 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
         col_ready = INF if all_bank_pending else unit_ready[CMD_WR if mode == 1 else CMD_RD]
         act_ready = INF if all_bank_pending else unit_ready[CMD_ACT]
         pre_ready = INF if all_bank_pending else unit_ready[CMD_PRE]
-        # Work out again the candidates of the banks that changed, then take FR-FCFS's choice as minima over the
-        # channel's banks, without branches (whether a candidate is ready is what the branch predictor cannot
-        # guess). If a head starts starving now (rarely), its bank is worked out again and the minima taken anew.
-        flips = -1
-        while flips <= t:
-            if flips >= 0:
-                for wd in range(words):
-                    dirty[u * words + wd] = (1 << 32) - 1 if (wd + 1) * 32 <= banks else (1 << (banks - wd * 32)) - 1
-            for wd in range(words):
-                bits = dirty[u * words + wd]
-                dirty[u * words + wd] = 0
-                while bits != 0:
-                    one = bits & -bits
-                    bits ^= one
-                    b = (wd << 5) + LOW_BIT[((one * DE_BRUIJN) & 0xFFFFFFFF) >> 27]
-                    ub = base + b
-                    if sel_class[ub] != SEL_DIRTY and sel_flip[ub] > t:
-                        continue
-                    arrived = bs[ub, B_ARR + mode]
-                    if arrived == INF:
-                        sel_class[ub] = SEL_NONE
-                        sel_ready[ub] = INF
-                        sel_flip[ub] = INF
-                        continue
-                    flip = arrived + cap_flip
-                    starving = 1 if flip <= t else 0
-                    sel_flip[ub] = INF if starving == 1 else flip
-                    if bs[ub, B_CAND] < 0 or bs[ub, B_STARVING] != starving:
-                        candidate(ub, u, 0, mode, t, 0, True)  # recompute the cached candidate
-                    c = bs[ub, B_CMD]
-                    # the priority: starving heads first, then the oldest; the bank in the low bits
-                    sel_key[ub] = ((((1 - starving) << key_bits) + bs[ub, B_PRIO]) << bank_bits) + b
-                    if bs[ub, B_REF] == 1:
-                        sel_class[ub] = SEL_NONE
-                        sel_ready[ub] = INF
-                    else:
-                        sel_class[ub] = SEL_COLUMN if c >= CMD_RD else (SEL_ACT if c == CMD_ACT else SEL_PRE)
-                        sel_ready[ub] = max(bs[ub, B_READY], gs[bank_group[ub], c])
-            flips = INF
-            soonest = INF
-            best_col_key = INF
-            best_row_key = INF
+        # Work out again the candidates of the banks that changed, and of those whose head starts starving now
+        # (rarely), then take FR-FCFS's choice as minima over the channel's banks, without branches (whether a
+        # candidate is ready is what the branch predictor cannot guess).
+        for wd in range(words):
+            bits = dirty[u * words + wd]
+            dirty[u * words + wd] = 0
+            while bits != 0:
+                one = bits & -bits
+                bits ^= one
+                b = (wd << 5) + LOW_BIT[((one * DE_BRUIJN) & 0xFFFFFFFF) >> 27]
+                settle(base + b, u, b, mode, t)
+        for again in range(2):
+            flips = us[u, U_FLIPS]
+            if flips == FLIPS_STALE:
+                flips = INF
+                for b in range(banks):
+                    flips = min(flips, sel_flip[base + b])
+                us[u, U_FLIPS] = flips
+            if flips > t or again == 1:
+                break
+            for b in range(banks):
+                if sel_flip[base + b] <= t:
+                    settle(base + b, u, b, mode, t)
+        soonest = INF
+        best_col_key = NO_KEY
+        best_row_key = NO_KEY
+        passed = 0  # the ready candidates per class, 16-bit fields (SEL_COLUMN lowest)
+        for b in range(banks):
+            ub = base + b
+            v = sel_key[ub]
+            cls = v & 3
+            # (a bank without a candidate has sel_ready INF: whatever its channel allows, it is not ready)
+            ready = max(sel_ready[ub], col_ready if cls == SEL_COLUMN else (
+                act_ready if cls == SEL_ACT else pre_ready))
+            ok = ready <= t
+            soonest = min(soonest, INF if ok else ready)
+            ready_key = v if ok else NO_KEY
+            best_col_key = min(best_col_key, ready_key if cls == SEL_COLUMN else NO_KEY)
+            best_row_key = min(best_row_key, NO_KEY if cls == SEL_COLUMN else ready_key)
+            passed += (1 << (cls << 4)) if ok else 0
+        passed_col = passed & 0xFFFF
+        passed_act = (passed >> 16) & 0xFFFF
+        passed_pre = (passed >> 32) & 0xFFFF
+        if banks >= 1 << 16:  # (fields too narrow: counted again, apart)
             passed_col = 0
             passed_act = 0
             passed_pre = 0
             for b in range(banks):
                 ub = base + b
-                flips = min(flips, sel_flip[ub])
-                cls = sel_class[ub]
-                unit_allows = col_ready if cls == SEL_COLUMN else (
-                    act_ready if cls == SEL_ACT else (pre_ready if cls == SEL_PRE else INF))
-                ready = max(sel_ready[ub], unit_allows)
-                ok = ready <= t
-                soonest = min(soonest, INF if ok else ready)
-                key = sel_key[ub]
-                ok_col = ok & (cls == SEL_COLUMN)
-                best_col_key = min(best_col_key, key if ok_col else INF)
-                best_row_key = min(best_row_key, INF if ok_col or not ok else key)
-                passed_col += 1 if ok_col else 0
-                passed_act += 1 if ok & (cls == SEL_ACT) else 0
-                passed_pre += 1 if ok & (cls == SEL_PRE) else 0
+                cls = sel_key[ub] & 3
+                if max(sel_ready[ub], col_ready if cls == SEL_COLUMN else (
+                        act_ready if cls == SEL_ACT else pre_ready)) <= t:
+                    passed_col += 1 if cls == SEL_COLUMN else 0
+                    passed_act += 1 if cls == SEL_ACT else 0
+                    passed_pre += 1 if cls == SEL_PRE else 0
         soonest = min(soonest, flips)
         bank_mask = (1 << bank_bits) - 1
-        best_col = -1 if best_col_key == INF else best_col_key & bank_mask
-        best_row = -1 if best_row_key == INF else best_row_key & bank_mask
+        best_col = -1 if best_col_key == NO_KEY else (best_col_key >> 2) & bank_mask
+        best_row = -1 if best_row_key == NO_KEY else (best_row_key >> 2) & bank_mask
         n_touched = 0
         # The row bus: a refresh command first, then the best ACT or PRE (with one bus, only if no column command).
         row_free = dual or best_col < 0
@@ -644,7 +660,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                 passed_act -= 1
             else:
                 passed_pre -= 1
-            grp = bank_group[ub]
+            grp = group_of(ub)
             us[u, U_ROW_BUS] = t + 1
             if not dual:
                 us[u, U_COL_BUS] = t + 1
@@ -658,9 +674,9 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                 gs[grp, R_ACT] = max(gs[grp, R_ACT], t + p[P_RRD_L])
                 first = ub - best_row % per_group
                 for x in range(first, first + per_group):
-                    if sel_class[x] == SEL_ACT:
+                    if sel_key[x] & 3 == SEL_ACT:
                         sel_ready[x] = max(sel_ready[x], gs[grp, R_ACT])
-                faw[u * 4 + us[u, U_FAW_AT]] = t
+                us[u, U_FAW + us[u, U_FAW_AT]] = t
                 us[u, U_FAW_AT] = (us[u, U_FAW_AT] + 1) % 4
                 stats[S_ACTS] += 1
             else:
@@ -682,7 +698,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
             passed_col -= 1
             ub = base + best_col
             e = bs[ub, B_CAND]
-            grp = bank_group[ub]
+            grp = group_of(ub)
             us[u, U_COL_BUS] = t + 1
             if not dual:
                 us[u, U_ROW_BUS] = t + 1
@@ -703,7 +719,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
                 stats[S_WRITES] += 1
             first = ub - best_col % per_group
             for x in range(first, first + per_group):
-                if sel_class[x] == SEL_COLUMN:
+                if sel_key[x] & 3 == SEL_COLUMN:
                     sel_ready[x] = max(sel_ready[x], gs[grp, R_WR if mode == 1 else R_RD])
             us[u, U_READS + mode] -= 1
             if n_log < log_cap:
@@ -765,17 +781,19 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
             # Admit waiting requests, in order, while their queue has room.
             while us[u, U_PEND_HEAD] >= 0:
                 x = us[u, U_PEND_HEAD]
-                wx = int(pend[x, W_WRITE])  # (as int: 32-bit numbers would stay 32-bit in numpy's arithmetic)
+                where = pend[x, W_WHERE]
+                wx = where & 1
                 if us[u, U_READS + wx] >= (write_q if wx == 1 else read_q):
                     break
                 us[u, U_PEND_HEAD] = pend[x, W_NEXT]
                 if us[u, U_PEND_HEAD] < 0:
                     us[u, U_PEND_TAIL] = -1
-                enqueue(u, int(pend[x, W_BANK]), wx, pend[x, W_ROW], pend_time[x, 0], pend_time[x, 1], t)
+                bx = (where & 0xFFFFFFFF) >> 1
+                enqueue(u, bx, wx, where >> 32, pend[x, W_ARR], pend[x, W_SEQ], t)
                 pend_free[n_pend_free] = x
                 n_pend_free += 1
                 if n_touched < touched.shape[0]:
-                    touched[n_touched] = pend[x, W_BANK]
+                    touched[n_touched] = bx
                 n_touched += 1
         # This channel's next visit: the first cycle at which anything could change. Candidates not ready stay
         # not ready before `soonest` (constraints only grow); ready ones passed over, a refresh held back or a
@@ -786,7 +804,7 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
         if passed_pre > 0:
             nxt = min(nxt, us[u, U_ROW_BUS])
         if passed_act > 0:
-            nxt = min(nxt, max(us[u, U_ROW_BUS], us[u, U_ACT], faw[u * 4 + us[u, U_FAW_AT]] + n_faw))
+            nxt = min(nxt, max(us[u, U_ROW_BUS], us[u, U_ACT], us[u, U_FAW + us[u, U_FAW_AT]] + n_faw))
         if ref_cmd >= 0 and ref_ready <= t:
             nxt = t + 1
         elif ref_cmd >= 0:
@@ -797,14 +815,26 @@ def simulate(p, g, mapping, addresses, writes, arrivals):
             nxt = t + 1  # the refresh's next step, or the banks it released
         if n_touched > touched.shape[0] or write_mode(mode, us[u, U_READS], us[u, U_WRITES], high, low) != mode:
             nxt = t + 1
-        elif nxt > t + 1:
-            faw_ready = faw[u * 4 + us[u, U_FAW_AT]] + n_faw
+        elif nxt > t + 1:  # settle the changed banks now (the next visit need not) and take their cycles
+            if all_bank_pending:
+                col_ready = INF
+                act_ready = INF
+                pre_ready = INF
+            else:
+                col_ready = max(us[u, U_WR] if mode == 1 else us[u, U_RD], us[u, U_COL_BUS])
+                act_ready = max(us[u, U_ACT], us[u, U_FAW + us[u, U_FAW_AT]] + n_faw, us[u, U_ROW_BUS])
+                pre_ready = us[u, U_ROW_BUS]
             for i in range(n_touched):
                 b = touched[i]
                 ub = base + b
-                ready, priority, flip = candidate(ub, u, bank_group[ub], mode, t, faw_ready,
-                                                      all_bank_pending or bs[ub, B_REF] == 1)
-                nxt = min(nxt, ready, flip)
+                if (dirty[u * words + (b >> 5)] >> (b & 31)) & 1 == 0:
+                    continue  # (a request admitted without changing its bank's entry: in the scan already)
+                settle(ub, u, b, mode, t)
+                dirty[u * words + (b >> 5)] &= ~(1 << (b & 31))
+                cls = sel_key[ub] & 3
+                unit_allows = col_ready if cls == SEL_COLUMN else (
+                    act_ready if cls == SEL_ACT else (pre_ready if cls == SEL_PRE else INF))
+                nxt = min(nxt, max(sel_ready[ub], unit_allows), sel_flip[ub])
         if nxt <= t:
             nxt = t + 1
         us[u, U_NEXT] = nxt
