@@ -6,12 +6,15 @@ fixed per-op overhead (the chip's launch, prologue and tail, and the host's issu
 profile makes the device wait: hardware/runtime.py) plus the time the hardware timing model computes from
 that share, for the tile and cores mapping chose.
 
-Collectives take no cores and no memory bandwidth: after the fixed per-op overhead every group of the
-collective sends its messages at once (engine/network.py), and the collective ends when the last
-message lands. A collective that no other collective of the block can overlap (`CommStep.alone`) runs
-on idle links, so its time is its idle-link time, computed once per kind, bytes, groups and algorithm
-and reused. A collective whose groups are single chips is a no-op and takes no time. Compute steps that
-do not depend on a collective run during it: that is overlapped communication.
+Collectives take no cores from the pool: after the fixed per-op overhead every group of the collective
+sends its messages at once (engine/network.py), and the collective ends when the last message lands.
+While its kernels run they hold the collective library's SMs and a share of HBM (`collective_cores`,
+`collective_hbm_share`): compute steps running then work on the other SMs and the rest of their share, and
+one in flight when a collective starts or ends is re-timed for the rest of its work. A collective that no
+other collective of the block can overlap (`CommStep.alone`) runs on idle links, so its time is its
+idle-link time, computed once per kind, bytes, groups and algorithm and reused. A collective whose groups
+are single chips is a no-op and takes no time. Compute steps that do not depend on a collective run during
+it: that is overlapped communication.
 """
 
 import weakref
@@ -126,6 +129,7 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
             held[0] += channels
             memory = collective_hbm_share(topology, op.kind)
             copying[0] += memory
+            retime_running()
             if step.alone:
                 yield env.timeout(collective_cycles(topology, op.kind, step.algorithm, step.groups, op.bytes))
                 for link, nbytes in step.link_bytes:
@@ -134,30 +138,68 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
                 yield network.run(step.messages, transport(topology, op.kind, step.algorithm, step.groups, op.bytes))
             held[0] -= channels
             copying[0] -= memory
+            retime_running()
         records[index] = _collective_record(index, step, start, env.now, overhead)
         done[op.name].succeed()
+
+    def conditions(want: int, units: int) -> tuple[int, int]:
+        """The cores and memory units an op holding `want` cores and `units` of memory works with now."""
+        if want and held[0]:  # a collective's kernels hold SMs: the op runs on the others (one at least)
+            want = max(1, min(want, chip.cores - held[0]))
+        if copying[0] > 1e-12:  # the collectives' HBM traffic: the op streams at the rest of its share
+            units = max(1, round(units * (1.0 - min(copying[0], MAX_COPY_SHARE))))
+        return want, units
+
+    running: dict[int, list] = {}  # ops in their device work: [process, want, units, conditions, interrupted]
+
+    def retime_running():
+        """A collective started or ended: ops in flight whose cores or memory share it changes are re-timed
+        for the rest of their work (a GPU's block scheduler hands the SMs CTAs leave to whichever kernel
+        has blocks waiting, so a running GEMM loses SMs to NCCL's CTAs within a CTA's time and gets them
+        back when they leave)."""
+        for state in running.values():
+            if not state[4] and conditions(state[1], state[2]) != state[3]:
+                state[4] = True
+                state[0].interrupt()
 
     def compute(index: int, step: ComputeStep):
         op = step.op
         if op.deps:
             yield simpy.AllOf(env, [done[d] for d in op.deps])
         want = step.cores  # 0 for an op in the DRAM banks (pim), which holds the whole memory instead
-        if want and held[0]:  # a collective's kernels hold SMs: the op runs on the others (one at least)
+        if want and held[0]:  # cores the collectives hold now are not the op's to take
             want = max(1, min(want, chip.cores - held[0]))
         if want:
             yield from cores.acquire(want)
         units = yield from hbm.acquire(want or chip.cores)
-        timed = units
-        if copying[0] > 1e-12:  # the collectives' HBM traffic: the op streams at the rest of its share
-            timed = max(1, round(units * (1.0 - min(copying[0], MAX_COPY_SHARE))))
-        timing = timer.time(step, timed, want or step.cores)
+        now = conditions(want, units)
+        timing = planned = timer.time(step, now[1], now[0] or step.cores)
         start = env.now
         overhead = runtime.overhead(op, timing.cycles)
-        yield env.timeout(overhead + timing.cycles)
+        if overhead:
+            yield env.timeout(overhead)
+        left, parts = 1.0, []  # the share of the op's work still to do; (share done, timing) per stretch
+        while True:
+            begun = env.now
+            state = running[index] = [env.active_process, want, units, now, False]
+            try:
+                yield env.timeout(round(left * timing.cycles))
+                parts.append((left, timing))
+                break
+            except simpy.Interrupt:
+                did = min(left, (env.now - begun) / timing.cycles) if timing.cycles else left
+                parts.append((did, timing))
+                left -= did
+                now = conditions(state[1], state[2])
+                timing = timer.time(step, now[1], now[0] or step.cores)
+        del running[index]
         yield from hbm.release(units)
         if want:
             yield from cores.release(want)
-        records[index] = _record(index, step, timing, units / chip.cores, start, env.now, overhead, chip.sram_only)
+        if len(parts) > 1:
+            planned = _blend(planned, parts)
+        records[index] = _record(index, step, planned, units / chip.cores, start, env.now, overhead,
+                                 chip.sram_only)
         done[op.name].succeed()
 
     for index, step in enumerate(block.steps):
@@ -166,6 +208,16 @@ def run_block(chip: Chip, block: Block, topology=None, memory: str = "rate", mem
     if network is not None:
         links = [a + b for a, b in zip(links, network.link_bytes, strict=True)]
     return BlockRun([records[i] for i in range(len(block.steps))], tuple(links), block.steps, hbm.name)
+
+
+def _blend(planned: OpTiming, parts: list[tuple[float, OpTiming]]) -> OpTiming:
+    """An op re-timed in flight: its compute and stall cycles are its stretches' in proportion to the work
+    each did; what it moves and how it is tiled are the plan's."""
+    from dataclasses import replace
+
+    return replace(planned, compute_cycles=round(sum(w * t.compute_cycles for w, t in parts)),
+                   stall_cycles=round(sum(w * t.stall_cycles for w, t in parts)),
+                   cycles=round(sum(w * t.cycles for w, t in parts)))
 
 
 MAX_COPY_SHARE = 0.9  # collectives never leave the ops beside them less than a tenth of their HBM share
@@ -185,7 +237,7 @@ def collective_hbm_share(topology, kind: str) -> float:
 
 def collective_cores(chip: Chip, topology) -> int:
     """Cores a running collective's kernels hold (`system.library.channels`: one CTA, one SM, per channel); 0
-    without a library that says, or on a single chip. Ops that start while it runs get the rest."""
+    without a library that says, or on a single chip. Ops running beside it get the rest."""
     library = getattr(topology, "library", None)
     return min(library.channels or 0, chip.cores - 1) if library is not None else 0
 

@@ -1,5 +1,6 @@
-"""A collective's kernels hold SMs (`system.library.channels`) and their copies take HBM: ops that start while
-it runs get the other SMs and stream at the rest of their HBM share."""
+"""A collective's kernels hold SMs (`system.library.channels`) and their copies take HBM: ops that run while
+it runs get the other SMs and stream at the rest of their HBM share, from the cycle its kernels start to the
+cycle they end (an op in flight is re-timed for the rest of its work at each)."""
 
 import pytest
 
@@ -33,10 +34,14 @@ def test_an_op_beside_a_collective_runs_on_the_sms_its_kernels_leave():
     assert collective_cores(chip, topology) == 24  # dgx_a100: NCCL's 24 CTAs for an all-reduce
     assert ar.start < g.start < ar.end  # the GEMM starts inside the all-reduce ...
     assert g.cores == chip.cores - 24 == 84  # ... on the 84 SMs the collective leaves
-    step = block.steps[2]
+    step, timer = block.steps[2], timer_for(chip)
     units = round(g.bandwidth_fraction * chip.cores)  # its HBM share, as the memory level granted it, less
-    units = max(1, round(units * (1 - collective_hbm_share(topology, "all_reduce"))))  # the all-reduce's copies
-    assert g.cycles == timer_for(chip).time(step, units, 84).cycles + g.overhead_cycles  # timed at 84 SMs
+    slowed = max(1, round(units * (1 - collective_hbm_share(topology, "all_reduce"))))  # the all-reduce's copies
+    inside, after = timer.time(step, slowed, 84).cycles, timer.time(step, units, 84).cycles
+    assert g.end > ar.end  # it outlives the all-reduce: until then at 84 SMs and the rest of its share ...
+    work = g.start + g.overhead_cycles
+    left = 1 - (ar.end - work) / inside  # ... then the rest of its work with the whole share (its 84 SMs stay)
+    assert g.end == ar.end + round(left * after)
 
 
 def test_without_a_channel_count_collectives_take_no_cores():
@@ -75,3 +80,33 @@ def test_a_collectives_copies_take_their_share_of_hbm_from_the_ops_beside_it():
     assert v.cycles == timer_for(chip).time(block.steps[2], slowed, v.cores).cycles + v.overhead_cycles
     alone = timer_for(chip).time(block.steps[2], units, v.cores).cycles
     assert v.cycles - v.overhead_cycles > alone  # it streams slower than with the whole share
+
+
+def test_an_op_in_flight_loses_sms_when_a_collective_starts_and_gets_them_back_when_it_ends():
+    """nsys on an H100 (NVIDIA developer forum, "Compute-communication overlap causes severe GEMM performance
+    degradation because of tail effect", 2025): NCCL's all-gather CTAs take SMs a running GEMM's blocks
+    leave. Here a GEMM on 96 SMs is running when an all-reduce's 24 CTAs start: 84 SMs from that cycle to
+    the cycle they leave, exactly, then 96 again."""
+    chip = Chip(load_chip("dgx_a100"))
+    topology = build_topology(chip.config.system, chip.clock_hz, chip.hbm.achievable_bytes_per_cycle)
+    fabric = Fabric(topology, {"tp": (tuple(range(8)),)}, "ring")
+    graph = OpGraph("in flight", (
+        GemmOp("g", 1024, 3072, 65536),  # 96 tiles: 96 SMs, long enough to outlast the all-reduce
+        GemmOp("a", 64, 64, 64),  # beside it on 2 SMs
+        CollectiveOp("ar", "all_reduce", BIG, "tp", deps=("a",)),  # starts once g is running
+    ))
+    block = Mapper(chip, collective_cycles).block(graph, fabric)
+    g, a, ar = run_block(chip, block, topology).records
+    assert g.cores == 96 and g.start == 0
+    kernels = ar.start + ar.overhead_cycles  # the cycle the all-reduce's CTAs take their SMs
+    work = g.start + g.overhead_cycles
+    assert work < kernels < ar.end < g.end
+    timer, units = timer_for(chip), round(g.bandwidth_fraction * chip.cores)
+    slowed = max(1, round(units * (1 - collective_hbm_share(topology, "all_reduce"))))
+    alone, inside = timer.time(block.steps[0], units, 96).cycles, timer.time(block.steps[0], slowed, 84).cycles
+    assert inside > alone
+    left = 1 - (kernels - work) / alone - (ar.end - kernels) / inside
+    assert g.end == ar.end + round(left * alone)  # one cycle either way would be a different timeline
+    assert g.end > work + alone  # the all-reduce cost it time
+    # its record splits its cycles as its stretches did: more compute than alone, none of it invented
+    assert g.compute_cycles + g.stall_cycles == pytest.approx(g.cycles - g.overhead_cycles, abs=2)
