@@ -634,7 +634,9 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
             b.vector("attn_dropout.recompute", "attention", "dropout", elements, dtype="fp32", inputs=0, outputs=0)
         b.role = "backward"
     products("values.dp", scores, c_on_chip=fused)  # dP = dO·Vᵀ
-    products("values.dv", by_keys, a_on_chip=fused)  # dV = Pᵀ·dO (P after the dropout)
+    # fused: dK and dV of a key block add up over the query blocks in the kernel's accumulators (FlashAttention-2's
+    # backward loops over key blocks, the query blocks inside) and leave it once, at the end (attention.bwd_post)
+    products("values.dv", by_keys, a_on_chip=fused, c_on_chip=fused)  # dV = Pᵀ·dO (P after the dropout)
     if m.attention_dropout and not fused:  # dP through the dropout: its mask read back
         b.vector("attn_dropout.bwd", "attention", "mul", elements, inputs=1, mask_reads=1)
     on_tile = {"dtype": "fp32"} if fused else {}  # fused: dP and dS stay in fp32 accumulators
@@ -646,7 +648,9 @@ def _core_backward(c: _Ctx, b: _Builder) -> None:
         _vector_bwd(b, "softcap.bwd", "attention", "softcap", elements, (0, 0, 3.0) if fused else (2, 1, 3.0),
                     **on_tile)
     products("scores.dq", by_rows, a_on_chip=fused)  # dQ = dS·K
-    products("scores.dk", by_keys, a_on_chip=fused)  # dK = dSᵀ·Q
+    products("scores.dk", by_keys, a_on_chip=fused, c_on_chip=fused)  # dK = dSᵀ·Q
+    if fused:
+        b.vector("attention.bwd_post", "attention", "copy", c.kv_elements, dtype=c.dt.act, inputs=0, outputs=1)
     if ring:
         dkv = b.collective("kv_grad_ring", "reduce_scatter", c.kv_elements, "cp", after=ring, dtype=c.step.grad_dtype)
         b.last = (*b.last, *ring, dkv)

@@ -375,3 +375,33 @@ def test_a_tied_embedding_split_over_the_pipeline_reduces_its_two_copies_before_
     for other, plan in ((m, Parallel(pp=1, tp=2, dp=2)), (model("llama3_8b"), par)):
         opt = segment(lower_training(other, TRAIN, t, plan), "optimizer.embedding", "optimizer")
         assert not any(getattr(op, "axis", "") == "embedding" for op in opt.graph.ops)
+
+
+@pytest.mark.parametrize("block", [64, 128, 512])
+def test_fused_backward_writes_dk_and_dv_once_whatever_the_query_blocks(block):
+    """FlashAttention-2's backward adds each key block's dK and dV over the query blocks in its accumulators
+    and writes them once: per layer exactly K and V's elements (2 · micro-batch · sequence · kv heads · head
+    dim) at the activation dtype, however finely the lowering splits the causal triangle."""
+    m, t = model("llama3_8b"), step(sequence=4096, recompute="full")
+    s = TRAIN.model_copy(update={"fused_attention": True, "attention_block": block})
+    passes = lower_training(m, s, t, Parallel())
+    ops = [op for p in passes for g in p.segments if g.name == "layer.backward" for op in g.graph.ops
+           if op.role == "backward"]
+    products = [op for op in ops if op.name.split(".")[-1] in ("dk", "dv")]
+    assert len(products) >= 2 and all(op.min_write_bytes == 0 for op in products)
+    post = next(op for op in ops if op.name == "attention.bwd_post")
+    kv = 2 * t.micro_batch * t.sequence * m.kv_heads * m.head_dim
+    assert post.min_write_bytes == nbytes(kv, s.activations) and post.min_read_bytes == 0
+
+
+def test_a_fused_steps_transient_buffers_grow_with_the_tokens_not_the_causal_triangle():
+    """Fused, nothing score-sized leaves the kernel: the largest transient op at 16k tokens holds exactly
+    twice what it holds at 8k (it was the dK/dV partials of every query block, ~sequence/256 times K and V)."""
+    from simulator.workloads.capacity import _transient_bytes
+
+    m, s = model("llama3_8b"), TRAIN.model_copy(update={"fused_attention": True})
+    biggest = {}
+    for seq in (8192, 16384):
+        passes = lower_training(m, s, step(micro_batch=1, global_batch=1, sequence=seq, recompute="full"), Parallel())
+        biggest[seq] = max(_transient_bytes(op) for p in passes for g in p.segments for op in g.graph.ops)
+    assert biggest[16384] == 2 * biggest[8192]
