@@ -154,7 +154,6 @@ def collective_cases(chips: dict):
                                  "communication 100%", path.name)
 
 
-TRAINING_RUNTIME = "eager"  # llm-foundry and Megatron-LM: eager PyTorch training loops
 
 
 def training_cases(chips: dict):
@@ -164,14 +163,14 @@ def training_cases(chips: dict):
     from simulator.api import run_llm
 
     for r in vt.rows("llm_foundry.csv"):
-        chip = _chip(chips, r["chip"], TRAINING_RUNTIME)
+        chip = _chip(chips, r["chip"], vt.RUNTIME)
         s = run_llm(chip, vt.foundry_workload(r)).summary
         yield _rate_case("training", f"llm-foundry {r['chip']} {r['model']} seq {r['sequence']}",
                          float(r["measured_tokens_per_s_per_gpu"]), s["tokens_per_s_per_chip"], "tok/s/GPU",
-                         "held-out", TRAINING_RUNTIME, _dominant(s), "training/llm_foundry.csv")
+                         "held-out", vt.RUNTIME, _dominant(s), "training/llm_foundry.csv")
     for r in vt.rows("megatron.csv"):
         gpus = int(r["gpus"])
-        chip = _chip(chips, vt.MEGATRON_SYSTEM, TRAINING_RUNTIME, [f"system.chips={gpus}"])
+        chip = _chip(chips, vt.MEGATRON_SYSTEM, vt.RUNTIME, [f"system.chips={gpus}"])
         s = run_llm(chip, vt.megatron_workload(r)).summary
         passes = 4 if r["table"] == "4.1" else 3
         flops = vt.megatron_flops(r, passes) / s["step_s"] / gpus
@@ -180,7 +179,7 @@ def training_cases(chips: dict):
         else:
             measured, simulated, unit = float(r["measured_mfu"]), flops / vt.A100_PEAK, "MFU"
         yield _rate_case("training", f"Megatron § {r['table']} {r['model']} on {gpus:,}", measured, simulated, unit,
-                         "held-out", TRAINING_RUNTIME, _dominant(s), "training/megatron.csv")
+                         "held-out", vt.RUNTIME, _dominant(s), "training/megatron.csv")
 
 
 def serving_cases(chips: dict, requests: int = 5000):

@@ -46,6 +46,7 @@ def model_spec(name: str) -> str:
     return str(local) if local.is_file() else f"models/{name}.json"
 
 
+RUNTIME = "eager"  # both tables' runs: eager PyTorch training loops (configs/runtime/eager.yaml); validate_all's too
 FOUNDRY_ATTENTION_STAGES = 1
 
 
@@ -75,7 +76,7 @@ def foundry() -> list[float]:
     chips: dict[str, Chip] = {}
     errors = []
     for r in rows("llm_foundry.csv"):
-        chip = chips.setdefault(r["chip"], Chip(load_chip(r["chip"])))
+        chip = chips.setdefault(r["chip"], Chip(load_chip(r["chip"], [f"runtime={RUNTIME}"])))
         s = run_llm(chip, foundry_workload(r)).summary
         measured, simulated = float(r["measured_tokens_per_s_per_gpu"]), s["tokens_per_s_per_chip"]
         error = simulated / measured - 1
@@ -115,7 +116,7 @@ def megatron_workload(r: dict):
 def megatron_run(r: dict, chips: dict) -> tuple[dict, list[str]]:
     """The row's simulated summary, and its notes: what the run could not reproduce or assumed."""
     gpus = int(r["gpus"])
-    chip = chips.setdefault(gpus, Chip(load_chip(MEGATRON_SYSTEM, [f"system.chips={gpus}"])))
+    chip = chips.setdefault(gpus, Chip(load_chip(MEGATRON_SYSTEM, [f"system.chips={gpus}", f"runtime={RUNTIME}"])))
     start = time.perf_counter()
     s = run_llm(chip, megatron_workload(r)).summary
     took = time.perf_counter() - start
