@@ -1,9 +1,19 @@
-"""Shared fixtures: chips built from bundled presets and small synthetic configs."""
+"""Shared fixtures: chips built from bundled presets and small synthetic configs.
+
+Property tests draw the same examples on every run (hypothesis profile `repeatable`: derandomized, no example
+database), so a CI run and its rerun test the same inputs; `HYPOTHESIS_PROFILE=explore` draws fresh ones."""
+
+import os
 
 import pytest
+from hypothesis import settings
 
 from simulator.config.loader import load_chip
 from simulator.hardware.chip import Chip
+
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")
