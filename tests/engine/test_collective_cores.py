@@ -83,10 +83,10 @@ def test_a_collectives_copies_take_their_share_of_hbm_from_the_ops_beside_it():
 
 
 def test_an_op_in_flight_loses_sms_when_a_collective_starts_and_gets_them_back_when_it_ends():
-    """nsys on an H100 (NVIDIA developer forum, "Compute-communication overlap causes severe GEMM performance
-    degradation because of tail effect", 2025): NCCL's all-gather CTAs take SMs a running GEMM's blocks
-    leave. Here a GEMM on 96 SMs is running when an all-reduce's 24 CTAs start: 84 SMs from that cycle to
-    the cycle they leave, exactly, then 96 again."""
+    """A GPU's block scheduler gives the SMs a running GEMM's finishing CTAs leave to NCCL's waiting CTAs
+    (docs/model.md § 4e; the contention is in an nsys trace on an H100, NVIDIA developer forum, 2025). Here a
+    GEMM on 96 SMs is running when an all-reduce's 24 CTAs start: 84 SMs from that cycle to the cycle they
+    leave, exactly, then 96 again."""
     chip = Chip(load_chip("dgx_a100"))
     topology = build_topology(chip.config.system, chip.clock_hz, chip.hbm.achievable_bytes_per_cycle)
     fabric = Fabric(topology, {"tp": (tuple(range(8)),)}, "ring")
