@@ -4,8 +4,9 @@
 
 llm-foundry (benchmarks/validation/training/llm_foundry.csv: system preset, bundled model, sequence length,
 GPUs, micro-batch, gradient accumulation, global batch, activation checkpointing, measured tokens/s per GPU
-and MFU, source): FSDP FULL_SHARD over the GPUs (ZeRO-3, data parallel), bf16 compute with fp32 master
-weights, AdamW, fused attention, full recomputation where the run checkpointed activations. Throughput is
+and MFU, source): FSDP FULL_SHARD over the GPUs (ZeRO-3, data parallel, FSDP's fp32-shard layout), bf16
+compute with fp32 master weights, AdamW, fused attention, full recomputation where the run checkpointed
+activations; each row's footprint is checked against the 80 GB it ran in. Throughput is
 compared as measured (tokens/s per GPU), which no FLOP convention changes.
 
 Megatron-LM (benchmarks/validation/training/megatron.csv, ../shared/reference/training.md § 4.1 and § 4.2):
@@ -62,10 +63,12 @@ def foundry_workload(r: dict):
             # composer/trainer/mosaic_fsdp_utils.py get_mixed_precision at v0.16.3)
             "training": {"global_batch": batch, "micro_batch": int(r["micro_batch"]), "sequence": sequence,
                          "recompute": "full" if r["checkpointing"] == "yes" else "none", "zero": 3,
-                         "grad_dtype": "bf16", "reduce_dtype": "fp32"},
+                         "grad_dtype": "bf16", "reduce_dtype": "fp32", "weight_shard": "master"},
             "parallel": {"dp": gpus}}
     # MPT's ALiBi has no trained position limit: llm-foundry sets max_seq_len to the run's sequence
-    sets = ["scenario.check_capacity=false", f"model.max_position_embeddings={sequence}"]
+    # FSDP keeps the fp32 shard only (torch/distributed/fsdp/_flat_param.py, post_unshard); with that layout
+    # every row's footprint fits the 80 GB it ran in, so the capacity check stays on
+    sets = [f"model.max_position_embeddings={sequence}"]
     return load_llm(data, f"{DATA.name}: {r['model']}", bundled_dir(), sets)
 
 

@@ -166,7 +166,8 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
     """Model states per chip as ZeRO counts them: Ψ parameters (`params_per_chip`) hold 2Ψ bf16 weights,
     2Ψ gradients and 12Ψ optimizer states for mixed-precision AdamW (16 bytes per parameter), the
     optimizer states divided by dp × cp from ZeRO-1, the gradients too from ZeRO-2, and the weights too at
-    ZeRO-3. Activations: `saved_per_layer` × the stage's layers × the micro-batches in flight (one with
+    ZeRO-3 (none with `training.weight_shard: master`, FSDP's layout: the fp32 shard is the master).
+    Activations: `saved_per_layer` × the stage's layers × the micro-batches in flight (one with
     one stage; with pp > 1, 1F1B's min(pp, micro-batches) on the first stage (GPipe's: all of them), one on
     the last, which also keeps the head's; interleaved, `chunks_in_flight` chunks of layers / vp on each);
     under full recompute, plus one layer's whole set while its
@@ -181,6 +182,8 @@ def training_footprint(model: Model, scenario: Scenario, training: Training, pas
 
     params = params_per_chip(model, parallel)
     weights = shard(weight_bytes_per_chip(model, parallel, dt.weights, dt.vector), 3)
+    if zero == 3 and step.weight_shard == "master":
+        weights = 0  # FSDP: the fp32 shard (in the states) is the master; a layer's bf16 copy lives in the buffers
     # the shard ZeRO-2/3 keeps is the reduction's output, at its dtype
     gradients = shard(nbytes(params, step.reduce_dtype if zero >= 2 else step.grad_dtype), 2)
     states = shard(params * 4 * (step.moments + (1 if step.master else 0)), 1)

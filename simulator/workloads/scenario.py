@@ -99,6 +99,10 @@ class Training(BaseModel):
     # unset: grad_dtype. Another width than grad_dtype casts each bucket's gradients first (read at
     # grad_dtype, written at reduce_dtype), and the optimizer reads the reduced gradients at reduce_dtype.
     reduce_dtype: Literal["fp32", "bf16", "fp16"] | None = None
+    # What ZeRO-3 keeps of a chip's weight shard between uses: `compute`, the shard at the weights dtype beside
+    # the fp32 master in the optimizer states (DeepSpeed); `master`, the fp32 shard only, which is the master
+    # (PyTorch FSDP with MixedPrecision: the low-precision shard is made for each all-gather and freed after it)
+    weight_shard: Literal["compute", "master"] = "compute"
     # true: each bucket's dp/cp/ep reduction starts as soon as its gradients are done, beside the rest of the
     # backward (PyTorch DDP, FSDP, Megatron --overlap-grad-reduce); false: all of them after the pipeline's
     # flush, one after another, before the optimizer (Megatron-Core's default, and Megatron-LM's 2021 code)

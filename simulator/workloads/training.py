@@ -101,6 +101,7 @@ class Step:
     master: bool  # an fp32 master copy of the weights exists
     grad_dtype: str
     reduce_dtype: str  # the gradients' data-parallel reduction (training.reduce_dtype, else grad_dtype)
+    weight_shard: str = "compute"  # training.weight_shard: under ZeRO-3, whether the compute-dtype shard persists
 
     @property
     def tokens(self) -> int:
@@ -181,6 +182,10 @@ def resolve_step(model: Model, scenario: Scenario, training: Training, parallel:
         fail("parallel", "microbatches", parallel.microbatches,
              f"a training step has global_batch / (dp × ep × micro_batch) = {microbatches} micro-batches per "
              f"chip; leave it 1 or set {microbatches}")
+    if training.weight_shard == "master" and (training.zero != 3 or not training.master_weights
+                                              or scenario.weights == "fp32"):
+        fail("training", "weight_shard", "master", "needs training.zero: 3 and fp32 master weights of narrower "
+             "weights (the fp32 shard is then the master); otherwise leave it compute")
     if not training.overlap_grad_reduce and training.zero >= 2 and parallel.data_ranks > 1:
         fail("training", "overlap_grad_reduce", False, f"needs training.zero ≤ 1 (it is {training.zero}): ZeRO-2 "
              "and 3 reduce the gradients every micro-batch, inside the backward")
@@ -202,7 +207,7 @@ def resolve_step(model: Model, scenario: Scenario, training: Training, parallel:
                       provenance)
     return Step(batch, seq, training.micro_batch, microbatches, training.recompute, training.optimizer, training.zero,
                 training.master_weights and scenario.weights != "fp32", training.grad_dtype,
-                training.reduce_dtype or training.grad_dtype)
+                training.reduce_dtype or training.grad_dtype, training.weight_shard)
 
 
 def _forward_scenario(scenario: Scenario, batch: int, sequence: int) -> Scenario:

@@ -138,3 +138,27 @@ def test_need_and_have_that_round_alike_are_printed_with_the_digits_that_differ(
     have = text.split("memory.hbm.size = ")[1].split(" ")[0]
     assert need != have and float(need) > float(have)
     assert need.split(".")[1] and len(need) == len(have)  # the same unit and digits for both
+
+
+def test_fsdp_keeps_only_the_fp32_shard_which_is_the_master():
+    """PyTorch FSDP with MixedPrecision(param_dtype=bf16) frees the bf16 shard after every all-gather
+    (FlatParamHandle.post_unshard → _free_low_precision_sharded_param): per parameter a chip keeps its 1/dp of
+    the fp32 master (4 B), of the fp32-reduced gradients (4 B) and of Adam's two moments (8 B), 16 B in all,
+    where DeepSpeed's layout adds the bf16 shard (2 B more)."""
+    m, dp = model("llama3_8b"), 8
+    psi = m.params()
+    fsdp = Training(global_batch=dp, sequence=256, zero=3, reduce_dtype="fp32", weight_shard="master")
+    f, deepspeed = fp(m, fsdp, Parallel(dp=dp)), fp(m, fsdp.model_copy(update={"weight_shard": "compute"}),
+                                                     Parallel(dp=dp))
+    assert f.weights == 0 and states(f) == 16 * psi // dp
+    assert states(deepspeed) - states(f) == 2 * psi // dp
+    assert (f.activations, f.buffers) == (deepspeed.activations, deepspeed.buffers)  # a layer's bf16 copy: buffers
+
+
+@pytest.mark.parametrize("change", [{"zero": 2}, {"master_weights": False}])
+def test_fsdp_layout_needs_sharded_weights_and_a_master(change):
+    from simulator.errors import ConfigError
+
+    t = Training(global_batch=8, sequence=256, zero=3, weight_shard="master").model_copy(update=change)
+    with pytest.raises(ConfigError, match="weight_shard"):
+        lower_training(model("llama3_8b"), TRAIN, t, Parallel(dp=8))
